@@ -1,0 +1,135 @@
+/*
+ * config.h — the doorway to src/config: the state directory and its YAML
+ * configuration.
+ *
+ * A state directory (custody init) holds:
+ *   config.yaml          human-edited settings, commented (this module writes the template)
+ *   roots.yaml           registered roots (written by custodyd on `custody root add`)
+ *   keys/node.ed25519    node signing key, PEM PKCS#8, mode 0600
+ *   keys/node.pub        its public key, PEM
+ *   tls/key.pem          development TLS key (0600), tls/cert.pem self-signed cert
+ *   demo/                the demo root, a few files
+ *   store/               the resource store's versions (src/store)
+ *   custodyd.sock        the API socket (while custodyd runs)
+ *
+ * Parsing is strict: unknown keys, wrong types and out-of-range values are
+ * errors reported as "FILE:LINE: problem" (one per line in the error buffer),
+ * and a config with any error is never applied.
+ */
+#ifndef CUSTODY_CONFIG_H
+#define CUSTODY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+#define CONFIG_FILE "config.yaml"
+#define CONFIG_ROOTS_FILE "roots.yaml"
+#define CONFIG_MAX_FILE_BYTES (1u << 20) /* config files larger than 1 MiB are refused */
+#define CONFIG_MAX_ROOTS 4096
+#define CONFIG_MAX_LABELS 64
+#define CONFIG_NAME_MAX 64 /* root names: [A-Za-z0-9_-], 1..64, first char alnum */
+
+struct cfg_label {
+    char *key;   /* [A-Za-z0-9_.-]{1,64} */
+    char *value; /* any UTF-8 string up to 256 bytes */
+};
+
+struct cfg_root {
+    char *name;  /* see config_root_name_valid */
+    char *path;  /* absolute, as given (resolved against the state dir when relative) */
+    struct cfg_label *labels;
+    size_t nlabels;
+};
+
+struct custody_config {
+    int refs; /* atomic; config_ref/config_unref */
+
+    char *state_dir;   /* absolute */
+    char *node_name;   /* node.name; default: host name */
+
+    /* listen.unix */
+    char *unix_path;   /* absolute; default STATE/custodyd.sock */
+    mode_t unix_mode;  /* default 0660 */
+    /* listen.tcp */
+    bool tcp_enabled;  /* default false until the authorization issue lands */
+    char *tcp_address; /* default "127.0.0.1" */
+    int tcp_port;      /* default 8443 */
+    /* tls */
+    char *tls_cert;    /* absolute; default STATE/tls/cert.pem */
+    char *tls_key;     /* absolute; default STATE/tls/key.pem */
+
+    /* limits */
+    size_t max_header_bytes;    /* request line + headers; default 16384 */
+    size_t max_headers;         /* default 100 */
+    size_t max_uri_bytes;       /* default 8192 */
+    uint64_t max_body_bytes;    /* PUT body; default 17179869184 (16 GiB) */
+    unsigned max_connections;   /* default 4096 */
+    unsigned max_streams;       /* h2 concurrent streams per connection; default 128 */
+    unsigned header_timeout_ms; /* whole request head must arrive within; default 10000 */
+    unsigned idle_timeout_ms;   /* keep-alive idle; default 60000 */
+    unsigned io_timeout_ms;     /* no progress reading a body or writing a response; default 30000 */
+    unsigned drain_timeout_ms;  /* SIGTERM: wait this long for in-flight requests; default 30000 */
+    size_t list_max_entries;    /* directory listing cap; default 100000 */
+
+    /* store */
+    bool versions;              /* keep prior content on every write; default true */
+
+    /* log */
+    enum log_level log_level;   /* default info */
+
+    /* roots (from roots.yaml) */
+    struct cfg_root *roots;
+    size_t nroots;
+};
+
+/* Fills every field with its default (state_dir made absolute). */
+struct custody_config *config_new_default(const char *state_dir);
+
+/*
+ * Loads STATE/config.yaml and STATE/roots.yaml (a missing roots.yaml means no
+ * roots). On error returns CUSTODY_ECONFIG (or the I/O error) and appends
+ * "FILE:LINE: problem\n" lines to err; *out is untouched.
+ */
+int config_load(const char *state_dir, struct custody_config **out, struct strbuf *err);
+
+/* Parses config YAML text; `filename` is used only in messages. Same error
+ * contract as config_load. The fuzz target drives this. */
+int config_parse_main(struct custody_config *cfg, const char *filename, const char *text,
+                      size_t len, struct strbuf *err);
+int config_parse_roots(struct custody_config *cfg, const char *filename, const char *text,
+                       size_t len, struct strbuf *err);
+
+struct custody_config *config_ref(struct custody_config *cfg);
+void config_unref(struct custody_config *cfg);
+
+const struct cfg_root *config_find_root(const struct custody_config *cfg, const char *name);
+bool config_root_name_valid(const char *name);
+bool config_label_key_valid(const char *key);
+
+/* Writes STATE/roots.yaml atomically from roots[0..n). */
+int config_save_roots(const char *state_dir, const struct cfg_root *roots, size_t n);
+
+/* Deep copy of one root (for building a new roots array). */
+void config_root_copy(struct cfg_root *dst, const struct cfg_root *src);
+void config_root_free(struct cfg_root *r);
+
+/*
+ * custody init: creates the state directory (0700) if missing and any of its
+ * pieces that are missing — keys (Ed25519 via OpenSSL, 0600), a self-signed
+ * TLS certificate for localhost/127.0.0.1/::1 (ECDSA P-256, 1 year), the
+ * commented config.yaml template, roots.yaml registering "demo" ->
+ * STATE/demo with label classification=public, and demo files. Never
+ * overwrites an existing file. Returns 0 or a negative error with a message
+ * in err.
+ */
+int state_init(const char *state_dir, struct strbuf *err);
+
+/* Resolves the state directory: explicit arg, else $CUSTODY_STATE, else
+ * "./var/custody" made absolute. Returns a new string. */
+char *state_dir_resolve(const char *arg);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * util.h — the doorway to src/util: logging, growable buffers, bounded
+ * string helpers, hex and SHA-256, UTF-8 checks, time, and small file
+ * helpers (atomic write, mkdir -p). Everything else in custody builds on it;
+ * it depends on nothing in custody but include/custody/custody.h.
+ */
+#ifndef CUSTODY_UTIL_H
+#define CUSTODY_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "custody/custody.h"
+
+#define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define UTIL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- logging (stderr, systemd-friendly: one line per event) ---- */
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+void log_set_level(enum log_level lvl);
+enum log_level log_get_level(void);
+/* Parses "error"/"warn"/"info"/"debug"; returns 0 or CUSTODY_EINVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_get_level() >= LOG_DEBUG)                                                          \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
+    } while (0)
+
+/* ---- growable byte/string buffer; always NUL-terminated ---- */
+struct strbuf {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+#define STRBUF_INIT {NULL, 0, 0}
+int sb_reserve(struct strbuf *sb, size_t extra);
+int sb_append(struct strbuf *sb, const void *data, size_t len);
+int sb_puts(struct strbuf *sb, const char *s);
+int sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+void sb_reset(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+/* Returns the buffer (caller frees) and leaves sb empty. Never NULL. */
+char *sb_detach(struct strbuf *sb);
+/* Appends s with JSON string escaping (no surrounding quotes). */
+int sb_json_escape(struct strbuf *sb, const char *s, size_t len);
+
+/* ---- bounded strings ---- */
+/* Copies at most dstsz-1 bytes and NUL-terminates; returns strlen(src)
+ * (truncation happened when the result >= dstsz). */
+size_t util_strlcpy(char *dst, const char *src, size_t dstsz);
+/* snprintf that returns CUSTODY_ENAMETOOLONG on truncation, 0 otherwise. */
+int util_snprintf(char *dst, size_t dstsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* strdup that never returns NULL for non-NULL input (aborts on OOM). */
+char *util_strdup(const char *s);
+char *util_strndup(const char *s, size_t n);
+void *util_calloc(size_t n, size_t sz); /* aborts on OOM */
+void *util_realloc(void *p, size_t sz); /* aborts on OOM */
+/* Parse a decimal unsigned 64-bit number spanning all of [s, s+len).
+ * Rejects empty, signs, spaces and overflow. */
+int util_parse_u64(const char *s, size_t len, uint64_t *out);
+/* Case-insensitive ASCII compare of n bytes. */
+bool util_ascii_ieq(const char *a, const char *b, size_t n);
+/* Constant-time comparison (for MACs and secrets). */
+bool util_ct_equal(const void *a, const void *b, size_t n);
+
+/* ---- hex, SHA-256, random ---- */
+void util_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+int util_hex_decode(const char *in, size_t len, uint8_t *out /* len/2 */);
+#define UTIL_SHA256_LEN 32
+#define UTIL_SHA256_HEX_LEN 64
+struct util_sha256; /* opaque incremental hasher (OpenSSL EVP) */
+struct util_sha256 *util_sha256_new(void);
+void util_sha256_update(struct util_sha256 *h, const void *data, size_t len);
+void util_sha256_final(struct util_sha256 *h, uint8_t out[UTIL_SHA256_LEN]); /* also frees */
+void util_sha256_free(struct util_sha256 *h);
+void util_sha256(const void *data, size_t len, uint8_t out[UTIL_SHA256_LEN]);
+/* Hashes fd's content from offset 0 with pread; returns 0 or error. */
+int util_sha256_fd(int fd, uint8_t out[UTIL_SHA256_LEN], uint64_t *size_out);
+int util_random(void *buf, size_t len);
+
+/* ---- UTF-8 ---- */
+/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool util_utf8_valid(const char *s, size_t len);
+
+/* ---- time ---- */
+uint64_t util_now_ns(void);        /* CLOCK_REALTIME */
+uint64_t util_monotonic_ns(void);  /* CLOCK_MONOTONIC */
+/* RFC 3339 UTC with nanoseconds: 2026-11-26T07:14:00.123456789Z (31 bytes + NUL) */
+void util_rfc3339_ns(uint64_t ns, char out[40]);
+/* RFC 9110 IMF-fixdate: Thu, 26 Nov 2026 07:14:00 GMT (29 bytes + NUL) */
+void util_http_date(uint64_t unix_seconds, char out[32]);
+
+/* ---- files ---- */
+/* Writes data to path atomically: temp (O_EXCL) + fsync + rename + fsync dir. */
+int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Reads a whole regular file (at most max bytes) into a NUL-terminated buffer. */
+int util_read_file(const char *path, size_t max, char **out, size_t *len_out);
+/* mkdir -p with mode for created directories. */
+int util_mkdir_p(const char *path, mode_t mode);
+/* fsync the directory containing path (or the directory itself). */
+int util_fsync_dir(const char *dir);
+/* Joins a and b with one '/', into a new string. */
+char *util_path_join(const char *a, const char *b);
+/* Write all / read all with EINTR handling. */
+int util_write_all(int fd, const void *buf, size_t len);
+
+#endif

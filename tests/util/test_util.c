@@ -1,0 +1,95 @@
+#include "test.h"
+#include <errno.h>
+
+#include "util/util.h"
+
+TEST(util_utf8)
+{
+    ASSERT(util_utf8_valid("hello", 5));
+    ASSERT(util_utf8_valid("h\xc3\xa9llo", 6));
+    ASSERT(util_utf8_valid("\xf0\x9f\x98\x80", 4));
+    ASSERT(!util_utf8_valid("\xc3", 1));          /* truncated */
+    ASSERT(!util_utf8_valid("\xc0\xaf", 2));      /* overlong */
+    ASSERT(!util_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
+    ASSERT(!util_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    ASSERT(!util_utf8_valid("\xff", 1));
+    ASSERT(!util_utf8_valid("a\xe2\x82", 3));
+}
+
+TEST(util_parse_u64)
+{
+    uint64_t v = 0;
+    ASSERT_OK(util_parse_u64("0", 1, &v));
+    ASSERT_EQ(0, v);
+    ASSERT_OK(util_parse_u64("18446744073709551615", 20, &v));
+    ASSERT(v == UINT64_MAX);
+    ASSERT_EQ(CUSTODY_ERANGE, util_parse_u64("18446744073709551616", 20, &v));
+    ASSERT_EQ(CUSTODY_EINVAL, util_parse_u64("", 0, &v));
+    ASSERT_EQ(CUSTODY_EINVAL, util_parse_u64("-1", 2, &v));
+    ASSERT_EQ(CUSTODY_EINVAL, util_parse_u64("1 ", 2, &v));
+}
+
+TEST(util_sha256_hex)
+{
+    uint8_t d[32];
+    char hex[65];
+    util_sha256("abc", 3, d);
+    util_hex_encode(d, 32, hex);
+    ASSERT_STR_EQ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", hex);
+    uint8_t back[32];
+    ASSERT_OK(util_hex_decode(hex, 64, back));
+    ASSERT_MEM_EQ(d, back, 32);
+    ASSERT_EQ(CUSTODY_EINVAL, util_hex_decode("zz", 2, back));
+}
+
+TEST(util_strbuf_json_escape)
+{
+    struct strbuf sb = STRBUF_INIT;
+    ASSERT_OK(sb_json_escape(&sb, "a\"b\\c\n\x01", 7));
+    ASSERT_STR_EQ("a\\\"b\\\\c\\n\\u0001", sb.buf);
+    sb_reset(&sb);
+    ASSERT_OK(sb_printf(&sb, "%d-%s", 42, "x"));
+    ASSERT_STR_EQ("42-x", sb.buf);
+    sb_free(&sb);
+}
+
+TEST(util_strlcpy_truncates)
+{
+    char b[4];
+    ASSERT_EQ(6, util_strlcpy(b, "abcdef", sizeof b));
+    ASSERT_STR_EQ("abc", b);
+    ASSERT_EQ(CUSTODY_ENAMETOOLONG, util_snprintf(b, sizeof b, "%s", "abcd"));
+}
+
+TEST(util_atomic_write_and_read)
+{
+    const char *dir = test_tmpdir();
+    char *p = util_path_join(dir, "f.txt");
+    ASSERT_OK(util_write_file_atomic(p, "hello", 5, 0600));
+    char *data = NULL;
+    size_t n = 0;
+    ASSERT_OK(util_read_file(p, 100, &data, &n));
+    ASSERT_EQ(5, n);
+    ASSERT_STR_EQ("hello", data);
+    free(data);
+    ASSERT_EQ(CUSTODY_ETOOBIG, util_read_file(p, 3, &data, &n));
+    free(p);
+}
+
+TEST(util_err_table)
+{
+    ASSERT_STR_EQ("not_found", custody_err_code(CUSTODY_ENOENT));
+    ASSERT_EQ(CUSTODY_ENOENT, custody_err_from_code("not_found"));
+    ASSERT_EQ(404, custody_err_http_status(CUSTODY_ENOENT));
+    ASSERT_EQ(416, custody_err_http_status(CUSTODY_ERANGE));
+    ASSERT_EQ(CUSTODY_EESCAPE, custody_err_from_errno(EXDEV));
+}
+
+TEST(util_dates)
+{
+    char d[32], r[40];
+    util_http_date(0, d);
+    ASSERT_STR_EQ("Thu, 01 Jan 1970 00:00:00 GMT", d);
+    util_rfc3339_ns(1500000000123456789ull, r);
+    ASSERT_STR_EQ("2017-07-14T02:40:00.123456789Z", r);
+}
