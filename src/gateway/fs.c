@@ -1,0 +1,643 @@
+/*
+ * fs.c — /v1/fs/ROOT/PATH and /v1/versions/ROOT/PATH.
+ *
+ * Reads of files whose content hash is cached are answered on the event
+ * loop (openat2 + fstat + a cache lookup, then sendfile). Everything that
+ * may block — hashing a large file, listing a directory, committing a write
+ * (fsync), deletes, moves, version queries (SQLite) — runs as a job on the
+ * worker pool and answers from its completion on the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define GW_INLINE_HASH_MAX (1u << 20) /* hash files up to 1 MiB on the loop */
+
+enum job_op {
+    JOB_HASH_AND_SERVE,
+    JOB_LIST,
+    JOB_PUT,
+    JOB_DELETE,
+    JOB_MKDIR,
+    JOB_MOVE,
+    JOB_ROLLBACK,
+    JOB_VERSIONS,
+};
+
+struct fs_job {
+    struct gateway *gw;
+    struct http_req *req;
+    enum job_op op;
+    int rc;
+    char root[CONFIG_NAME_MAX + 1];
+    char path[STORE_PATH_MAX];
+    char path2[STORE_PATH_MAX]; /* move destination */
+    bool flag;                  /* mkdir parents / move overwrite */
+    int64_t version;
+    char if_match[UTIL_SHA256_HEX_LEN + 8];
+    struct store_precond pre;
+    struct store_writer *writer;
+    struct store_write_result wres;
+    struct store_handle h; /* JOB_HASH_AND_SERVE */
+    char hex[UTIL_SHA256_HEX_LEN + 1];
+    struct store_dirent *ents;
+    size_t nents;
+    bool truncated;
+    struct store_version *vers;
+    size_t nvers;
+};
+
+static struct fs_job *job_new(struct gateway *gw, struct http_req *req, enum job_op op,
+                              const char *root, const char *path)
+{
+    struct fs_job *j = util_calloc(1, sizeof *j);
+    j->gw = gw;
+    j->req = req;
+    j->op = op;
+    j->h.fd = -1;
+    util_strlcpy(j->root, root, sizeof j->root);
+    util_strlcpy(j->path, path, sizeof j->path);
+    http_req_ref(req);
+    return j;
+}
+
+static void job_free(struct fs_job *j)
+{
+    if (j->h.fd >= 0)
+        close(j->h.fd);
+    if (j->writer)
+        store_write_abort(j->writer);
+    store_dirents_free(j->ents, j->nents);
+    free(j->vers);
+    http_req_unref(j->req);
+    free(j);
+}
+
+static void job_work(void *arg);
+static void job_done(void *arg);
+
+static void job_submit(struct fs_job *j)
+{
+    if (http_server_defer(j->gw->srv, job_work, job_done, j) != 0) {
+        gw_error(j->req, CUSTODY_EUNAVAIL, "custodyd is shutting down");
+        job_free(j);
+    }
+}
+
+/* ---- answering ---- */
+
+static const char *content_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".txt", "text/plain; charset=utf-8"}, {".md", "text/markdown; charset=utf-8"},
+        {".csv", "text/csv; charset=utf-8"},   {".json", "application/json"},
+        {".html", "text/html; charset=utf-8"}, {".yaml", "application/yaml"},
+        {".yml", "application/yaml"},          {".png", "image/png"},
+        {".jpg", "image/jpeg"},                {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},                 {".pdf", "application/pdf"},
+        {".svg", "image/svg+xml"},             {".webp", "image/webp"},
+    };
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash))
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(types); i++)
+            if (strcasecmp(dot, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Does an If-None-Match / If-Match list contain our (strong) tag? Weak tags
+ * compare by their opaque part for If-None-Match (weak comparison). */
+static bool etag_list_matches(const struct http_header *h, const char *hex, bool weak_ok)
+{
+    const char *p = h->value, *end = h->value + h->value_len;
+    size_t hl = strlen(hex);
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p < end && *p == '*')
+            return true;
+        bool weak = false;
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+            weak = true;
+            p += 2;
+        }
+        if (p >= end || *p != '"')
+            return false;
+        const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+        if (!q)
+            return false;
+        if ((!weak || weak_ok) && (size_t)(q - p - 1) == hl && memcmp(p + 1, hex, hl) == 0)
+            return true;
+        p = q + 1;
+    }
+    return false;
+}
+
+static void serve_file(struct http_req *req, int fd, const struct stat *st, const char *hex,
+                       const char *path)
+{
+    char etag[UTIL_SHA256_HEX_LEN + 3];
+    snprintf(etag, sizeof etag, "\"%s\"", hex);
+    const struct http_header *inm = http_req_header(req, "if-none-match");
+    if (inm && etag_list_matches(inm, hex, true)) {
+        close(fd);
+        http_resp_header(req, "etag", etag);
+        http_resp_send(req, 304, NULL, 0);
+        return;
+    }
+    uint64_t size = (uint64_t)st->st_size, off = 0, len = size;
+    int status = 200;
+    const struct http_header *range = http_req_header(req, "range");
+    if (range && req->method == HTTP_GET) {
+        const struct http_header *ifr = http_req_header(req, "if-range");
+        bool use_range = !ifr || etag_list_matches(ifr, hex, false);
+        if (use_range) {
+            int rc = gw_parse_range(range->value, range->value_len, size, &off, &len);
+            if (rc == CUSTODY_ERANGE) {
+                close(fd);
+                http_resp_headerf(req, "content-range", "bytes */%llu",
+                                  (unsigned long long)size);
+                gw_error(req, CUSTODY_ERANGE, "range %.*s not satisfiable for %llu bytes",
+                         (int)UTIL_MIN(range->value_len, 128), range->value,
+                         (unsigned long long)size);
+                return;
+            }
+            if (rc == 0) {
+                status = 206;
+                http_resp_headerf(req, "content-range", "bytes %llu-%llu/%llu",
+                                  (unsigned long long)off, (unsigned long long)(off + len - 1),
+                                  (unsigned long long)size);
+            } else {
+                off = 0, len = size;
+            }
+        }
+    }
+    char lm[32];
+    util_http_date((uint64_t)st->st_mtim.tv_sec, lm);
+    http_resp_header(req, "content-type", content_type(path));
+    http_resp_header(req, "etag", etag);
+    http_resp_header(req, "last-modified", lm);
+    http_resp_header(req, "accept-ranges", "bytes");
+    http_resp_send_file(req, status, fd, off, len);
+}
+
+static void answer_write(struct http_req *req, const char *root, const char *path,
+                         const struct store_write_result *res, bool report_created)
+{
+    char id[STORE_PATH_MAX + 80], etag[UTIL_SHA256_HEX_LEN + 3];
+    gw_resource_id(id, sizeof id, root, path);
+    snprintf(etag, sizeof etag, "\"%s\"", res->sha256);
+    json_t *doc = json_pack("{s:s, s:s, s:I, s:I, s:b}", "resource", id, "sha256", res->sha256,
+                            "size", (json_int_t)res->size, "version", (json_int_t)res->version,
+                            "created", res->created);
+    http_resp_header(req, "etag", etag);
+    gw_json(req, report_created && res->created ? 201 : 200, doc);
+}
+
+static void answer_error(struct fs_job *j, const char *what)
+{
+    char id[STORE_PATH_MAX + 80];
+    gw_resource_id(id, sizeof id, j->root, j->path);
+    gw_error(j->req, j->rc, "%s: %s: %s", what, id, custody_strerror(j->rc));
+}
+
+static json_t *listing_json(struct fs_job *j)
+{
+    char id[STORE_PATH_MAX + 80];
+    gw_resource_id(id, sizeof id, j->root, j->path);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < j->nents; i++) {
+        const struct store_dirent *e = &j->ents[i];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}", "name", e->name, "type",
+                                             gw_type_name(e->type), "size",
+                                             (json_int_t)e->size, "mtime",
+                                             gw_time_json(e->mtime_ns)));
+    }
+    return json_pack("{s:s, s:o, s:b}", "resource", id, "entries", arr, "truncated",
+                     j->truncated);
+}
+
+static json_t *versions_json(struct fs_job *j)
+{
+    char id[STORE_PATH_MAX + 80];
+    gw_resource_id(id, sizeof id, j->root, j->path);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < j->nvers; i++) {
+        const struct store_version *v = &j->vers[i];
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:I, s:o, s:b}", "version",
+                                             (json_int_t)v->id, "op", v->op, "sha256",
+                                             v->sha256, "size", (json_int_t)v->size, "time",
+                                             gw_time_json(v->time_ns), "available",
+                                             v->available));
+    }
+    return json_pack("{s:s, s:o}", "resource", id, "versions", arr);
+}
+
+/* ---- jobs ---- */
+
+static void job_work(void *arg)
+{
+    struct fs_job *j = arg;
+    struct store *st = j->gw->store;
+    switch (j->op) {
+    case JOB_HASH_AND_SERVE:
+        j->rc = store_content_hash(st, j->h.fd, &j->h.st, true, j->hex);
+        break;
+    case JOB_LIST:
+        j->rc = store_list(st, j->root, j->path, &j->ents, &j->nents, &j->truncated);
+        break;
+    case JOB_PUT:
+        j->rc = store_write_commit(j->writer, &j->pre, &j->wres);
+        j->writer = NULL; /* commit frees it */
+        break;
+    case JOB_DELETE:
+        j->rc = store_delete(st, j->root, j->path, &j->pre);
+        break;
+    case JOB_MKDIR:
+        j->rc = store_mkdir(st, j->root, j->path, j->flag);
+        break;
+    case JOB_MOVE:
+        j->rc = store_move(st, j->root, j->path, j->path2, j->flag);
+        break;
+    case JOB_ROLLBACK:
+        j->rc = store_rollback(st, j->root, j->path, j->version, &j->wres);
+        break;
+    case JOB_VERSIONS:
+        j->rc = store_versions(st, j->root, j->path, &j->vers, &j->nvers);
+        break;
+    }
+}
+
+static void job_done(void *arg)
+{
+    struct fs_job *j = arg;
+    struct http_req *req = j->req;
+    char id[STORE_PATH_MAX + 80];
+    gw_resource_id(id, sizeof id, j->root, j->path);
+    if (j->rc) {
+        static const char *what[] = {"read", "list", "write", "delete",
+                                     "mkdir", "move", "rollback", "versions"};
+        answer_error(j, what[j->op]);
+        job_free(j);
+        return;
+    }
+    switch (j->op) {
+    case JOB_HASH_AND_SERVE: {
+        int fd = j->h.fd;
+        j->h.fd = -1;
+        serve_file(req, fd, &j->h.st, j->hex, j->path);
+        break;
+    }
+    case JOB_LIST:
+        gw_json(req, 200, listing_json(j));
+        break;
+    case JOB_PUT:
+        answer_write(req, j->root, j->path, &j->wres, true);
+        break;
+    case JOB_ROLLBACK:
+        answer_write(req, j->root, j->path, &j->wres, false);
+        break;
+    case JOB_DELETE:
+        gw_json(req, 200, json_pack("{s:s, s:b}", "resource", id, "deleted", 1));
+        break;
+    case JOB_MKDIR:
+        gw_json(req, 201, json_pack("{s:s, s:b}", "resource", id, "created", 1));
+        break;
+    case JOB_MOVE: {
+        char to[STORE_PATH_MAX + 80];
+        gw_resource_id(to, sizeof to, j->root, j->path2);
+        gw_json(req, 200, json_pack("{s:s, s:s}", "resource", id, "to", to));
+        break;
+    }
+    case JOB_VERSIONS:
+        gw_json(req, 200, versions_json(j));
+        break;
+    }
+    job_free(j);
+}
+
+/* ---- preconditions ---- */
+
+/* Parses If-Match / If-None-Match into the job. Returns 0 or an error. */
+static int parse_preconditions(struct http_req *req, struct fs_job *j)
+{
+    const struct http_header *im = http_req_header(req, "if-match");
+    if (im) {
+        const char *v = im->value;
+        size_t n = im->value_len;
+        if (n == 1 && v[0] == '*') {
+            util_strlcpy(j->if_match, "*", sizeof j->if_match);
+        } else if (n == UTIL_SHA256_HEX_LEN + 2 && v[0] == '"' && v[n - 1] == '"') {
+            memcpy(j->if_match, v + 1, n - 2);
+            j->if_match[n - 2] = '\0';
+        } else {
+            /* weak or foreign tags never match our strong ones */
+            util_strlcpy(j->if_match, "no-match", sizeof j->if_match);
+        }
+        j->pre.if_match = j->if_match;
+    }
+    const struct http_header *inm = http_req_header(req, "if-none-match");
+    if (inm) {
+        if (inm->value_len == 1 && inm->value[0] == '*')
+            j->pre.if_none_match_any = true;
+        else
+            return CUSTODY_EINVAL; /* only "*" makes sense for writes */
+    }
+    return 0;
+}
+
+/* ---- PUT body streaming ---- */
+
+static int put_data(struct http_req *req, const void *data, size_t len)
+{
+    struct fs_job *j = req->user;
+    return store_write_append(j->writer, data, len);
+}
+
+static void put_end(struct http_req *req)
+{
+    struct fs_job *j = req->user;
+    req->user = NULL;
+    job_submit(j);
+}
+
+static void put_abort(struct http_req *req)
+{
+    struct fs_job *j = req->user;
+    req->user = NULL;
+    if (j)
+        job_free(j); /* aborts the writer: the old file stays */
+}
+
+static const struct http_body_cbs put_cbs = {put_data, put_end, put_abort};
+
+static void fs_put(struct gateway *gw, struct http_req *req, const char *root, const char *path)
+{
+    if (req->version < 20 && !req->has_body && req->content_length < 0) {
+        gw_error(req, CUSTODY_ELENGTH, "PUT needs Content-Length or chunked encoding");
+        return;
+    }
+    struct fs_job *j = job_new(gw, req, JOB_PUT, root, path);
+    int rc = parse_preconditions(req, j);
+    if (rc) {
+        gw_error(req, rc, "If-None-Match on PUT accepts only *");
+        job_free(j);
+        return;
+    }
+    rc = store_write_begin(gw->store, root, path, &j->writer);
+    if (rc) {
+        j->rc = rc;
+        answer_error(j, "write");
+        job_free(j);
+        return;
+    }
+    if (!req->has_body) {
+        job_submit(j);
+        return;
+    }
+    req->user = j;
+    http_req_read_body(req, &put_cbs);
+}
+
+/* ---- POST operations ---- */
+
+struct post_ctx {
+    struct gateway *gw;
+    char root[CONFIG_NAME_MAX + 1];
+    char path[STORE_PATH_MAX];
+};
+
+static void post_body(struct http_req *req, json_t *body, void *arg)
+{
+    struct post_ctx *pc = arg;
+    struct gateway *gw = pc->gw;
+    if (!body) {
+        free(pc);
+        return;
+    }
+    const char *op = json_string_value(json_object_get(body, "op"));
+    struct fs_job *j = NULL;
+    const char *key;
+    json_t *val;
+    if (!op) {
+        gw_error(req, CUSTODY_EINVAL, "missing \"op\" (mkdir, move or rollback)");
+        goto out;
+    }
+    if (strcmp(op, "mkdir") == 0) {
+        j = job_new(gw, req, JOB_MKDIR, pc->root, pc->path);
+        json_object_foreach(body, key, val)
+        {
+            if (strcmp(key, "parents") == 0 && json_is_boolean(val))
+                j->flag = json_is_true(val);
+            else if (strcmp(key, "op") != 0) {
+                gw_error(req, CUSTODY_EINVAL, "mkdir: unexpected field \"%s\"", key);
+                goto out;
+            }
+        }
+    } else if (strcmp(op, "move") == 0) {
+        j = job_new(gw, req, JOB_MOVE, pc->root, pc->path);
+        const char *to = NULL;
+        json_object_foreach(body, key, val)
+        {
+            if (strcmp(key, "to") == 0 && json_is_string(val))
+                to = json_string_value(val);
+            else if (strcmp(key, "overwrite") == 0 && json_is_boolean(val))
+                j->flag = json_is_true(val);
+            else if (strcmp(key, "op") != 0) {
+                gw_error(req, CUSTODY_EINVAL, "move: unexpected field \"%s\"", key);
+                goto out;
+            }
+        }
+        if (!to) {
+            gw_error(req, CUSTODY_EINVAL, "move: missing \"to\"");
+            goto out;
+        }
+        int rc;
+        if (to[0] == '/') {
+            rc = store_path_normalize(to, strlen(to), j->path2, sizeof j->path2);
+        } else {
+            char troot[CONFIG_NAME_MAX + 1];
+            rc = store_resource_parse(to, troot, sizeof troot, j->path2, sizeof j->path2);
+            if (rc == 0 && strcmp(troot, pc->root) != 0)
+                rc = CUSTODY_EXDEV;
+        }
+        if (rc) {
+            gw_error(req, rc, "move: destination %s: %s", to, custody_strerror(rc));
+            goto out;
+        }
+    } else if (strcmp(op, "rollback") == 0) {
+        j = job_new(gw, req, JOB_ROLLBACK, pc->root, pc->path);
+        bool have = false;
+        json_object_foreach(body, key, val)
+        {
+            if (strcmp(key, "to") == 0 && json_is_integer(val)) {
+                j->version = json_integer_value(val);
+                have = true;
+            } else if (strcmp(key, "to") == 0 && json_is_string(val)) {
+                uint64_t v;
+                const char *s = json_string_value(val);
+                if (util_parse_u64(s, strlen(s), &v) != 0 || v > INT64_MAX) {
+                    gw_error(req, CUSTODY_EINVAL, "rollback: \"to\" must be a version number");
+                    goto out;
+                }
+                j->version = (int64_t)v;
+                have = true;
+            } else if (strcmp(key, "op") != 0) {
+                gw_error(req, CUSTODY_EINVAL, "rollback: unexpected field \"%s\"", key);
+                goto out;
+            }
+        }
+        if (!have || j->version <= 0) {
+            gw_error(req, CUSTODY_EINVAL, "rollback: \"to\" must be a version number >= 1");
+            goto out;
+        }
+    } else {
+        gw_error(req, CUSTODY_EINVAL, "unknown op \"%s\" (mkdir, move or rollback)", op);
+        goto out;
+    }
+    job_submit(j);
+    j = NULL;
+out:
+    if (j)
+        job_free(j);
+    json_decref(body);
+    free(pc);
+}
+
+/* ---- entry points ---- */
+
+/* Splits "ROOT/PATH" and checks both. Answers the error itself. */
+static bool split_resource(struct gateway *gw, struct http_req *req, const char *rest,
+                           size_t rest_len, char *root, size_t rootsz, char *path, size_t pathsz)
+{
+    const char *slash = memchr(rest, '/', rest_len);
+    size_t rl = slash ? (size_t)(slash - rest) : rest_len;
+    if (rl == 0 || rl >= rootsz) {
+        gw_error(req, rl ? CUSTODY_ENOROOT : CUSTODY_EINVAL, "missing or invalid root name");
+        return false;
+    }
+    memcpy(root, rest, rl);
+    root[rl] = '\0';
+    if (!config_root_name_valid(root)) {
+        gw_error(req, CUSTODY_ENOROOT, "invalid root name");
+        return false;
+    }
+    if (!store_has_root(gw->store, root)) {
+        gw_error(req, CUSTODY_ENOROOT, "no such root: %s", root);
+        return false;
+    }
+    int rc = slash ? store_path_normalize(slash, rest_len - rl, path, pathsz)
+                   : store_path_normalize("/", 1, path, pathsz);
+    if (rc) {
+        gw_error(req, rc, "%s", rc == CUSTODY_EESCAPE ? "path escapes its root"
+                                : rc == CUSTODY_ENAMETOOLONG
+                                    ? "path or path component too long"
+                                    : "invalid path (NUL, control characters or invalid UTF-8)");
+        return false;
+    }
+    return true;
+}
+
+static void fs_get(struct gateway *gw, struct http_req *req, const char *root, const char *path,
+                   const char *query, size_t qlen)
+{
+    struct store_handle h;
+    size_t vlen = 0;
+    const char *ver = gw_query_get(query, qlen, "version", &vlen);
+    int rc;
+    if (ver) {
+        uint64_t v;
+        if (util_parse_u64(ver, vlen, &v) != 0 || v == 0 || v > INT64_MAX) {
+            gw_error(req, CUSTODY_EINVAL, "version must be a number >= 1");
+            return;
+        }
+        rc = store_open_version(gw->store, root, path, (int64_t)v, &h);
+    } else {
+        rc = store_open_read(gw->store, root, path, &h);
+    }
+    if (rc) {
+        gw_error(req, rc, "%s:%s: %s", root, path, custody_strerror(rc));
+        return;
+    }
+    if (h.type == STORE_DIR) {
+        store_handle_close(&h);
+        job_submit(job_new(gw, req, JOB_LIST, root, path));
+        return;
+    }
+    char hex[UTIL_SHA256_HEX_LEN + 1];
+    rc = store_content_hash(gw->store, h.fd, &h.st, false, hex);
+    if (rc == CUSTODY_EAGAIN && h.st.st_size <= (off_t)GW_INLINE_HASH_MAX)
+        rc = store_content_hash(gw->store, h.fd, &h.st, true, hex);
+    if (rc == CUSTODY_EAGAIN) {
+        struct fs_job *j = job_new(gw, req, JOB_HASH_AND_SERVE, root, path);
+        j->h = h;
+        job_submit(j);
+        return;
+    }
+    if (rc) {
+        store_handle_close(&h);
+        gw_error(req, rc, "%s:%s: %s", root, path, custody_strerror(rc));
+        return;
+    }
+    serve_file(req, h.fd, &h.st, hex, path);
+}
+
+void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,
+           const char *query, size_t qlen)
+{
+    char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
+    if (!split_resource(gw, req, rest, rest_len, root, sizeof root, path, sizeof path))
+        return;
+    switch (req->method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+        fs_get(gw, req, root, path, query, qlen);
+        break;
+    case HTTP_PUT:
+        fs_put(gw, req, root, path);
+        break;
+    case HTTP_DELETE: {
+        struct fs_job *j = job_new(gw, req, JOB_DELETE, root, path);
+        int rc = parse_preconditions(req, j);
+        if (rc) {
+            gw_error(req, rc, "If-None-Match is not supported on DELETE");
+            job_free(j);
+            return;
+        }
+        job_submit(j);
+        break;
+    }
+    case HTTP_POST: {
+        struct post_ctx *pc = util_calloc(1, sizeof *pc);
+        pc->gw = gw;
+        util_strlcpy(pc->root, root, sizeof pc->root);
+        util_strlcpy(pc->path, path, sizeof pc->path);
+        gw_read_json_body(req, post_body, pc);
+        break;
+    }
+    default:
+        http_resp_header(req, "allow", "GET, HEAD, PUT, DELETE, POST");
+        gw_error(req, CUSTODY_EMETHOD, "method %.*s not allowed on /v1/fs/",
+                 (int)UTIL_MIN(req->method_len, 32), req->method_str);
+    }
+}
+
+void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len)
+{
+    char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
+    if (!split_resource(gw, req, rest, rest_len, root, sizeof root, path, sizeof path))
+        return;
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+        http_resp_header(req, "allow", "GET, HEAD");
+        gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/versions/");
+        return;
+    }
+    job_submit(job_new(gw, req, JOB_VERSIONS, root, path));
+}
