@@ -30,6 +30,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void h1_process(struct http_conn *c);
+static void h1_fail(struct http_conn *c, int err, const char *message);
 
 void conn_ref(struct http_conn *c)
 {
@@ -38,8 +39,10 @@ void conn_ref(struct http_conn *c)
 
 void conn_unref(struct http_conn *c)
 {
-    if (--c->refs == 0)
+    if (--c->refs == 0) {
+        free(c->scratch);
         free(c);
+    }
 }
 
 static void conn_arm_timer(struct http_conn *c, unsigned ms)
@@ -113,6 +116,8 @@ static void conn_close_after_write(struct http_conn *c)
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_close(c);
+    else
+        conn_flush(c);
 }
 
 void conn_drain(struct http_conn *c)
@@ -132,15 +137,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     if (c->state == CONN_H1_HEAD && c->head_started) {
-        log_info("http: %s: request head not complete within %u ms: 408", c->peer.addr,
+        char msg[96];
+        snprintf(msg, sizeof msg, "request head not complete within %u ms",
                  c->srv->limits.header_timeout_ms);
-        const char *msg = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                          "connection: close\r\ncontent-length: 90\r\n\r\n"
-                          "{\"error\":{\"code\":\"timeout\",\"message\":\"request head not "
-                          "received in time\",\"status\":408}}";
-        /* the body above is exactly 90 bytes */
-        bufferevent_write(c->bev, msg, strlen(msg));
-        conn_close_after_write(c);
+        h1_fail(c, CUSTODY_ETIMEDOUT, msg);
         return;
     }
     if (c->h2 && h2_busy(c)) {
@@ -221,7 +221,10 @@ void conn_accept(struct http_server *srv, int fd, bool tls, const struct sockadd
     /* bound buffered input: a head plus some body */
     bufferevent_setwatermark(c->bev, EV_READ, 0, srv->limits.max_header_bytes + 65536);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* Plain sockets write from conn_flush as soon as a response is queued and
+     * ask for EV_WRITE only when the socket is full; that saves an epoll
+     * round trip per response. TLS leaves writing to its bufferevent. */
+    bufferevent_enable(c->bev, tls ? EV_READ | EV_WRITE : EV_READ);
     /* the TLS handshake and the first head share the head deadline */
     conn_arm_timer(c, tls ? srv->limits.header_timeout_ms : srv->limits.idle_timeout_ms);
 }
@@ -259,10 +262,46 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     conn_close(c);
 }
 
+bool conn_flush(struct http_conn *c)
+{
+    if (c->closed)
+        return false;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->tls)
+        return true;
+    /* bufferevent_socket keeps the start of its output frozen except while it
+     * writes; we write the same way its write callback does */
+    while (evbuffer_get_length(out) > 0) {
+        errno = 0;
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            log_debug("http: %s: write failed: %s", c->peer.addr, strerror(errno));
+            conn_close(c);
+            return false;
+        }
+        if (n == 0)
+            break;
+    }
+    if (evbuffer_get_length(out) > 0) {
+        bufferevent_enable(c->bev, EV_WRITE); /* libevent finishes, then conn_write_cb */
+        return true;
+    }
+    bufferevent_disable(c->bev, EV_WRITE);
+    if (!c->h2) /* h2_flush loops by itself */
+        conn_write_cb(c->bev, c);
+    return !c->closed;
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
     (void)bev;
+    if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        bufferevent_disable(c->bev, EV_WRITE);
     if (c->state == CONN_CLOSING) {
         conn_close(c);
         return;
@@ -392,7 +431,7 @@ static void h1_take_head(struct http_conn *c)
         if (avail > srv->limits.max_header_bytes) {
             /* no end of the request line yet: the target itself is too long */
             struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
-            if (eol.pos < 0)
+            if (eol.pos < 0 || (size_t)eol.pos > srv->limits.max_uri_bytes)
                 h1_fail(c, CUSTODY_ENAMETOOLONG, "request line too long");
             else
                 h1_fail(c, CUSTODY_EHEADERS, "request head too large");
@@ -401,18 +440,34 @@ static void h1_take_head(struct http_conn *c)
     }
     size_t head_len = (size_t)found.pos + 4;
     if (head_len > srv->limits.max_header_bytes) {
-        h1_fail(c, CUSTODY_EHEADERS, "request head too large");
+        struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
+        if ((size_t)eol.pos > srv->limits.max_uri_bytes)
+            h1_fail(c, CUSTODY_ENAMETOOLONG, "request line too long");
+        else
+            h1_fail(c, CUSTODY_EHEADERS, "request head too large");
         return;
     }
     struct http_req_priv *r = req_new(c);
     r->head = util_calloc(1, head_len + 1);
     evbuffer_remove(in, r->head, head_len);
     c->scan_pos = 0;
-    r->nheaders_cap = srv->limits.max_headers;
-    r->pub.headers = util_calloc(r->nheaders_cap ? r->nheaders_cap : 1, sizeof(struct http_header));
+    if (c->scratch_cap != srv->limits.max_headers) {
+        free(c->scratch);
+        c->scratch_cap = srv->limits.max_headers;
+        c->scratch = malloc((c->scratch_cap ? c->scratch_cap : 1) * sizeof(struct http_header));
+        if (!c->scratch)
+            abort();
+    }
     struct h1_head h;
-    int rc = h1_parse_head(r->head, head_len, &h, r->pub.headers, r->nheaders_cap,
+    int rc = h1_parse_head(r->head, head_len, &h, c->scratch, c->scratch_cap,
                            srv->limits.max_uri_bytes);
+    if (rc == 0) {
+        r->pub.headers = malloc((h.nheaders ? h.nheaders : 1) * sizeof(struct http_header));
+        if (!r->pub.headers)
+            abort();
+        memcpy(r->pub.headers, c->scratch, h.nheaders * sizeof(struct http_header));
+        h.headers = r->pub.headers;
+    }
     int64_t cl = -1;
     bool chunked = false;
     if (rc == 0)
@@ -560,17 +615,30 @@ void h1_body_resume(struct http_req_priv *r)
     h1_feed_body(c);
 }
 
+/* Takes heads and feeds bodies from the input buffer. Answers written at
+ * once can finish a request and start the next pipelined one while we are
+ * still on the stack: such nested calls only ask for another round here. */
 static void h1_process(struct http_conn *c)
 {
     if (c->closed)
         return;
-    if (c->state == CONN_H1_HEAD) {
-        h1_take_head(c);
+    if (c->in_process) {
+        c->process_again = true;
         return;
     }
-    if (c->state == CONN_H1_BUSY && c->cur && c->cur->body_requested && !c->cur->body_complete)
-        h1_feed_body(c);
-    /* otherwise: leave bytes buffered until the current response is done */
+    c->in_process = true;
+    conn_ref(c);
+    do {
+        c->process_again = false;
+        if (c->state == CONN_H1_HEAD)
+            h1_take_head(c);
+        else if (c->state == CONN_H1_BUSY && c->cur && c->cur->body_requested &&
+                 !c->cur->body_complete)
+            h1_feed_body(c);
+        /* otherwise: bytes stay buffered until the current response is done */
+    } while (c->process_again && !c->closed && !c->h2);
+    c->in_process = false;
+    conn_unref(c);
 }
 
 void h1_respond(struct http_req_priv *r)
@@ -612,9 +680,13 @@ void h1_respond(struct http_req_priv *r)
         evbuffer_add_file_segment(out, r->seg, 0, (ev_off_t)r->body_out_left);
     r->done = true;
     conn_io_timeouts(c, !r->body_complete, true);
-    if (!r->body_complete && r->body_requested)
+    if (!r->body_complete && r->body_requested && c->tls)
         return; /* still reading the body (handler answered early) */
-    /* when the output is already empty the write callback will not fire */
-    if (evbuffer_get_length(out) == 0)
-        conn_write_cb(c->bev, c);
+    if (c->tls) {
+        /* when the output is already empty the write callback will not fire */
+        if (evbuffer_get_length(out) == 0)
+            conn_write_cb(c->bev, c);
+        return;
+    }
+    conn_flush(c);
 }

@@ -374,13 +374,31 @@ static void h2_flush(struct http_conn *c)
 {
     if (c->closed || !c->h2)
         return;
-    int rc = nghttp2_session_send(c->h2);
-    if (rc != 0) {
-        conn_close(c);
-        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    for (;;) {
+        int rc = nghttp2_session_send(c->h2);
+        if (rc != 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->tls)
+            break; /* the TLS bufferevent writes and calls back */
+        if (evbuffer_get_length(out) == 0)
+            break;
+        /* write now; keep producing while the socket takes it */
+        struct http_conn *keep = c;
+        conn_ref(keep);
+        bool open = conn_flush(c);
+        bool more = open && c->h2 && evbuffer_get_length(out) == 0 &&
+                    nghttp2_session_want_write(c->h2);
+        conn_unref(keep);
+        if (!open)
+            return;
+        if (!more)
+            break;
     }
-    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (c->h2 && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
+        evbuffer_get_length(out) == 0)
         conn_close(c);
 }
 

@@ -71,6 +71,11 @@ struct http_conn {
     uint64_t nrequests;
     int refs;            /* requests referencing this connection + 1 while open */
     bool closed;         /* bev freed; only the struct remains while refs > 0 */
+    bool in_process;     /* h1_process is on the stack (no recursion through pipelining) */
+    bool process_again;  /* ... and should run once more */
+
+    struct http_header *scratch; /* max_headers entries: the h1 parser's output */
+    size_t scratch_cap;
 
     /* HTTP/1.x: the current request */
     struct http_req_priv *cur;
@@ -124,6 +129,9 @@ void conn_drain(struct http_conn *c); /* close if idle, else close after the cur
 void conn_ref(struct http_conn *c);
 void conn_unref(struct http_conn *c);
 void conn_update_listeners(struct http_server *srv);
+/* Writes queued output now (plain sockets; TLS is left to its bufferevent).
+ * Returns false when the connection was closed. */
+bool conn_flush(struct http_conn *c);
 
 /* h2.c */
 int h2_start(struct http_conn *c, const void *preface, size_t len);

@@ -1,0 +1,50 @@
+# lib.sh — shared helpers for integration tests (sourced).
+# Gives: $BIN (build/bin), $SRC, a fresh $STATE, start_daemon, stop_daemon,
+# set_limit KEY VALUE, fail MSG, and cleans everything up on exit.
+set -euo pipefail
+SRC=${CUSTODY_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN=${CUSTODY_BIN:-$SRC/build/bin}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/custody-it-XXXXXX")
+STATE=$WORK/state
+DAEMON_PID=""
+
+cleanup() {
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
+  # unmount anything a test mounted under WORK
+  grep -o " $WORK[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; [ -f "$WORK/daemon.log" ] && tail -20 "$WORK/daemon.log" >&2; exit 1; }
+
+init_state() { "$BIN/custody" init --state "$STATE" >/dev/null; }
+
+# set_limit KEY VALUE: edits one setting in config.yaml (fails if the key is absent)
+set_limit() {
+  grep -qE "^[[:space:]]+$1:" "$STATE/config.yaml" || fail "config key $1 not found"
+  sed -i -E "s|^([[:space:]]+$1:).*|\1 $2|" "$STATE/config.yaml"
+}
+
+start_daemon() {
+  "$BIN/custodyd" --state "$STATE" >>"$WORK/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 100); do
+    curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/health >/dev/null 2>&1 && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "custodyd exited at start"
+    sleep 0.05
+  done
+  fail "custodyd did not answer /v1/health"
+}
+
+stop_daemon() {
+  kill -TERM "$DAEMON_PID"
+  local rc=0
+  wait "$DAEMON_PID" || rc=$?
+  DAEMON_PID=""
+  return $rc
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Integration: custodyd's HTTP API against bad input, protocol edges,
+# confinement tricks, concurrency, reload and drain, with real curl and raw
+# sockets (tests/integration/http_edge.py).
+source "$(dirname "$0")/lib.sh"
+
+init_state
+set_limit header_timeout_ms 700
+set_limit idle_timeout_ms 1500
+set_limit max_body_bytes 1048576
+set_limit max_header_bytes 4096
+set_limit drain_timeout_ms 5000
+sed -i -E 's/^([[:space:]]+enabled:).*/\1 true/; s/^([[:space:]]+port:).*/\1 0/' "$STATE/config.yaml"
+# port 0 is out of range for the config: use a free port instead
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i -E "s/^([[:space:]]+port:).*/\1 $PORT/" "$STATE/config.yaml"
+
+# traps for the confinement tests, made inside the demo root
+D=$STATE/demo
+mkdir -p "$WORK/outside" && echo secret > "$WORK/outside/secret.txt"
+ln -s /etc/passwd "$D/abs-link"
+ln -s ../../outside/secret.txt "$D/rel-escape"
+ln -s hello.txt "$D/inner-link"
+ln -s /proc/self/root "$D/proc-link"
+mkfifo "$D/fifo"
+head -c 1000 /dev/urandom > "$D/r1000.bin"
+
+start_daemon
+python3 "$SRC/tests/integration/http_edge.py" "$STATE" "$PORT" "$WORK" || fail "http_edge.py"
+
+# SIGHUP keeps connections and applies a new root
+mkdir -p "$WORK/newroot" && echo new > "$WORK/newroot/n.txt"
+printf '  - name: "added"\n    path: "%s"\n' "$WORK/newroot" >> "$STATE/roots.yaml"
+kill -HUP "$DAEMON_PID"; sleep 0.3
+[ "$(curl -s --unix-socket "$STATE/custodyd.sock" http://localhost/v1/fs/added/n.txt)" = new ] || fail "root added by SIGHUP not served"
+# a broken config is refused and the running one stays
+cp "$STATE/config.yaml" "$WORK/config.good"
+echo "bogus_key: 1" >> "$STATE/config.yaml"
+kill -HUP "$DAEMON_PID"; sleep 0.3
+grep -q 'config.yaml:[0-9]*: unknown key' "$WORK/daemon.log" || fail "reload error not logged as file:line"
+curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/health >/dev/null || fail "daemon died on bad reload"
+cp "$WORK/config.good" "$STATE/config.yaml"
+
+# SIGTERM drains: an upload in flight completes, then custodyd exits 0
+python3 - "$STATE/custodyd.sock" "$DAEMON_PID" <<'PY' || fail "drain"
+import os, signal, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"PUT /v1/fs/demo/drain.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+time.sleep(0.2)
+os.kill(int(sys.argv[2]), signal.SIGTERM)
+time.sleep(0.3)
+s.sendall(b"world")
+resp = s.recv(65536).decode()
+assert resp.startswith("HTTP/1.1 201"), resp
+assert "connection: close" in resp.lower(), resp
+PY
+rc=0; wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=""
+[ $rc -eq 0 ] || fail "custodyd exit code after drain: $rc"
+[ "$(cat "$D/drain.txt")" = helloworld ] || fail "drained upload not written"
+[ ! -e "$STATE/custodyd.sock" ] || fail "socket not removed on exit"
+
+# a config with errors: exit 78 with file:line
+echo "limits: {max_headers: abc}" > "$WORK/bad.yaml"
+cp "$WORK/config.good" "$STATE/config.yaml"
+sed -i -E 's/^([[:space:]]+max_headers:).*/\1 abc/' "$STATE/config.yaml"
+rc=0; "$BIN/custodyd" --state "$STATE" >"$WORK/bad.log" 2>&1 || rc=$?
+[ $rc -eq 78 ] || fail "bad config: exit $rc, want 78"
+grep -q 'config.yaml:[0-9]*:.*max_headers' "$WORK/bad.log" || fail "bad config message: $(cat "$WORK/bad.log")"
+echo "test_http: ok"
