@@ -291,9 +291,13 @@ bool conn_flush(struct http_conn *c)
         return true;
     }
     bufferevent_disable(c->bev, EV_WRITE);
-    if (!c->h2) /* h2_flush loops by itself */
-        conn_write_cb(c->bev, c);
-    return !c->closed;
+    if (c->h2) /* h2_flush loops by itself */
+        return true;
+    conn_ref(c); /* the write callback may close the connection */
+    conn_write_cb(c->bev, c);
+    bool open = !c->closed;
+    conn_unref(c);
+    return open;
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)

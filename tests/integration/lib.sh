@@ -15,12 +15,25 @@ cleanup() {
     kill -KILL "$DAEMON_PID" 2>/dev/null || true
   fi
   # unmount anything a test mounted under WORK
-  grep -o " $WORK[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  local m
+  for m in $(grep -o " $WORK[^ ]*" /proc/mounts 2>/dev/null | sort -r || true); do
+    umount -l "$m" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; [ -f "$WORK/daemon.log" ] && tail -20 "$WORK/daemon.log" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -f "$WORK/daemon.log" ]; then
+    if grep -qE 'Sanitizer|runtime error' "$WORK/daemon.log"; then
+      grep -E -A60 'ERROR: (Address|Leak)Sanitizer|runtime error' "$WORK/daemon.log" | head -80 >&2
+    else
+      tail -20 "$WORK/daemon.log" >&2
+    fi
+  fi
+  exit 1
+}
 
 init_state() { "$BIN/custody" init --state "$STATE" >/dev/null; }
 
