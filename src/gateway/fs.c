@@ -182,6 +182,7 @@ static void serve_file(struct http_req *req, int fd, const struct stat *st, cons
     char lm[32];
     util_http_date((uint64_t)st->st_mtim.tv_sec, lm);
     http_resp_header(req, "content-type", content_type(path));
+    http_resp_header(req, "x-custody-type", "file");
     http_resp_header(req, "etag", etag);
     http_resp_header(req, "last-modified", lm);
     http_resp_header(req, "accept-ranges", "bytes");
@@ -296,6 +297,7 @@ static void job_done(void *arg)
         break;
     }
     case JOB_LIST:
+        http_resp_header(req, "x-custody-type", "dir");
         gw_json(req, 200, listing_json(j));
         break;
     case JOB_PUT:

@@ -53,6 +53,8 @@ void gw_error(struct http_req *req, int err, const char *fmt, ...)
     sb_json_escape(&b, msg, strlen(msg));
     sb_printf(&b, "\",\"status\":%d}}\n", status);
     http_resp_header(req, "content-type", "application/json");
+    /* HEAD answers have no body: the code travels in a header too */
+    http_resp_header(req, "x-custody-error", custody_err_code(err));
     if (status >= 500)
         log_warn("gateway: %.*s %.*s: %d %s: %s", (int)req->method_len, req->method_str,
                  (int)UTIL_MIN(req->target_len, 512), req->target, status, custody_err_code(err),

@@ -31,6 +31,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void h1_process(struct http_conn *c);
 static void h1_fail(struct http_conn *c, int err, const char *message);
+static void conn_linger(struct http_conn *c);
 
 void conn_ref(struct http_conn *c)
 {
@@ -115,7 +116,7 @@ static void conn_close_after_write(struct http_conn *c)
     c->state = CONN_CLOSING;
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_close(c);
+        conn_write_cb(c->bev, c);
     else
         conn_flush(c);
 }
@@ -131,6 +132,22 @@ void conn_drain(struct http_conn *c)
     else if (c->state == CONN_HANDSHAKE)
         conn_close(c);
     /* a busy HTTP/1 connection closes after its response (keep_alive off) */
+}
+
+/* RFC 9112 §9.6: closing while the client is still sending its body makes
+ * the kernel reset the connection, and the client may never read our
+ * answer. So stop writing, read and discard for a moment, then close. */
+#define LINGER_MS 2000
+static void conn_linger(struct http_conn *c)
+{
+    c->state = CONN_LINGER;
+    if (!c->tls)
+        shutdown(c->fd, SHUT_WR);
+    evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+    evtimer_del(c->timer);
+    conn_arm_timer(c, LINGER_MS);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -307,7 +324,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         bufferevent_disable(c->bev, EV_WRITE);
     if (c->state == CONN_CLOSING) {
-        conn_close(c);
+        if (c->tls)
+            conn_close(c);
+        else
+            conn_linger(c); /* FIN now; unread input must not turn into a reset */
         return;
     }
     if (c->h2) {
@@ -319,10 +339,14 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         /* response fully written */
         struct http_req_priv *r = c->cur;
         bool keep = r->keep_alive && r->body_complete && !c->srv->draining;
+        bool body_unread = !r->body_complete;
         c->cur = NULL;
         req_finish(r);
         if (!keep) {
-            conn_close(c);
+            if (body_unread)
+                conn_linger(c);
+            else
+                conn_close(c);
             return;
         }
         c->state = CONN_H1_HEAD;
@@ -341,6 +365,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     (void)bev;
     if (c->h2) {
         h2_on_read(c);
+        return;
+    }
+    if (c->state == CONN_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
     h1_process(c);

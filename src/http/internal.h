@@ -55,6 +55,7 @@ enum conn_state {
     CONN_H1_BUSY,       /* a request is being handled / answered */
     CONN_H2,
     CONN_CLOSING, /* flushing output, then close */
+    CONN_LINGER,  /* answered before the body was read: discard input briefly, then close */
 };
 
 struct http_conn {

@@ -46,7 +46,7 @@ int sb_reserve(struct strbuf *sb, size_t extra);
 int sb_append(struct strbuf *sb, const void *data, size_t len);
 int sb_puts(struct strbuf *sb, const char *s);
 int sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+int sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void sb_reset(struct strbuf *sb);
 void sb_free(struct strbuf *sb);
 /* Returns the buffer (caller frees) and leaves sb empty. Never NULL. */

@@ -228,6 +228,21 @@ def _():
     assert not [n for n in os.listdir(DEMO) if n.startswith(".custody-tmp")]
 
 
+@check("early refusal with a body in flight is readable, not a reset")
+def _():
+    s = connect()
+    s.sendall(b"PUT /v1/fs/demo/no/such/dir.txt HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 900000\r\n\r\n")
+    try:
+        s.sendall(b"z" * 900000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    st, h, body, _ = read_response(s)
+    assert st == 404 and err_code(body) == "not_found", (st, body)
+    assert h.get("x-custody-error") == "not_found", h
+    assert closed_after(s)
+
+
 @check("traversal and confinement")
 def _():
     cases = {
