@@ -1,1 +1,282 @@
-int main(void){return 0;}
+/*
+ * main.c — `custody`, the command-line tool for custodyd: global options,
+ * dispatch, help, and the error/exit-status conventions (docs/cli.md).
+ *
+ *   custody [--state DIR] [--socket PATH] [--json] COMMAND [ARGS...]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "util/util.h"
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: custody [--state DIR] [--socket PATH] [--json] COMMAND [ARGS...]\n"
+               "       custody COMMAND --help\n");
+}
+
+static void print_help(void)
+{
+    print_usage(stdout);
+    printf("\ncustody talks to custodyd, the custody storage gateway, over its Unix socket.\n"
+           "Resources are named ROOT:/PATH (e.g. demo:/notes/a.txt).\n"
+           "\nglobal options (before the command):\n"
+           "  --state DIR     state directory (default: $CUSTODY_STATE, else ./var/custody);\n"
+           "                  the socket is DIR/custodyd.sock\n"
+           "  --socket PATH   custodyd's socket (overrides --state)\n"
+           "  --json          print custodyd's JSON answers instead of tables\n"
+           "  -h, --help      this help\n"
+           "  --version       print the version\n"
+           "\ncommands:\n");
+    for (unsigned i = 0; i < cli_ncommands; i++)
+        printf("  %-12s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    printf("\nexit status:\n"
+           "  0  success\n"
+           "  1  custodyd refused or failed the operation (not found, precondition, conflict...)\n"
+           "  2  usage error\n"
+           "  3  cannot reach custodyd (is it running?)\n"
+           "  4  local I/O error (writing stdout, reading the input file)\n"
+           "\nenvironment:\n"
+           "  CUSTODY_STATE   default state directory\n"
+           "\nerrors are printed on stderr as: custody: <message> (<code>)\n"
+           "see docs/cli.md for details and examples.\n");
+}
+
+const struct cli_command *cli_find_command(const char *name)
+{
+    for (unsigned i = 0; i < cli_ncommands; i++)
+        if (strcmp(cli_commands[i].name, name) == 0) return &cli_commands[i];
+    return NULL;
+}
+
+int cli_command_help(const struct cli_command *cmd)
+{
+    printf("usage: custody %s\n\n%s\n", cmd->synopsis, cmd->summary);
+    if (cmd->details && *cmd->details) printf("\n%s", cmd->details);
+    return CLI_EXIT_OK;
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "custody %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fprintf(stderr, "usage: custody %s\n(see 'custody %s --help')\n", cmd->synopsis, cmd->name);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_local_error(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("custody: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (%s)\n", custody_err_code(rc));
+    va_end(ap);
+    return CLI_EXIT_LOCAL;
+}
+
+const char *cli_state_dir(struct cli *cli)
+{
+    if (!cli->state_dir) cli->state_dir = state_dir_resolve(cli->state_arg);
+    return cli->state_dir;
+}
+
+/* The socket: --socket, else listen.unix from the state's config.yaml when it
+ * can be read, else STATE/custodyd.sock. */
+static const char *cli_socket(struct cli *cli)
+{
+    if (cli->socket) return cli->socket;
+    if (cli->socket_arg) {
+        cli->socket = util_strdup(cli->socket_arg);
+        return cli->socket;
+    }
+    const char *dir = cli_state_dir(cli);
+    struct custody_config *cfg = NULL;
+    struct strbuf err = STRBUF_INIT;
+    char *cfgpath = util_path_join(dir, CONFIG_FILE);
+    if (access(cfgpath, R_OK) == 0 && config_load(dir, &cfg, &err) == 0 && cfg && cfg->unix_path &&
+        *cfg->unix_path)
+        cli->socket = util_strdup(cfg->unix_path);
+    if (cfg) config_unref(cfg);
+    free(cfgpath);
+    sb_free(&err);
+    if (!cli->socket) cli->socket = util_path_join(dir, CUSTODY_SOCKET_NAME);
+    return cli->socket;
+}
+
+custody_client_t *cli_client(struct cli *cli)
+{
+    if (cli->client) return cli->client;
+    const char *sock = cli_socket(cli);
+    int rc = custody_client_open(sock, &cli->client);
+    if (rc) {
+        fprintf(stderr, "custody: cannot use socket %s: %s (%s)\n", sock, custody_strerror(rc),
+                custody_err_code(rc));
+        cli->client = NULL;
+    }
+    return cli->client;
+}
+
+int cli_fail(struct cli *cli, int rc, const char *resource)
+{
+    custody_client_t *c = cli->client;
+    const char *msg = c ? custody_client_last_error(c) : "";
+    custody_errsrc_t src = c ? custody_client_last_error_source(c) : CUSTODY_ERRSRC_NONE;
+    if (!msg || !*msg) msg = custody_strerror(rc);
+    if (resource && !strstr(msg, resource))
+        fprintf(stderr, "custody: %s: %s (%s)\n", resource, msg, custody_err_code(rc));
+    else
+        fprintf(stderr, "custody: %s (%s)\n", msg, custody_err_code(rc));
+    switch (src) {
+    case CUSTODY_ERRSRC_TRANSPORT:
+        if (rc == CUSTODY_ECONNECT)
+            fprintf(stderr, "custody: is custodyd running? start it with: custodyd --state %s\n",
+                    cli_state_dir(cli));
+        return CLI_EXIT_UNREACHABLE;
+    case CUSTODY_ERRSRC_LOCAL:
+        return CLI_EXIT_LOCAL;
+    case CUSTODY_ERRSRC_ARGUMENT:
+        return CLI_EXIT_USAGE;
+    default:
+        return CLI_EXIT_REFUSED;
+    }
+}
+
+int cli_finish(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        int e = errno;
+        fprintf(stderr, "custody: writing stdout: %s (%s)\n", strerror(e),
+                custody_err_code(custody_err_from_errno(e)));
+        return CLI_EXIT_LOCAL;
+    }
+    return rc;
+}
+
+void cli_print_last_json(struct cli *cli)
+{
+    const char *j = cli->client ? custody_client_last_json(cli->client) : "";
+    size_t n = strlen(j);
+    fputs(j, stdout);
+    if (n == 0 || j[n - 1] != '\n') fputc('\n', stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    log_set_level(LOG_WARN); /* the library's info lines would repeat what we print */
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'}, {"socket", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    /* "+": stop at the command; its own options are parsed by the command */
+    while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            cli.state_arg = optarg;
+            break;
+        case 'S':
+            cli.socket_arg = optarg;
+            break;
+        case 'j':
+            cli.json = true;
+            break;
+        case 'h':
+            print_help();
+            return cli_finish(CLI_EXIT_OK);
+        case 'V':
+            printf("custody %s (libcustody %s)\n", CUSTODY_VERSION_STRING, custody_version());
+            return cli_finish(CLI_EXIT_OK);
+        default:
+            if (optopt && optopt != 's' && optopt != 'S')
+                fprintf(stderr, "custody: unknown option '-%c'\n", optopt);
+            else if (optopt == 's' || optopt == 'S')
+                fprintf(stderr, "custody: option '%s' needs an argument\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "custody: unknown option '%s'\n", argv[optind - 1]);
+            print_usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "custody: missing command\n");
+        print_usage(stderr);
+        fprintf(stderr, "(see 'custody --help')\n");
+        return CLI_EXIT_USAGE;
+    }
+    int cargc = argc - optind;
+    char **cargv = argv + optind;
+    const char *name = cargv[0];
+
+    if (strcmp(name, "help") == 0) {
+        if (cargc == 1) {
+            print_help();
+            return cli_finish(CLI_EXIT_OK);
+        }
+        struct strbuf full = STRBUF_INIT;
+        sb_puts(&full, cargv[1]);
+        if (cargc > 2) sb_printf(&full, " %s", cargv[2]);
+        const struct cli_command *hc = cli_find_command(full.buf);
+        if (!hc) hc = cli_find_command(cargv[1]);
+        sb_free(&full);
+        if (!hc) {
+            fprintf(stderr, "custody: unknown command '%s'\n", cargv[1]);
+            return CLI_EXIT_USAGE;
+        }
+        return cli_finish(cli_command_help(hc));
+    }
+
+    const struct cli_command *cmd = NULL;
+    if (strcmp(name, "root") == 0) {
+        if (cargc < 2 || cargv[1][0] == '-') {
+            if (cargc >= 2 && (strcmp(cargv[1], "--help") == 0 || strcmp(cargv[1], "-h") == 0)) {
+                printf("usage: custody root add NAME PATH [--label KEY=VALUE]...\n"
+                       "       custody root ls\n");
+                return cli_finish(CLI_EXIT_OK);
+            }
+            fprintf(stderr, "custody root: missing subcommand (add, ls)\n"
+                            "usage: custody root add NAME PATH [--label KEY=VALUE]...\n"
+                            "       custody root ls\n");
+            return CLI_EXIT_USAGE;
+        }
+        struct strbuf full = STRBUF_INIT;
+        sb_printf(&full, "root %s", cargv[1]);
+        cmd = cli_find_command(full.buf);
+        sb_free(&full);
+        if (!cmd) {
+            fprintf(stderr, "custody root: unknown subcommand '%s' (add, ls)\n", cargv[1]);
+            return CLI_EXIT_USAGE;
+        }
+        cargc--;
+        cargv++;
+    } else {
+        cmd = cli_find_command(name);
+    }
+    if (!cmd) {
+        fprintf(stderr, "custody: unknown command '%s'\n", name);
+        print_usage(stderr);
+        fprintf(stderr, "(see 'custody --help')\n");
+        return CLI_EXIT_USAGE;
+    }
+
+    int rc = cmd->fn(&cli, cargc, cargv);
+    rc = cli_finish(rc);
+    custody_client_close(cli.client);
+    free(cli.state_dir);
+    free(cli.socket);
+    return rc;
+}

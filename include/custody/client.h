@@ -1,0 +1,221 @@
+/*
+ * client.h — libcustody, the C client SDK for custodyd (docs/API.md).
+ *
+ *   custody_client_t *c;
+ *   if (custody_client_open("var/custody", &c) == 0) {
+ *       custody_stat_t st;
+ *       int rc = custody_get(c, "demo:/hello.txt", NULL, 0, STDOUT_FILENO, &st);
+ *       if (rc < 0)
+ *           fprintf(stderr, "%s (%s)\n", custody_client_last_error(c), custody_err_code(rc));
+ *       custody_client_close(c);
+ *   }
+ *
+ * Conventions (libuv-style): every function returns 0 (or a non-negative
+ * value) on success and a negative CUSTODY_E* code on failure; after a
+ * failure custody_client_last_error() has the server's message (or a local
+ * one) and custody_client_last_error_source() tells who failed. Objects the
+ * SDK returns are freed with the matching *_free function.
+ *
+ * Resource ids are "ROOT:/PATH" ("demo:/notes/a b.txt"); "ROOT:" means the
+ * root directory. The SDK percent-encodes each path segment itself.
+ *
+ * A client holds one HTTP/1.1 connection to custodyd's Unix socket (kept
+ * alive between calls). A client is not thread-safe: use one per thread.
+ */
+#ifndef CUSTODY_CLIENT_H
+#define CUSTODY_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/custody.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CUSTODY_SOCKET_NAME "custodyd.sock"
+#define CUSTODY_DEFAULT_STATE "./var/custody"
+#define CUSTODY_SHA256_HEX_LEN 64
+#define CUSTODY_MAX_JSON_BYTES (64u << 20) /* larger JSON answers are refused */
+
+typedef struct custody_client custody_client_t;
+
+typedef enum {
+    CUSTODY_TYPE_UNKNOWN = 0,
+    CUSTODY_TYPE_FILE = 1,
+    CUSTODY_TYPE_DIR = 2,
+    CUSTODY_TYPE_SYMLINK = 3,
+    CUSTODY_TYPE_OTHER = 4,
+} custody_type_t;
+
+/* Who produced the last error of a client. */
+typedef enum {
+    CUSTODY_ERRSRC_NONE = 0,  /* the last call succeeded */
+    CUSTODY_ERRSRC_SERVER,    /* custodyd answered with an error (not found, precondition...) */
+    CUSTODY_ERRSRC_TRANSPORT, /* custodyd could not be reached, or the connection broke */
+    CUSTODY_ERRSRC_LOCAL,     /* reading in_fd or writing out_fd failed */
+    CUSTODY_ERRSRC_ARGUMENT,  /* a bad argument, refused before any request was made */
+} custody_errsrc_t;
+
+/* One byte range (RFC 9110): first-last, first- (to the end), or -last
+ * (the final `last` bytes, a suffix range). */
+typedef struct {
+    int64_t first; /* -1: suffix range, `last` is the length */
+    int64_t last;  /* -1: to the end of the file */
+} custody_range_t;
+
+/* What a GET/HEAD learned about a resource. */
+typedef struct {
+    custody_type_t type;
+    uint64_t size;      /* content size (the whole file, also for ranged reads) */
+    uint64_t body_size; /* bytes written to out_fd by custody_get */
+    int http_status;    /* 200, 206 */
+    char mtime[40];     /* RFC 3339 UTC; "" when unknown */
+    char sha256[CUSTODY_SHA256_HEX_LEN + 1]; /* the ETag (content hash); "" for directories */
+    char content_type[128];
+} custody_stat_t;
+
+typedef struct {
+    char *name;
+    custody_type_t type;
+    uint64_t size;
+    char *mtime; /* RFC 3339, as custodyd sent it */
+} custody_dirent_t;
+
+typedef struct {
+    int64_t version; /* 1, 2, 3, ... per path */
+    char *op;        /* "write", "delete", "move", "rollback", "external", ... */
+    char sha256[CUSTODY_SHA256_HEX_LEN + 1]; /* "" for tombstones */
+    uint64_t size;
+    char *time;    /* RFC 3339 */
+    int available; /* content can be read back with ?version= / rolled back to */
+} custody_version_t;
+
+typedef struct {
+    int created; /* the path did not exist before */
+    char sha256[CUSTODY_SHA256_HEX_LEN + 1];
+    uint64_t size;
+    int64_t version; /* 0 when custodyd keeps no versions */
+} custody_write_result_t;
+
+typedef struct {
+    char *key;
+    char *value;
+} custody_label_t;
+
+typedef struct {
+    char *name;
+    char *path;
+    custody_label_t *labels;
+    size_t nlabels;
+} custody_root_t;
+
+typedef struct {
+    const char *if_match; /* NULL, "*", or an ETag (quoted or bare hex) */
+    int create_only;      /* If-None-Match: * — fail with CUSTODY_EPRECOND if it exists */
+} custody_put_opts_t;
+
+/* ---- client ---- */
+
+/*
+ * Opens a client. `state_dir_or_socket` is a socket path (a socket, or a
+ * path ending in ".sock") or a state directory (its custodyd.sock is used);
+ * NULL means $CUSTODY_STATE, else ./var/custody. No connection is made
+ * until the first call. Errors: CUSTODY_ENAMETOOLONG (socket path too long
+ * for sockaddr_un), CUSTODY_ENOMEM.
+ */
+int custody_client_open(const char *state_dir_or_socket, custody_client_t **out);
+void custody_client_close(custody_client_t *c);
+/* The socket the client talks to. */
+const char *custody_client_socket(const custody_client_t *c);
+/* Message of the last failed call ("" after a success); valid until the next call. */
+const char *custody_client_last_error(const custody_client_t *c);
+custody_errsrc_t custody_client_last_error_source(const custody_client_t *c);
+/* HTTP status of the last answer (0 when none arrived). */
+int custody_client_last_status(const custody_client_t *c);
+/* Raw JSON body of the last successful JSON answer (status, list, versions,
+ * writes, roots...); "" otherwise. Valid until the next call. */
+const char *custody_client_last_json(const custody_client_t *c);
+
+/* ---- daemon ---- */
+
+/* GET /v1/status: the raw JSON object in *json_out (caller frees). */
+int custody_status(custody_client_t *c, char **json_out);
+
+/* ---- files ---- */
+
+/*
+ * Streams a file's bytes (or one range of them; range may be NULL) to
+ * out_fd. version > 0 reads that version from the version store. st may be
+ * NULL. A directory fails with CUSTODY_EISDIR; a range past the end with
+ * CUSTODY_ERANGE. Nothing is buffered whole: bytes go to out_fd as they come.
+ * If writing out_fd fails, the source is CUSTODY_ERRSRC_LOCAL.
+ */
+int custody_get(custody_client_t *c, const char *resource_id, const custody_range_t *range,
+                int64_t version, int out_fd, custody_stat_t *st);
+
+/* Type, size, mtime and content hash of a file or directory (follows symlinks). */
+int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *st);
+
+/*
+ * Writes in_fd's remaining bytes as the file's new content (atomically on the
+ * server). A regular file is sent with Content-Length; anything else (a pipe,
+ * stdin) with chunked encoding. opts and res may be NULL.
+ */
+int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
+                   const custody_put_opts_t *opts, custody_write_result_t *res);
+/* Same, from memory. */
+int custody_put_buf(custody_client_t *c, const char *resource_id, const void *data, size_t len,
+                    const custody_put_opts_t *opts, custody_write_result_t *res);
+
+/* Lists a directory (sorted by name). *truncated (may be NULL) is set when
+ * custodyd capped the listing. Free with custody_dirents_free. A file fails
+ * with CUSTODY_ENOTDIR. */
+int custody_list(custody_client_t *c, const char *resource_id, custody_dirent_t **out, size_t *n,
+                 int *truncated);
+void custody_dirents_free(custody_dirent_t *d, size_t n);
+
+int custody_mkdir(custody_client_t *c, const char *resource_id, int parents);
+/* `to` is "/path" or "ROOT:/path" (same root; another root fails with CUSTODY_EXDEV). */
+int custody_move(custody_client_t *c, const char *from, const char *to, int overwrite);
+/* Deletes a file or an empty directory; if_match may be NULL. */
+int custody_delete(custody_client_t *c, const char *resource_id, const char *if_match);
+
+/* ---- versions ---- */
+
+int custody_versions(custody_client_t *c, const char *resource_id, custody_version_t **out,
+                     size_t *n);
+void custody_versions_free(custody_version_t *v, size_t n);
+/* Makes version `version` the current content (recorded as a new version); res may be NULL. */
+int custody_rollback(custody_client_t *c, const char *resource_id, int64_t version,
+                     custody_write_result_t *res);
+
+/* ---- roots ---- */
+
+/* Registers (or replaces) a root; `path` must be an absolute directory on the
+ * daemon's host. out may be NULL; else free it with custody_root_free. */
+int custody_root_add(custody_client_t *c, const char *name, const char *path,
+                     const custody_label_t *labels, size_t nlabels, custody_root_t *out);
+int custody_root_list(custody_client_t *c, custody_root_t **out, size_t *n);
+void custody_root_free(custody_root_t *r);
+void custody_roots_free(custody_root_t *r, size_t n);
+
+/* ---- pure helpers (no I/O) ---- */
+
+/* Splits "ROOT:/PATH" into newly allocated root and path ("/" for "ROOT:",
+ * a leading '/' added when missing). CUSTODY_EINVAL when there is no ':' or
+ * the root name is not [A-Za-z0-9][A-Za-z0-9_-]{0,63}. */
+int custody_resource_parse(const char *id, char **root, char **path);
+/* Parses "A-B", "A-" or "-N" (N > 0, A <= B). CUSTODY_EINVAL otherwise. */
+int custody_range_parse(const char *s, custody_range_t *out);
+/* Parses "KEY=VALUE" (KEY [A-Za-z0-9_.-]{1,64}, VALUE UTF-8 up to 256 bytes);
+ * out->key/value are allocated (custody_label_clear frees them). */
+int custody_label_parse(const char *kv, custody_label_t *out);
+void custody_label_clear(custody_label_t *l);
+const char *custody_type_name(custody_type_t t); /* "file", "dir", "symlink", "other", "unknown" */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
