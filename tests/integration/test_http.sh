@@ -28,6 +28,24 @@ head -c 1000 /dev/urandom > "$D/r1000.bin"
 start_daemon
 python3 "$SRC/tests/integration/http_edge.py" "$STATE" "$PORT" "$WORK" || fail "http_edge.py"
 
+# a full disk: 507, the old file intact, no temp file left (needs mount; skipped otherwise)
+mkdir -p "$WORK/tiny"
+if mount -t tmpfs -o size=256k tmpfs "$WORK/tiny" 2>/dev/null; then
+  echo original > "$WORK/tiny/f.txt"
+  printf '  - name: "tiny"\n    path: "%s"\n' "$WORK/tiny" >> "$STATE/roots.yaml"
+  kill -HUP "$DAEMON_PID"; sleep 0.3
+  head -c 600000 /dev/urandom > "$WORK/big.bin"
+  code=$(curl -s -o "$WORK/full.json" -w '%{http_code}' --unix-socket "$STATE/custodyd.sock" \
+         -T "$WORK/big.bin" http://localhost/v1/fs/tiny/f.txt)
+  [ "$code" = 507 ] || fail "full disk: got $code, want 507: $(cat "$WORK/full.json")"
+  grep -q insufficient_storage "$WORK/full.json" || fail "full disk: error code"
+  [ "$(cat "$WORK/tiny/f.txt")" = original ] || fail "full disk: old file damaged"
+  [ -z "$(ls -A "$WORK/tiny" | grep -v '^f.txt$')" ] || fail "full disk: leftovers: $(ls -A "$WORK/tiny")"
+  curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/health >/dev/null || fail "daemon after ENOSPC"
+else
+  echo "test_http: full-disk check skipped (cannot mount tmpfs here)"
+fi
+
 # SIGHUP keeps connections and applies a new root
 mkdir -p "$WORK/newroot" && echo new > "$WORK/newroot/n.txt"
 printf '  - name: "added"\n    path: "%s"\n' "$WORK/newroot" >> "$STATE/roots.yaml"
