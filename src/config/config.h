@@ -97,7 +97,9 @@ struct custody_config *config_new_default(const char *state_dir);
 int config_load(const char *state_dir, struct custody_config **out, struct strbuf *err);
 
 /* Parses config YAML text; `filename` is used only in messages. Same error
- * contract as config_load. The fuzz target drives this. */
+ * contract as config_load; on error *cfg is left unchanged (config_parse_main
+ * stores nothing, config_parse_roots keeps the old roots). The fuzz target
+ * drives this. */
 int config_parse_main(struct custody_config *cfg, const char *filename, const char *text,
                       size_t len, struct strbuf *err);
 int config_parse_roots(struct custody_config *cfg, const char *filename, const char *text,
@@ -131,5 +133,28 @@ int state_init(const char *state_dir, struct strbuf *err);
 /* Resolves the state directory: explicit arg, else $CUSTODY_STATE, else
  * "./var/custody" made absolute. Returns a new string. */
 char *state_dir_resolve(const char *arg);
+
+/* ---- additions used inside src/config, by custody init and by tests ---- */
+
+#define CONFIG_MAX_ERRORS 20       /* problems reported per file; then one summary line */
+#define CONFIG_MAX_DEPTH 32        /* YAML nesting deeper than this is refused */
+#define CONFIG_LABEL_VALUE_MAX 256 /* bytes in a label value */
+
+/* Appends the full roots.yaml text for roots[0..n) (header comment first,
+ * every string double-quoted and escaped) to out. Returns CUSTODY_EINVAL,
+ * appending nothing, when the roots would not load back: an invalid name or
+ * label key, a duplicate, a value that is not UTF-8 or too long, too many. */
+int config_format_roots(const struct cfg_root *roots, size_t n, struct strbuf *out);
+
+/* Appends s[0..len) (valid UTF-8) as a YAML double-quoted scalar. */
+void config_yaml_quote(struct strbuf *out, const char *s, size_t len);
+
+/* Appends the commented config.yaml template (every setting at its
+ * default; node.name is node_name) to out. Lives in template.c. */
+void config_template(struct strbuf *out, const char *node_name);
+
+/* path made absolute against the working directory, with empty and "."
+ * components removed (".." is kept: it may cross a symlink). New string. */
+char *config_path_absolute(const char *path);
 
 #endif
