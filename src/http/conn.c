@@ -81,6 +81,11 @@ void conn_close(struct http_conn *c)
 {
     if (c->closed)
         return;
+    if (c->h2_in_recv) {
+        /* nghttp2 is on the stack: h2_on_read closes once it returns */
+        c->close_pending = true;
+        return;
+    }
     c->closed = true;
     struct http_server *srv = c->srv;
     if (c->cur) {

@@ -342,21 +342,27 @@ void h2_on_read(struct http_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     conn_ref(c);
-    while (!c->closed && evbuffer_get_length(in) > 0) {
+    while (!c->closed && !c->close_pending && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
+        /* Handlers may answer from inside these callbacks; answers are only
+         * queued (nghttp2_submit_*) and flushed below, after mem_recv returns:
+         * nghttp2 forbids sending or deleting the session from a callback. */
+        c->h2_in_recv = true;
         ssize_t n = nghttp2_session_mem_recv(c->h2, v.iov_base, v.iov_len);
+        c->h2_in_recv = false;
         if (n < 0) {
             log_debug("http: %s: h2 protocol error: %s", c->peer.addr, nghttp2_strerror((int)n));
-            conn_close(c);
-            conn_unref(c);
-            return;
+            c->close_pending = true;
+            break;
         }
-        if (!c->closed)
-            evbuffer_drain(in, (size_t)n);
+        evbuffer_drain(in, (size_t)n);
     }
-    if (!c->closed) {
+    if (c->close_pending) {
+        c->close_pending = false;
+        conn_close(c);
+    } else if (!c->closed) {
         struct timeval tv = {c->srv->limits.idle_timeout_ms / 1000,
                              (c->srv->limits.idle_timeout_ms % 1000) * 1000};
         evtimer_add(c->timer, &tv);
@@ -372,8 +378,8 @@ void h2_on_write(struct http_conn *c)
 
 static void h2_flush(struct http_conn *c)
 {
-    if (c->closed || !c->h2)
-        return;
+    if (c->closed || !c->h2 || c->h2_in_recv)
+        return; /* h2_on_read flushes after nghttp2_session_mem_recv */
     struct evbuffer *out = bufferevent_get_output(c->bev);
     for (;;) {
         int rc = nghttp2_session_send(c->h2);

@@ -84,6 +84,8 @@ struct http_conn {
     nghttp2_session *h2;
     bool h2_goaway;
     struct http_req_priv *h2_reqs; /* open streams (nghttp2_session_del does not report them) */
+    bool h2_in_recv;     /* inside nghttp2_session_mem_recv: no send, no session delete */
+    bool close_pending;  /* conn_close was asked for while h2_in_recv */
 };
 
 /* A request, public part first. */
