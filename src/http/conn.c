@@ -219,8 +219,12 @@ void conn_accept(struct http_server *srv, int fd, bool tls, const struct sockadd
         }
         c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE);
-        if (c->bev)
+        if (c->bev) {
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+            /* libevent's default is 16 KiB per loop iteration each way */
+            bufferevent_set_max_single_write(c->bev, 256 * 1024);
+            bufferevent_set_max_single_read(c->bev, 64 * 1024);
+        }
         c->state = CONN_HANDSHAKE;
     } else {
         c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -712,9 +716,13 @@ void h1_respond(struct http_req_priv *r)
     sb_puts(&h, "\r\n");
     evbuffer_add(out, h.buf, h.len);
     sb_free(&h);
-    if (r->body_mem && r->body_out_left)
+    if (r->body_mem && r->body_out_left) {
         evbuffer_add_buffer(out, r->body_mem);
-    else if (r->seg && r->body_out_left)
+        /* TLS writes one record (and one write()) per buffer chain: keep a
+         * small response in one chain */
+        if (c->tls && evbuffer_get_length(out) <= 65536)
+            evbuffer_pullup(out, -1);
+    } else if (r->seg && r->body_out_left)
         evbuffer_add_file_segment(out, r->seg, 0, (ev_off_t)r->body_out_left);
     r->done = true;
     conn_io_timeouts(c, !r->body_complete, true);

@@ -121,7 +121,8 @@ struct http_req_priv {
     bool keep_alive;
     /* h2 response body source */
     struct evbuffer *body_mem;
-    struct evbuffer_file_segment *seg;
+    struct evbuffer_file_segment *seg; /* HTTP/1: sendfile-able body */
+    int body_fd;                        /* HTTP/2: body read with pread into DATA frames */
     uint64_t seg_off, body_out_left;
 };
 

@@ -16,6 +16,7 @@ struct http_req_priv *req_new(struct http_conn *c)
     r->pub.peer = &c->peer;
     r->pub.content_length = -1;
     r->keep_alive = true;
+    r->body_fd = -1;
     conn_ref(c);
     return r;
 }
@@ -31,6 +32,8 @@ static void req_free(struct http_req_priv *r)
         evbuffer_free(r->body_mem);
     if (r->seg)
         evbuffer_file_segment_free(r->seg);
+    if (r->body_fd >= 0)
+        close(r->body_fd);
     free(r);
     conn_unref(c);
 }
@@ -175,6 +178,13 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
             }
         }
         close(fd);
+        r->body_out_left = len;
+    } else if (req->version == 20) {
+        /* HTTP/2 cuts the body into DATA frames; each frame's payload is read
+         * straight behind its 9-byte header, so frames pack into large
+         * contiguous writes (and single TLS records) */
+        r->body_fd = fd;
+        r->seg_off = off;
         r->body_out_left = len;
     } else {
         r->seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len,
