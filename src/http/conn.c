@@ -4,8 +4,8 @@
  * connections hand over to h2.c after the preface or ALPN "h2".
  *
  * HTTP/1.x handles one request at a time: while a request is being
- * answered, further pipelined bytes wait in the input buffer (bounded by the
- * read watermark).
+ * answered, further pipelined bytes wait in the input buffer (bounded: see
+ * io_update_read). The socket and TLS live in io.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,17 +18,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
 
 #include "internal.h"
 
 static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN 24
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void h1_process(struct http_conn *c);
 static void h1_fail(struct http_conn *c, int err, const char *message);
 static void conn_linger(struct http_conn *c);
@@ -54,9 +49,7 @@ static void conn_arm_timer(struct http_conn *c, unsigned ms)
 
 static void conn_io_timeouts(struct http_conn *c, bool reading, bool writing)
 {
-    unsigned ms = c->srv->limits.io_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, reading ? &tv : NULL, writing ? &tv : NULL);
+    io_timeouts(c, reading, writing);
 }
 
 void conn_update_listeners(struct http_server *srv)
@@ -97,8 +90,7 @@ void conn_close(struct http_conn *c)
         h2_free(c);
     event_free(c->timer);
     c->timer = NULL;
-    bufferevent_free(c->bev); /* closes the fd */
-    c->bev = NULL;
+    io_free(c); /* closes the fd */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -119,11 +111,8 @@ void conn_close(struct http_conn *c)
 static void conn_close_after_write(struct http_conn *c)
 {
     c->state = CONN_CLOSING;
-    bufferevent_disable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_write_cb(c->bev, c);
-    else
-        conn_flush(c);
+    io_set_reading(c, false);
+    conn_flush(c); /* calls conn_on_drained once everything has left */
 }
 
 void conn_drain(struct http_conn *c)
@@ -148,9 +137,9 @@ static void conn_linger(struct http_conn *c)
     c->state = CONN_LINGER;
     if (!c->tls)
         shutdown(c->fd, SHUT_WR);
-    evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    bufferevent_enable(c->bev, EV_READ);
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    io_timeouts(c, false, false);
+    io_set_reading(c, true);
     evtimer_del(c->timer);
     conn_arm_timer(c, LINGER_MS);
 }
@@ -210,32 +199,15 @@ void conn_accept(struct http_server *srv, int fd, bool tls, const struct sockadd
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     (void)salen;
-    if (tls) {
-        SSL *ssl = SSL_new(srv->ssl_ctx);
-        if (!ssl) {
-            close(fd);
-            free(c);
-            return;
-        }
-        c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        if (c->bev) {
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-            /* libevent's default is 16 KiB per loop iteration each way */
-            bufferevent_set_max_single_write(c->bev, 256 * 1024);
-            bufferevent_set_max_single_read(c->bev, 64 * 1024);
-        }
-        c->state = CONN_HANDSHAKE;
-    } else {
-        c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-        c->state = CONN_H1_HEAD;
-    }
-    if (!c->bev) {
-        close(fd);
+    c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+    if (!c->timer || io_init(c, tls ? srv->ssl_ctx : NULL) != 0) {
+        if (c->timer)
+            event_free(c->timer);
+        io_free(c); /* closes fd */
         free(c);
         return;
     }
-    c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+    c->state = tls ? CONN_HANDSHAKE : CONN_H1_HEAD;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -243,95 +215,29 @@ void conn_accept(struct http_server *srv, int fd, bool tls, const struct sockadd
     srv->nconns++;
     srv->accepted++;
     conn_update_listeners(srv);
-
-    /* bound buffered input: a head plus some body */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, srv->limits.max_header_bytes + 65536);
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    /* Plain sockets write from conn_flush as soon as a response is queued and
-     * ask for EV_WRITE only when the socket is full; that saves an epoll
-     * round trip per response. TLS leaves writing to its bufferevent. */
-    bufferevent_enable(c->bev, tls ? EV_READ | EV_WRITE : EV_READ);
+    io_set_reading(c, true);
     /* the TLS handshake and the first head share the head deadline */
     conn_arm_timer(c, tls ? srv->limits.header_timeout_ms : srv->limits.idle_timeout_ms);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+void conn_on_handshake(struct http_conn *c)
 {
-    struct http_conn *c = arg;
-    (void)bev;
-    if (what & BEV_EVENT_CONNECTED) {
-        /* TLS handshake done: pick the protocol by ALPN */
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        const unsigned char *alpn = NULL;
-        unsigned alen = 0;
-        SSL_get0_alpn_selected(ssl, &alpn, &alen);
-        evtimer_del(c->timer);
-        if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
-            if (h2_start(c, NULL, 0) != 0)
-                conn_close(c);
-        } else {
-            c->state = CONN_H1_HEAD;
-            conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
-            h1_process(c);
-        }
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
-        log_info("http: %s: no progress for %u ms: closing", c->peer.addr,
-                 c->srv->limits.io_timeout_ms);
-    } else if (what & BEV_EVENT_ERROR) {
-        unsigned long e = bufferevent_get_openssl_error(c->bev);
-        if (e)
-            log_debug("http: %s: TLS error: %s", c->peer.addr, ERR_reason_error_string(e));
-    }
-    /* EOF, error or timeout: the connection is over */
-    conn_close(c);
-}
-
-bool conn_flush(struct http_conn *c)
-{
-    if (c->closed)
-        return false;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->tls)
-        return true;
-    /* bufferevent_socket keeps the start of its output frozen except while it
-     * writes; we write the same way its write callback does */
-    while (evbuffer_get_length(out) > 0) {
-        errno = 0;
-        evbuffer_unfreeze(out, 1);
-        int n = evbuffer_write(out, c->fd);
-        evbuffer_freeze(out, 1);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                break;
-            log_debug("http: %s: write failed: %s", c->peer.addr, strerror(errno));
+    /* TLS established: pick the protocol by ALPN */
+    const unsigned char *alpn = NULL;
+    unsigned alen = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+    evtimer_del(c->timer);
+    if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+        if (h2_start(c, NULL, 0) != 0)
             conn_close(c);
-            return false;
-        }
-        if (n == 0)
-            break;
+    } else {
+        c->state = CONN_H1_HEAD;
+        conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
     }
-    if (evbuffer_get_length(out) > 0) {
-        bufferevent_enable(c->bev, EV_WRITE); /* libevent finishes, then conn_write_cb */
-        return true;
-    }
-    bufferevent_disable(c->bev, EV_WRITE);
-    if (c->h2) /* h2_flush loops by itself */
-        return true;
-    conn_ref(c); /* the write callback may close the connection */
-    conn_write_cb(c->bev, c);
-    bool open = !c->closed;
-    conn_unref(c);
-    return open;
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+void conn_on_drained(struct http_conn *c)
 {
-    struct http_conn *c = arg;
-    (void)bev;
-    if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        bufferevent_disable(c->bev, EV_WRITE);
     if (c->state == CONN_CLOSING) {
         if (c->tls)
             conn_close(c);
@@ -343,8 +249,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         h2_on_write(c);
         return;
     }
-    if (c->state == CONN_H1_BUSY && c->cur && c->cur->done &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    if (c->state == CONN_H1_BUSY && c->cur && c->cur->done && io_out_pending(c) == 0) {
         /* response fully written */
         struct http_req_priv *r = c->cur;
         bool keep = r->keep_alive && r->body_complete && !c->srv->draining;
@@ -363,24 +268,23 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         c->scan_pos = 0;
         conn_io_timeouts(c, false, false);
         conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
-        bufferevent_enable(c->bev, EV_READ);
+        io_set_reading(c, true);
         h1_process(c); /* pipelined requests already buffered */
     }
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+void conn_on_readable(struct http_conn *c)
 {
-    struct http_conn *c = arg;
-    (void)bev;
     if (c->h2) {
         h2_on_read(c);
         return;
     }
-    if (c->state == CONN_LINGER) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->state == CONN_LINGER || c->state == CONN_CLOSING) {
+        evbuffer_drain(c->in, evbuffer_get_length(c->in));
         return;
     }
+    if (c->state == CONN_HANDSHAKE)
+        return;
     h1_process(c);
 }
 
@@ -399,7 +303,7 @@ static void h1_fail(struct http_conn *c, int err, const char *message)
               "connection: close\r\ncontent-length: %zu\r\n\r\n",
               status, http_status_text(status), server_date(c->srv), body.len);
     sb_append(&out, body.buf, body.len);
-    bufferevent_write(c->bev, out.buf, out.len);
+    evbuffer_add(c->out, out.buf, out.len);
     sb_free(&body);
     sb_free(&out);
     log_info("http: %s: %d %s: %s", c->peer.addr, status, custody_err_code(err), message);
@@ -443,7 +347,7 @@ static bool header_has_token(const struct http_header *h, const char *tok)
 static void h1_take_head(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     size_t avail = evbuffer_get_length(in);
     if (avail == 0)
         return;
@@ -592,7 +496,7 @@ static int h1_emit_body(void *arg, const char *data, size_t len)
 static void h1_feed_body(struct http_conn *c)
 {
     struct http_req_priv *r = c->cur;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     conn_ref(c);
     http_req_ref(&r->pub);
     while (!r->body_complete && !r->gone && evbuffer_get_length(in) > 0) {
@@ -641,6 +545,8 @@ static void h1_feed_body(struct http_conn *c)
             r->body_cbs->on_end(&r->pub);
     }
     http_req_unref(&r->pub);
+    if (!c->closed)
+        io_update_read(c); /* body bytes were consumed */
     conn_unref(c);
 }
 
@@ -651,7 +557,8 @@ void h1_body_resume(struct http_req_priv *r)
         return;
     if (r->expect_continue && !r->body_complete) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        bufferevent_write(c->bev, cont, sizeof cont - 1);
+        evbuffer_add(c->out, cont, sizeof cont - 1);
+        conn_flush(c);
         r->expect_continue = false;
     }
     h1_feed_body(c);
@@ -680,6 +587,7 @@ static void h1_process(struct http_conn *c)
         /* otherwise: bytes stay buffered until the current response is done */
     } while (c->process_again && !c->closed && !c->h2);
     c->in_process = false;
+    io_update_read(c); /* input was consumed: maybe read again */
     conn_unref(c);
 }
 
@@ -694,7 +602,7 @@ void h1_respond(struct http_req_priv *r)
         r->keep_alive = false;
     if (srv->draining)
         r->keep_alive = false;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     struct strbuf h = STRBUF_INIT;
     sb_reserve(&h, 256 + r->rh.len);
     sb_printf(&h, "HTTP/1.1 %d %s\r\ndate: %s\r\n", r->status, http_status_text(r->status),
@@ -716,23 +624,11 @@ void h1_respond(struct http_req_priv *r)
     sb_puts(&h, "\r\n");
     evbuffer_add(out, h.buf, h.len);
     sb_free(&h);
-    if (r->body_mem && r->body_out_left) {
+    if (r->body_mem && r->body_out_left)
         evbuffer_add_buffer(out, r->body_mem);
-        /* TLS writes one record (and one write()) per buffer chain: keep a
-         * small response in one chain */
-        if (c->tls && evbuffer_get_length(out) <= 65536)
-            evbuffer_pullup(out, -1);
-    } else if (r->seg && r->body_out_left)
+    else if (r->seg && r->body_out_left)
         evbuffer_add_file_segment(out, r->seg, 0, (ev_off_t)r->body_out_left);
     r->done = true;
     conn_io_timeouts(c, !r->body_complete, true);
-    if (!r->body_complete && r->body_requested && c->tls)
-        return; /* still reading the body (handler answered early) */
-    if (c->tls) {
-        /* when the output is already empty the write callback will not fire */
-        if (evbuffer_get_length(out) == 0)
-            conn_write_cb(c->bev, c);
-        return;
-    }
     conn_flush(c);
 }

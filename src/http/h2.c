@@ -1,6 +1,6 @@
 /*
  * h2.c — HTTP/2 connections with nghttp2. Frames go straight into the
- * bufferevent's output; DATA payloads use NGHTTP2_DATA_FLAG_NO_COPY and are
+ * connection's output buffer; DATA payloads use NGHTTP2_DATA_FLAG_NO_COPY and are
  * read (pread) directly behind their frame header, so consecutive frames
  * share buffer chains: one writev carries many frames on plain sockets, and
  * TLS (which writes one record per chain) gets full-size records. Sending a
@@ -30,7 +30,7 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 {
     struct http_conn *c = ud;
     (void)s, (void)flags;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (evbuffer_get_length(out) >= H2_OUT_HIGH)
         return NGHTTP2_ERR_WOULDBLOCK;
     evbuffer_add(out, data, len);
@@ -43,7 +43,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
     struct http_conn *c = ud;
     struct http_req_priv *r = src->ptr;
     (void)s;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (evbuffer_get_length(out) >= H2_OUT_HIGH)
         return NGHTTP2_ERR_WOULDBLOCK; /* nghttp2 retries this frame on the next send */
     struct evbuffer_iovec v;
@@ -352,7 +352,6 @@ int h2_start(struct http_conn *c, const void *preface, size_t len)
     struct timeval tv = {c->srv->limits.idle_timeout_ms / 1000,
                          (c->srv->limits.idle_timeout_ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
-    bufferevent_setwatermark(c->bev, EV_WRITE, H2_OUT_HIGH / 2, 0);
     if (c->srv->draining)
         h2_goaway(c);
     h2_on_read(c);
@@ -361,7 +360,7 @@ int h2_start(struct http_conn *c, const void *preface, size_t len)
 
 void h2_on_read(struct http_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     conn_ref(c);
     while (!c->closed && !c->close_pending && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
@@ -401,31 +400,26 @@ static void h2_flush(struct http_conn *c)
 {
     if (c->closed || !c->h2 || c->h2_in_recv)
         return; /* h2_on_read flushes after nghttp2_session_mem_recv */
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     for (;;) {
         int rc = nghttp2_session_send(c->h2);
         if (rc != 0) {
             conn_close(c);
             return;
         }
-        if (c->tls)
-            break; /* the TLS bufferevent writes and calls back */
-        if (evbuffer_get_length(out) == 0)
+        if (io_out_pending(c) == 0)
             break;
         /* write now; keep producing while the socket takes it */
-        struct http_conn *keep = c;
-        conn_ref(keep);
+        conn_ref(c);
         bool open = conn_flush(c);
-        bool more = open && c->h2 && evbuffer_get_length(out) == 0 &&
-                    nghttp2_session_want_write(c->h2);
-        conn_unref(keep);
+        bool more = open && c->h2 && io_out_pending(c) == 0 && nghttp2_session_want_write(c->h2);
+        conn_unref(c);
         if (!open)
             return;
         if (!more)
             break;
     }
     if (c->h2 && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
-        evbuffer_get_length(out) == 0)
+        io_out_pending(c) == 0)
         conn_close(c);
 }
 

@@ -7,7 +7,6 @@
 #define CUSTODY_HTTP_INTERNAL_H
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <nghttp2/nghttp2.h>
@@ -61,22 +60,32 @@ enum conn_state {
 struct http_conn {
     struct http_server *srv;
     struct http_conn *prev, *next;
-    struct bufferevent *bev;
     int fd;
     bool tls;
     enum conn_state state;
     struct http_peer peer;
-    struct event *timer; /* head deadline / keep-alive idle */
+    struct event *timer; /* head deadline / keep-alive idle / linger */
     size_t scan_pos;     /* where to resume searching for CRLF CRLF */
     bool head_started;   /* first byte of the current head has arrived */
     uint64_t nrequests;
     int refs;            /* requests referencing this connection + 1 while open */
-    bool closed;         /* bev freed; only the struct remains while refs > 0 */
+    bool closed;         /* transport freed; only the struct remains while refs > 0 */
     bool in_process;     /* h1_process is on the stack (no recursion through pipelining) */
     bool process_again;  /* ... and should run once more */
-
     struct http_header *scratch; /* max_headers entries: the h1 parser's output */
     size_t scratch_cap;
+
+    /* transport (io.c) */
+    struct event *rev, *wev;
+    struct evbuffer *in;   /* plaintext received */
+    struct evbuffer *out;  /* plaintext to send (drains to the fd on plain sockets) */
+    struct evbuffer *cout; /* TLS: ciphertext waiting for the socket */
+    SSL *ssl;              /* TLS over memory BIOs */
+    bool tls_ready, tls_just_ready;
+    bool reading;          /* the connection wants input */
+    bool rev_added, rev_timeout;
+    bool read_timeout, write_timeout; /* io_timeout_ms applies */
+    bool eof, io_failed;
 
     /* HTTP/1.x: the current request */
     struct http_req_priv *cur;
@@ -133,9 +142,23 @@ void conn_drain(struct http_conn *c); /* close if idle, else close after the cur
 void conn_ref(struct http_conn *c);
 void conn_unref(struct http_conn *c);
 void conn_update_listeners(struct http_server *srv);
-/* Writes queued output now (plain sockets; TLS is left to its bufferevent).
- * Returns false when the connection was closed. */
+/* Writes queued output now; arms EV_WRITE only when the socket is full.
+ * When everything has left (HTTP/1), calls conn_on_drained. Returns false
+ * when the connection was closed. (io.c) */
 bool conn_flush(struct http_conn *c);
+/* Callbacks from io.c into conn.c */
+void conn_on_readable(struct http_conn *c);  /* c->in has new bytes */
+void conn_on_drained(struct http_conn *c);   /* all output written (or h2: room for more) */
+void conn_on_handshake(struct http_conn *c); /* TLS established */
+
+/* io.c */
+int io_init(struct http_conn *c, SSL_CTX *ctx); /* ctx NULL: plain socket */
+void io_free(struct http_conn *c);              /* also closes the fd */
+void io_set_reading(struct http_conn *c, bool on);
+void io_update_read(struct http_conn *c);
+void io_timeouts(struct http_conn *c, bool reading, bool writing);
+void io_tls_pump(struct http_conn *c);
+size_t io_out_pending(const struct http_conn *c);
 
 /* h2.c */
 int h2_start(struct http_conn *c, const void *preface, size_t len);

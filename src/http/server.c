@@ -176,7 +176,6 @@ static SSL_CTX *tls_ctx_new(const char *cert, const char *key, struct strbuf *er
         return NULL;
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         sb_printf(err, "tls: cannot load certificate %s: %s\n", cert,
                   ERR_reason_error_string(ERR_get_error()));
