@@ -58,10 +58,29 @@ else
   echo "test_http: full-disk check skipped (cannot mount tmpfs here)"
 fi
 
-# SIGHUP keeps connections and applies a new root
+# SIGHUP keeps connections and applies a new root: a keep-alive connection
+# opened before the reload serves the new root after it
 mkdir -p "$WORK/newroot" && echo new > "$WORK/newroot/n.txt"
 printf '  - name: "added"\n    path: "%s"\n' "$WORK/newroot" >> "$STATE/roots.yaml"
-kill -HUP "$DAEMON_PID"; sleep 0.3
+python3 - "$STATE/custodyd.sock" "$DAEMON_PID" <<'PY' || fail "connection across SIGHUP"
+import os, signal, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+def ask(path):
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(65536)
+    return head.split(b" ")[1], body
+assert ask(b"/v1/fs/added/n.txt")[0] == b"404"
+os.kill(int(sys.argv[2]), signal.SIGHUP)
+time.sleep(0.4)
+st, body = ask(b"/v1/fs/added/n.txt")
+assert (st, body) == (b"200", b"new\n"), (st, body)
+PY
 [ "$(curl -s --unix-socket "$STATE/custodyd.sock" http://localhost/v1/fs/added/n.txt)" = new ] || fail "root added by SIGHUP not served"
 # a broken config is refused and the running one stays
 cp "$STATE/config.yaml" "$WORK/config.good"
