@@ -101,6 +101,22 @@ static bool check_resource(const struct cli_command *cmd, const char *id, int *e
     return true;
 }
 
+/* The common start of a command on one resource: exactly one ROOT:/PATH
+ * operand, then a client. NULL with *exit_rc set when either fails. */
+static custody_client_t *one_resource(struct cli *cli, const struct cli_command *cmd, int argc,
+                                      char **argv, const char **id, int *exit_rc)
+{
+    if (operands(cmd, argc, 1, 1, exit_rc) < 0)
+        return NULL;
+    *id = argv[optind];
+    if (!check_resource(cmd, *id, exit_rc))
+        return NULL;
+    custody_client_t *c = cli_client(cli);
+    if (!c)
+        *exit_rc = CLI_EXIT_USAGE;
+    return c;
+}
+
 static bool parse_positive(const char *s, int64_t *out)
 {
     uint64_t v;
@@ -301,11 +317,9 @@ static int cmd_cat(struct cli *cli, int argc, char **argv)
                 return cli_usage_error(cmd, "invalid version '%s'", optarg);
         }
     }
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     fflush(stdout);
     rc = custody_get(c, id, has_range ? &range : NULL, version, STDOUT_FILENO, NULL);
     if (rc) return cli_fail(cli, rc, id);
@@ -423,11 +437,9 @@ static int cmd_ls(struct cli *cli, int argc, char **argv)
     opts_begin();
     while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
         if (ch == OPT_EXIT) return rc;
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     custody_dirent_t *d = NULL;
     size_t n = 0;
     int truncated = 0;
@@ -466,11 +478,9 @@ static int cmd_stat(struct cli *cli, int argc, char **argv)
     opts_begin();
     while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
         if (ch == OPT_EXIT) return rc;
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     custody_stat_t st;
     rc = custody_stat(c, id, &st);
     if (rc) return cli_fail(cli, rc, id);
@@ -516,11 +526,9 @@ static int cmd_mkdir(struct cli *cli, int argc, char **argv)
         if (ch == OPT_EXIT) return rc;
         if (ch == 'p') parents = 1;
     }
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     rc = custody_mkdir(c, id, parents);
     if (rc) return cli_fail(cli, rc, id);
     if (cli->json)
@@ -572,11 +580,9 @@ static int cmd_rm(struct cli *cli, int argc, char **argv)
         if (ch == OPT_EXIT) return rc;
         if (ch == 'm') if_match = optarg;
     }
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     rc = custody_delete(c, id, if_match);
     if (rc) return cli_fail(cli, rc, id);
     if (cli->json)
@@ -596,11 +602,9 @@ static int cmd_versions(struct cli *cli, int argc, char **argv)
     opts_begin();
     while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
         if (ch == OPT_EXIT) return rc;
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *id = argv[optind];
-    if (!check_resource(cmd, id, &rc)) return rc;
-    custody_client_t *c = cli_client(cli);
-    if (!c) return CLI_EXIT_USAGE;
+    const char *id = NULL;
+    custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
+    if (!c) return rc;
     custody_version_t *v = NULL;
     size_t n = 0;
     rc = custody_versions(c, id, &v, &n);

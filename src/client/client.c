@@ -533,6 +533,20 @@ int custody_status(custody_client_t *c, char **json_out)
 
 /* ---- files ---- */
 
+/* Builds PREFIX + the resource's URL into url and a request on it; on
+ * failure frees url (the error is recorded) and leaves r untouched. */
+static int resource_req(custody_client_t *c, struct strbuf *url, struct req *r,
+                        const char *method, const char *prefix, const char *resource_id)
+{
+    int rc = resource_url(c, url, prefix, resource_id);
+    if (rc) {
+        sb_free(url);
+        return rc;
+    }
+    req_init(r, method, url->buf);
+    return 0;
+}
+
 int custody_get(custody_client_t *c, const char *resource_id, const custody_range_t *range,
                 int64_t version, int out_fd, custody_stat_t *st)
 {
@@ -609,13 +623,10 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
     if (!c || !st) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/fs/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "HEAD", url.buf);
+    int rc = resource_req(c, &url, &r, "HEAD", "/v1/fs/", resource_id);
+    if (rc)
+        return rc;
     rc = do_request(c, &r);
     if (rc && c->errsrc == CUSTODY_ERRSRC_SERVER && r.resp.len == 0) {
         /* HEAD answers carry no error body: ask again with GET for the code and message */
@@ -686,13 +697,10 @@ int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
     if (!c) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/fs/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "PUT", url.buf);
+    int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
+    if (rc)
+        return rc;
     r.in_fd = in_fd;
     r.content_type = "application/octet-stream";
     struct stat sb;
@@ -720,13 +728,10 @@ int custody_put_buf(custody_client_t *c, const char *resource_id, const void *da
     if (!c || (!data && len)) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/fs/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "PUT", url.buf);
+    int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
+    if (rc)
+        return rc;
     r.body = data ? data : "";
     r.body_len = len;
     r.content_type = "application/octet-stream";
@@ -742,13 +747,10 @@ int custody_list(custody_client_t *c, const char *resource_id, custody_dirent_t 
     if (!c || !out || !n) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/fs/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "GET", url.buf);
+    int rc = resource_req(c, &url, &r, "GET", "/v1/fs/", resource_id);
+    if (rc)
+        return rc;
     r.want = WANT_DIR;
     rc = json_request(c, &r);
     if (!rc) {
@@ -823,13 +825,10 @@ int custody_delete(custody_client_t *c, const char *resource_id, const char *if_
     if (!c) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/fs/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "DELETE", url.buf);
+    int rc = resource_req(c, &url, &r, "DELETE", "/v1/fs/", resource_id);
+    if (rc)
+        return rc;
     r.if_match = if_match && *if_match ? if_match : NULL;
     r.want = WANT_JSON;
     rc = json_request(c, &r);
@@ -846,13 +845,10 @@ int custody_versions(custody_client_t *c, const char *resource_id, custody_versi
     if (!c || !out || !n) return CUSTODY_EINVAL;
     clear_error(c);
     struct strbuf url = STRBUF_INIT;
-    int rc = resource_url(c, &url, "/v1/versions/", resource_id);
-    if (rc) {
-        sb_free(&url);
-        return rc;
-    }
     struct req r;
-    req_init(&r, "GET", url.buf);
+    int rc = resource_req(c, &url, &r, "GET", "/v1/versions/", resource_id);
+    if (rc)
+        return rc;
     r.want = WANT_JSON;
     rc = json_request(c, &r);
     if (!rc) {

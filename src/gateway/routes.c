@@ -111,17 +111,6 @@ json_t *gw_time_json(uint64_t ns)
     return json_string(ts);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gw_parse_target(const char *target, size_t len, struct gw_target *out)
 {
     const char *q = memchr(target, '?', len);
@@ -142,7 +131,7 @@ int gw_parse_target(const char *target, size_t len, struct gw_target *out)
         if (c == '%') {
             if (i + 2 >= plen) /* a complete %XX is needed */
                 return CUSTODY_EBADPATH;
-            int hi = hexval(target[i + 1]), lo = hexval(target[i + 2]);
+            int hi = util_hexval(target[i + 1]), lo = util_hexval(target[i + 2]);
             if (hi < 0 || lo < 0)
                 return CUSTODY_EBADPATH;
             c = (char)(hi << 4 | lo);

@@ -167,17 +167,6 @@ enum {
     CH_DONE,
 };
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 ssize_t h1_chunked_feed(struct h1_chunked *c, const char *in, size_t len, h1_emit_fn emit,
                         void *arg, bool *done)
 {
@@ -187,7 +176,7 @@ ssize_t h1_chunked_feed(struct h1_chunked *c, const char *in, size_t len, h1_emi
         char ch = in[i];
         switch (c->state) {
         case CH_SIZE: {
-            int d = hexdigit(ch);
+            int d = util_hexval(ch);
             if (d >= 0) {
                 if (c->chunk_left > (UINT64_MAX >> 4))
                     return CUSTODY_EPROTO;

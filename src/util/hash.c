@@ -17,7 +17,7 @@ void util_hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int util_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -33,7 +33,7 @@ int util_hex_decode(const char *in, size_t len, uint8_t *out)
     if (len % 2)
         return CUSTODY_EINVAL;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(in[i]), lo = hexval(in[i + 1]);
+        int hi = util_hexval(in[i]), lo = util_hexval(in[i + 1]);
         if (hi < 0 || lo < 0)
             return CUSTODY_EINVAL;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

@@ -75,6 +75,8 @@ bool util_ct_equal(const void *a, const void *b, size_t n);
 
 /* ---- hex, SHA-256, random ---- */
 void util_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+/* Value of one hex digit (either case), or -1. */
+int util_hexval(char c);
 int util_hex_decode(const char *in, size_t len, uint8_t *out /* len/2 */);
 #define UTIL_SHA256_LEN 32
 #define UTIL_SHA256_HEX_LEN 64
