@@ -116,4 +116,16 @@ sed -i -E 's/^([[:space:]]+max_headers:).*/\1 abc/' "$STATE/config.yaml"
 rc=0; "$BIN/custodyd" --state "$STATE" >"$WORK/bad.log" 2>&1 || rc=$?
 [ $rc -eq 78 ] || fail "bad config: exit $rc, want 78"
 grep -q 'config.yaml:[0-9]*:.*max_headers' "$WORK/bad.log" || fail "bad config message: $(cat "$WORK/bad.log")"
+
+# --detach: the parent returns once the child listens; the pidfile names it
+cp "$WORK/config.good" "$STATE/config.yaml"
+"$BIN/custodyd" --state "$STATE" --detach >>"$WORK/daemon.log" 2>&1 || fail "--detach exit code"
+pid=$(cat "$STATE/custodyd.pid") || fail "no pidfile after --detach"
+DAEMON_PID=$pid
+curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/health >/dev/null || fail "detached custodyd not answering"
+kill -TERM "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "detached custodyd did not stop"
+DAEMON_PID=""
+[ ! -e "$STATE/custodyd.pid" ] || fail "pidfile left behind"
 echo "test_http: ok"
