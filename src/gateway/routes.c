@@ -48,13 +48,6 @@ void gw_error(struct http_req *req, int err, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     int status = custody_err_http_status(err);
-    struct strbuf b = STRBUF_INIT;
-    sb_printf(&b, "{\"error\":{\"code\":\"%s\",\"message\":\"", custody_err_code(err));
-    sb_json_escape(&b, msg, strlen(msg));
-    sb_printf(&b, "\",\"status\":%d}}\n", status);
-    http_resp_header(req, "content-type", "application/json");
-    /* HEAD answers have no body: the code travels in a header too */
-    http_resp_header(req, "x-custody-error", custody_err_code(err));
     if (status >= 500)
         log_warn("gateway: %.*s %.*s: %d %s: %s", (int)req->method_len, req->method_str,
                  (int)UTIL_MIN(req->target_len, 512), req->target, status, custody_err_code(err),
@@ -63,8 +56,7 @@ void gw_error(struct http_req *req, int err, const char *fmt, ...)
         log_debug("gateway: %.*s %.*s: %d %s: %s", (int)req->method_len, req->method_str,
                   (int)UTIL_MIN(req->target_len, 512), req->target, status,
                   custody_err_code(err), msg);
-    http_resp_send(req, status, b.buf, b.len);
-    sb_free(&b);
+    http_resp_error(req, err, msg);
 }
 
 void gw_json(struct http_req *req, int status, json_t *doc)

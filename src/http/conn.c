@@ -295,13 +295,12 @@ static void h1_fail(struct http_conn *c, int err, const char *message)
 {
     int status = custody_err_http_status(err);
     struct strbuf body = STRBUF_INIT, out = STRBUF_INIT;
-    sb_printf(&body, "{\"error\":{\"code\":\"%s\",\"message\":\"", custody_err_code(err));
-    sb_json_escape(&body, message, strlen(message));
-    sb_printf(&body, "\",\"status\":%d}}", status);
+    http_error_json(&body, err, message);
     sb_printf(&out,
               "HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-type: application/json\r\n"
-              "connection: close\r\ncontent-length: %zu\r\n\r\n",
-              status, http_status_text(status), server_date(c->srv), body.len);
+              "x-custody-error: %s\r\nconnection: close\r\ncontent-length: %zu\r\n\r\n",
+              status, http_status_text(status), server_date(c->srv), custody_err_code(err),
+              body.len);
     sb_append(&out, body.buf, body.len);
     evbuffer_add(c->out, out.buf, out.len);
     sb_free(&body);

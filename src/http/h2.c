@@ -149,17 +149,6 @@ static enum http_method method_from(const char *m, size_t n)
     return HTTP_OTHER;
 }
 
-static void h2_reply_error(struct http_req_priv *r, int err, const char *msg)
-{
-    struct strbuf b = STRBUF_INIT;
-    int status = custody_err_http_status(err);
-    sb_printf(&b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"status\":%d}}",
-              custody_err_code(err), msg, status);
-    http_resp_header(&r->pub, "content-type", "application/json");
-    http_resp_send(&r->pub, status, b.buf, b.len);
-    sb_free(&b);
-}
-
 static void h2_dispatch(struct http_conn *c, struct http_req_priv *r, bool end_stream)
 {
     struct http_req *q = &r->pub;
@@ -169,7 +158,7 @@ static void h2_dispatch(struct http_conn *c, struct http_req_priv *r, bool end_s
     q->has_body = !end_stream;
     r->body_complete = end_stream;
     if (r->h2_too_large) {
-        h2_reply_error(r, CUSTODY_EHEADERS, "request header fields too large");
+        http_resp_error(&r->pub, CUSTODY_EHEADERS, "request header fields too large");
         return;
     }
     /* split pseudo-headers from regular ones */
@@ -195,11 +184,11 @@ static void h2_dispatch(struct http_conn *c, struct http_req_priv *r, bool end_s
         }
     }
     if (!method || !path || path_len == 0) {
-        h2_reply_error(r, CUSTODY_EPROTO, "missing :method or :path");
+        http_resp_error(&r->pub, CUSTODY_EPROTO, "missing :method or :path");
         return;
     }
     if (path_len > c->srv->limits.max_uri_bytes) {
-        h2_reply_error(r, CUSTODY_ENAMETOOLONG, "request target too long");
+        http_resp_error(&r->pub, CUSTODY_ENAMETOOLONG, "request target too long");
         return;
     }
     q->method_str = method;
@@ -211,12 +200,13 @@ static void h2_dispatch(struct http_conn *c, struct http_req_priv *r, bool end_s
     if (cl) {
         uint64_t v;
         if (util_parse_u64(cl->value, cl->value_len, &v) != 0 || v > INT64_MAX) {
-            h2_reply_error(r, CUSTODY_EPROTO, "bad content-length");
+            http_resp_error(&r->pub, CUSTODY_EPROTO, "bad content-length");
             return;
         }
         q->content_length = (int64_t)v;
         if (v > c->srv->limits.max_body_bytes) {
-            h2_reply_error(r, CUSTODY_ETOOBIG, "request body larger than limits.max_body_bytes");
+            http_resp_error(&r->pub, CUSTODY_ETOOBIG,
+                            "request body larger than limits.max_body_bytes");
             return;
         }
     }
@@ -278,7 +268,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         if (r->body_cbs && r->body_cbs->on_abort)
             r->body_cbs->on_abort(&r->pub);
         if (!r->responded)
-            h2_reply_error(r, rc, rc == CUSTODY_ETOOBIG ? "request body too large"
+            http_resp_error(&r->pub, rc, rc == CUSTODY_ETOOBIG ? "request body too large"
                                                         : custody_strerror(rc));
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
     }

@@ -160,6 +160,14 @@ void http_resp_send(struct http_req *req, int status, const void *body, size_t l
  * of fd (closed when done). */
 void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len);
 
+/* Answers with custody's JSON error document
+ * {"error":{"code","message","status"}} (status and code from the error
+ * table in custody.h) and an x-custody-error header, so HEAD answers carry
+ * the code too. */
+void http_resp_error(struct http_req *req, int err, const char *message);
+/* Appends that document (newline-terminated) to sb. */
+void http_error_json(struct strbuf *sb, int err, const char *message);
+
 /* Reason phrase for a status code. */
 const char *http_status_text(int status);
 

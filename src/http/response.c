@@ -205,6 +205,23 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
     resp_dispatch(r);
 }
 
+void http_error_json(struct strbuf *sb, int err, const char *message)
+{
+    sb_printf(sb, "{\"error\":{\"code\":\"%s\",\"message\":\"", custody_err_code(err));
+    sb_json_escape(sb, message, strlen(message));
+    sb_printf(sb, "\",\"status\":%d}}\n", custody_err_http_status(err));
+}
+
+void http_resp_error(struct http_req *req, int err, const char *message)
+{
+    struct strbuf b = STRBUF_INIT;
+    http_error_json(&b, err, message);
+    http_resp_header(req, "content-type", "application/json");
+    http_resp_header(req, "x-custody-error", custody_err_code(err));
+    http_resp_send(req, custody_err_http_status(err), b.buf, b.len);
+    sb_free(&b);
+}
+
 const char *server_date(struct http_server *srv)
 {
     uint64_t now = util_now_ns() / 1000000000ull;
