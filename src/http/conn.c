@@ -41,15 +41,10 @@ void conn_unref(struct http_conn *c)
     }
 }
 
-static void conn_arm_timer(struct http_conn *c, unsigned ms)
+void conn_arm_timer(struct http_conn *c, unsigned ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
-}
-
-static void conn_io_timeouts(struct http_conn *c, bool reading, bool writing)
-{
-    io_timeouts(c, reading, writing);
 }
 
 void conn_update_listeners(struct http_server *srv)
@@ -228,7 +223,7 @@ void conn_on_handshake(struct http_conn *c)
     SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
     evtimer_del(c->timer);
     if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
-        if (h2_start(c, NULL, 0) != 0)
+        if (h2_start(c) != 0)
             conn_close(c);
     } else {
         c->state = CONN_H1_HEAD;
@@ -266,7 +261,7 @@ void conn_on_drained(struct http_conn *c)
         c->state = CONN_H1_HEAD;
         c->head_started = false;
         c->scan_pos = 0;
-        conn_io_timeouts(c, false, false);
+        io_timeouts(c, false, false);
         conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
         io_set_reading(c, true);
         h1_process(c); /* pipelined requests already buffered */
@@ -363,7 +358,7 @@ static void h1_take_head(struct http_conn *c)
             if (n < H2_PREFACE_LEN)
                 return; /* wait for the whole preface */
             evtimer_del(c->timer);
-            if (h2_start(c, NULL, 0) != 0)
+            if (h2_start(c) != 0)
                 conn_close(c);
             return;
         }
@@ -475,7 +470,7 @@ static void h1_take_head(struct http_conn *c)
         return;
     }
     if (q->has_body)
-        conn_io_timeouts(c, true, true);
+        io_timeouts(c, true, true);
     srv->handler(q, srv->handler_arg);
 }
 
@@ -539,7 +534,7 @@ static void h1_feed_body(struct http_conn *c)
     if (r->body_complete && !r->body_ended && !r->gone) {
         r->body_ended = true;
         if (!c->closed)
-            conn_io_timeouts(c, false, true);
+            io_timeouts(c, false, true);
         if (r->body_cbs && r->body_cbs->on_end)
             r->body_cbs->on_end(&r->pub);
     }
@@ -628,6 +623,6 @@ void h1_respond(struct http_req_priv *r)
     else if (r->seg && r->body_out_left)
         evbuffer_add_file_segment(out, r->seg, 0, (ev_off_t)r->body_out_left);
     r->done = true;
-    conn_io_timeouts(c, !r->body_complete, true);
+    io_timeouts(c, !r->body_complete, true);
     conn_flush(c);
 }

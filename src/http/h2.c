@@ -54,7 +54,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
     if (r->body_fd >= 0) {
         size_t got = 0;
         while (got < length) {
-            ssize_t n = pread(r->body_fd, p + got, length - got, (off_t)(r->seg_off + got));
+            ssize_t n = pread(r->body_fd, p + got, length - got, (off_t)(r->body_off + got));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
@@ -64,7 +64,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
             }
             got += (size_t)n;
         }
-        r->seg_off += length;
+        r->body_off += length;
     } else if (length) {
         evbuffer_remove(r->body_mem, p, length);
     }
@@ -308,9 +308,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     return 0;
 }
 
-int h2_start(struct http_conn *c, const void *preface, size_t len)
+int h2_start(struct http_conn *c)
 {
-    (void)preface, (void)len;
     nghttp2_session_callbacks *cbs;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_send_callback(cbs, on_send);
@@ -338,10 +337,7 @@ int h2_start(struct http_conn *c, const void *preface, size_t len)
     nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, H2_WINDOW);
     c->state = CONN_H2;
     /* h2 connections multiplex: only the idle timer applies at connection level */
-    evtimer_del(c->timer);
-    struct timeval tv = {c->srv->limits.idle_timeout_ms / 1000,
-                         (c->srv->limits.idle_timeout_ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
     if (c->srv->draining)
         h2_goaway(c);
     h2_on_read(c);
@@ -373,9 +369,7 @@ void h2_on_read(struct http_conn *c)
         c->close_pending = false;
         conn_close(c);
     } else if (!c->closed) {
-        struct timeval tv = {c->srv->limits.idle_timeout_ms / 1000,
-                             (c->srv->limits.idle_timeout_ms % 1000) * 1000};
-        evtimer_add(c->timer, &tv);
+        conn_arm_timer(c, c->srv->limits.idle_timeout_ms);
         h2_flush(c);
     }
     conn_unref(c);

@@ -132,7 +132,8 @@ struct http_req_priv {
     struct evbuffer *body_mem;
     struct evbuffer_file_segment *seg; /* HTTP/1: sendfile-able body */
     int body_fd;                        /* HTTP/2: body read with pread into DATA frames */
-    uint64_t seg_off, body_out_left;
+    uint64_t body_off;                  /* HTTP/2: next byte of body_fd to send */
+    uint64_t body_out_left;
 };
 
 /* conn.c */
@@ -140,6 +141,8 @@ void conn_accept(struct http_server *srv, int fd, bool tls, const struct sockadd
 void conn_close(struct http_conn *c);
 void conn_drain(struct http_conn *c); /* close if idle, else close after the current request */
 void conn_ref(struct http_conn *c);
+/* (Re)arms the connection timer: head deadline, keep-alive idle, linger. */
+void conn_arm_timer(struct http_conn *c, unsigned ms);
 void conn_unref(struct http_conn *c);
 void conn_update_listeners(struct http_server *srv);
 /* Writes queued output now; arms EV_WRITE only when the socket is full.
@@ -161,7 +164,7 @@ void io_tls_pump(struct http_conn *c);
 size_t io_out_pending(const struct http_conn *c);
 
 /* h2.c */
-int h2_start(struct http_conn *c, const void *preface, size_t len);
+int h2_start(struct http_conn *c);
 void h2_on_read(struct http_conn *c);
 void h2_on_write(struct http_conn *c);
 void h2_respond(struct http_req_priv *r);

@@ -300,11 +300,6 @@ static bool tls_output(struct http_conn *c)
     return true;
 }
 
-static bool io_pending(const struct http_conn *c)
-{
-    return evbuffer_get_length(c->out) > 0 || (c->cout && evbuffer_get_length(c->cout) > 0);
-}
-
 /* Writes what can be written now; arms EV_WRITE when the socket is full.
  * Returns true when everything queued has left. */
 static bool io_write_now(struct http_conn *c)
@@ -328,7 +323,7 @@ static bool io_write_now(struct http_conn *c)
     }
     if (!ok)
         return false;
-    if (io_pending(c)) {
+    if (io_out_pending(c) > 0) {
         struct timeval tv;
         timeval_ms(&tv, c->srv->limits.io_timeout_ms);
         event_add(c->wev, c->write_timeout ? &tv : NULL);

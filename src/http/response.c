@@ -184,7 +184,7 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
          * straight behind its 9-byte header, so frames pack into large
          * contiguous writes (and single TLS records) */
         r->body_fd = fd;
-        r->seg_off = off;
+        r->body_off = off;
         r->body_out_left = len;
     } else {
         r->seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len,
@@ -194,7 +194,6 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
             r->keep_alive = false;
             r->gone = true;
         }
-        r->seg_off = 0;
         r->body_out_left = len;
     }
     if (r->gone) {
