@@ -252,18 +252,26 @@ static void check_anchor_and_tag(struct parse_ctx *ctx, size_t line, const yaml_
              show_text(shown, (const char *)tag, strlen((const char *)tag)));
 }
 
+/* A libyaml parser over ctx's text (both passes read the same input). */
+static bool parser_open(struct parse_ctx *ctx, yaml_parser_t *p)
+{
+    if (!yaml_parser_initialize(p)) {
+        ctx->rc = CUSTODY_ENOMEM;
+        perr(ctx, 1, "out of memory while parsing");
+        return false;
+    }
+    yaml_parser_set_input_string(p, (const unsigned char *)ctx->text, ctx->len);
+    yaml_parser_set_encoding(p, YAML_UTF8_ENCODING);
+    return true;
+}
+
 /* Step 2: the event pass. Returns false on a syntax error or runaway
  * nesting (other problems are counted in ctx->nerrors). */
 static bool scan_events(struct parse_ctx *ctx)
 {
     yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) {
-        ctx->rc = CUSTODY_ENOMEM;
-        perr(ctx, 1, "out of memory while parsing");
+    if (!parser_open(ctx, &p))
         return false;
-    }
-    yaml_parser_set_input_string(&p, (const unsigned char *)ctx->text, ctx->len);
-    yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
     bool ok = true, done = false;
     int depth = 0, documents = 0;
@@ -330,13 +338,8 @@ static bool load_yaml(struct parse_ctx *ctx, yaml_document_t *doc)
     if (!scan_events(ctx) || ctx->nerrors) return false;
 
     yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) {
-        ctx->rc = CUSTODY_ENOMEM;
-        perr(ctx, 1, "out of memory while parsing");
+    if (!parser_open(ctx, &p))
         return false;
-    }
-    yaml_parser_set_input_string(&p, (const unsigned char *)ctx->text, ctx->len);
-    yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
     bool ok = yaml_parser_load(&p, doc) != 0;
     if (!ok) report_yaml_error(ctx, &p);
     yaml_parser_delete(&p);
