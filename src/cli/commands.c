@@ -101,6 +101,19 @@ static bool check_resource(const struct cli_command *cmd, const char *id, int *e
     return true;
 }
 
+/* Parses the options of a command that takes only --help and --json.
+ * False (with *exit_rc set) when the command should end here. */
+static bool common_opts_only(struct cli *cli, const struct cli_command *cmd, int argc,
+                             char **argv, int *exit_rc)
+{
+    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
+    int ch;
+    opts_begin();
+    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, exit_rc)) != OPT_DONE)
+        if (ch == OPT_EXIT) return false;
+    return true;
+}
+
 /* The common start of a command on one resource: exactly one ROOT:/PATH
  * operand, then a client. NULL with *exit_rc set when either fails. */
 static custody_client_t *one_resource(struct cli *cli, const struct cli_command *cmd, int argc,
@@ -246,11 +259,8 @@ static int cmd_init(struct cli *cli, int argc, char **argv)
 static int cmd_status(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("status");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
     if (operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
@@ -432,11 +442,8 @@ static int ls_file(struct cli *cli, const char *id)
 static int cmd_ls(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("ls");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -473,11 +480,8 @@ static int cmd_ls(struct cli *cli, int argc, char **argv)
 static int cmd_stat(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("stat");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -597,11 +601,8 @@ static int cmd_rm(struct cli *cli, int argc, char **argv)
 static int cmd_versions(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("versions");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -757,11 +758,8 @@ out:
 static int cmd_root_ls(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("root ls");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
     if (operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
