@@ -53,7 +53,12 @@ extern "C" {
     XX(ENAMETOOLONG, -28, "name_too_long", 414, "name too long")                                  \
     XX(EROFS, -29, "read_only", 403, "read-only file system")                                     \
     XX(ELENGTH, -30, "length_required", 411, "length required")                                   \
-    XX(EHEADERS, -31, "headers_too_large", 431, "request header fields too large")
+    XX(EHEADERS, -31, "headers_too_large", 431, "request header fields too large")                \
+    XX(EAUDIT, -32, "audit_unavailable", 503, "the audit log cannot record events")               \
+    XX(EBADSIG, -33, "bad_signature", 403, "signature verification failed")                       \
+    XX(EBADPROOF, -34, "invalid_proof", 422, "invalid proof")                                     \
+    XX(ECONFLICT, -35, "conflict", 409, "conflicting state")                                      \
+    XX(ECORRUPT, -36, "corrupt", 500, "data failed verification")
 
 typedef enum {
     CUSTODY_OK = 0,

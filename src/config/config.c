@@ -355,6 +355,7 @@ enum setting_kind {
     SET_SECTION,     /* a mapping of further settings (children) */
     SET_NAME,        /* node.name: 1..255 bytes, no control characters */
     SET_ADDRESS,     /* an IP address or a host name */
+    SET_TOKEN,       /* 1..255 bytes, no spaces, no '+' (audit origin, labels) */
     SET_PATH,        /* a file path; relative ones are relative to the state dir */
     SET_SOCKET_PATH, /* a SET_PATH that must fit in a sockaddr_un */
     SET_MODE,        /* octal permission bits, at most 0777 */
@@ -439,6 +440,20 @@ static const struct setting log_settings[] = {
     VALUE("level", SET_LOG_LEVEL, log_level),
     {.key = NULL},
 };
+static const struct setting pseudonymize_settings[] = {
+    VALUE("principal_id", SET_BOOL, audit_pseudo_principal),
+    VALUE("agent_id", SET_BOOL, audit_pseudo_agent),
+    VALUE("session_id", SET_BOOL, audit_pseudo_session),
+    VALUE("root_label", SET_TOKEN, audit_sensitive_label),
+    {.key = NULL},
+};
+static const struct setting audit_settings[] = {
+    VALUE("origin", SET_TOKEN, audit_origin),
+    UINT("checkpoint_interval_ms", audit_checkpoint_interval_ms, UINT_UNSIGNED, 10, 600000),
+    UINT("batch_max", audit_batch_max, UINT_SIZE, 1, 65536),
+    SECTION("pseudonymize", pseudonymize_settings),
+    {.key = NULL},
+};
 static const struct setting top_settings[] = {
     SECTION("node", node_settings),
     SECTION("listen", listen_settings),
@@ -446,6 +461,7 @@ static const struct setting top_settings[] = {
     SECTION("limits", limits_settings),
     SECTION("store", store_settings),
     SECTION("log", log_settings),
+    SECTION("audit", audit_settings),
     {.key = NULL},
 };
 
@@ -600,6 +616,15 @@ static void parse_string_setting(struct parse_ctx *ctx, const yaml_node_t *value
     case SET_NAME:
         if (len > NODE_NAME_MAX) {
             perr(ctx, line, "%s: longer than %d bytes", name, NODE_NAME_MAX);
+            return;
+        }
+        result = util_strndup(text, len);
+        break;
+    case SET_TOKEN:
+        if (len == 0 || len > 255 || memchr(text, ' ', len) || memchr(text, '+', len) ||
+            !util_utf8_valid(text, len)) {
+            perr(ctx, line, "%s: expected 1..255 bytes of UTF-8 without spaces or '+', got %s",
+                 name, show_text(shown, text, len));
             return;
         }
         result = util_strndup(text, len);
@@ -1229,6 +1254,11 @@ struct custody_config *config_new_default(const char *state_dir)
 
     cfg->versions = true;
     cfg->log_level = LOG_INFO;
+
+    cfg->audit_origin = NULL;
+    cfg->audit_checkpoint_interval_ms = 500;
+    cfg->audit_batch_max = 8192;
+    cfg->audit_sensitive_label = util_strdup("phi");
     return cfg;
 }
 
@@ -1238,6 +1268,8 @@ static void config_free(struct custody_config *cfg)
     free(cfg->node_name);
     free(cfg->unix_path);
     free(cfg->tcp_address);
+    free(cfg->audit_origin);
+    free(cfg->audit_sensitive_label);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free_roots(cfg->roots, cfg->nroots);

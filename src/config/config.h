@@ -81,6 +81,16 @@ struct custody_config {
     /* log */
     enum log_level log_level;   /* default info */
 
+    /* audit (the ledger; docs/ledger.md) */
+    char *audit_origin;                /* checkpoint origin; NULL = custody/<node>/<key id> */
+    unsigned audit_checkpoint_interval_ms; /* default 500 */
+    size_t audit_batch_max;            /* events per group commit; default 8192 */
+    bool audit_pseudo_principal;       /* write principal_id as hmac-sha256:...; default false */
+    bool audit_pseudo_agent;           /* default false */
+    bool audit_pseudo_session;         /* default false */
+    char *audit_sensitive_label;       /* roots with a label of this key or value have their
+                                        * paths pseudonymized; default "phi" */
+
     /* roots (from roots.yaml) */
     struct cfg_root *roots;
     size_t nroots;

@@ -75,7 +75,23 @@ static const char template_rest[] =
     "\n"
     "log:\n"
     "  # One of error, warn, info, debug.\n"
-    "  level: info\n";
+    "  level: info\n"
+    "\n"
+    "audit:\n"
+    "  # Checkpoint origin (a unique name for this log, no spaces). Default:\n"
+    "  # custody/<node name>/<node key id>. Never change it once the log exists.\n"
+    "  # origin: custody/example\n"
+    "  # A signed checkpoint is published at most this many ms after an event, 10..600000.\n"
+    "  checkpoint_interval_ms: 500\n"
+    "  # Most events made durable by one journal write (group commit), 1..65536.\n"
+    "  batch_max: 8192\n"
+    "  # Identifiers written as hmac-sha256:<hex> with this log's key (custody audit hash).\n"
+    "  pseudonymize:\n"
+    "    principal_id: false\n"
+    "    agent_id: false\n"
+    "    session_id: false\n"
+    "    # Paths under roots carrying a label with this key or value are pseudonymized.\n"
+    "    root_label: phi\n";
 
 void config_template(struct strbuf *out, const char *node_name)
 {

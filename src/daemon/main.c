@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG: systemd and sysexits agree */
@@ -29,8 +30,16 @@ struct daemon {
     struct store *store;
     struct http_server *srv;
     struct gateway *gw;
+    struct ledger *ledger;
+    struct event *ledger_ev;
     char *pidfile;
 };
+
+static void on_ledger_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    ledger_dispatch(arg);
+}
 
 static void usage(FILE *f)
 {
@@ -261,8 +270,17 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* the audit log: nothing is served unless it opens */
+    sb_reset(&err);
+    rc = ledger_open_state(d.cfg, &d.ledger, &err);
+    if (rc) {
+        log_error("custodyd: cannot open the audit log: %s", err.buf ? err.buf : "");
+        return rc == CUSTODY_ECONFIG ? EXIT_CONFIG : 1;
+    }
+    struct ledger_stats lst;
+    ledger_stats(d.ledger, &lst);
     struct gateway_opts go = {.cfg = d.cfg, .store = d.store, .reload = daemon_reload,
-                              .reload_arg = &d};
+                              .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin};
     gateway_new(&go, &d.gw);
     /* The epoll changelist merges the EV_WRITE add/delete pairs libevent's
      * TLS bufferevents make around every flush into no-ops within one loop
@@ -278,6 +296,9 @@ int main(int argc, char **argv)
         return 1;
     }
     gateway_set_server(d.gw, d.srv);
+    d.ledger_ev = event_new(d.base, ledger_eventfd(d.ledger), EV_READ | EV_PERSIST, on_ledger_ready,
+                            d.ledger);
+    event_add(d.ledger_ev, NULL);
     rc = http_server_listen_unix(d.srv, d.cfg->unix_path, d.cfg->unix_mode);
     if (rc) {
         log_error("custodyd: cannot listen on %s: %s", d.cfg->unix_path, custody_strerror(rc));
@@ -309,6 +330,8 @@ int main(int argc, char **argv)
                  addr);
     log_info("custodyd: state %s, %zu root(s), pid %d", d.cfg->state_dir, d.cfg->nroots,
              (int)getpid());
+    log_info("custodyd: audit log %s: %llu event(s), origin %s", d.cfg->state_dir,
+             (unsigned long long)lst.size, lst.origin);
     if (ready_fd >= 0) {
         ssize_t w = write(ready_fd, "R", 1);
         (void)w;
@@ -320,6 +343,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         event_free(sigs[i]);
     http_server_free(d.srv);
+    ledger_close(d.ledger); /* commits what was accepted, final checkpoint */
+    event_free(d.ledger_ev);
     gateway_free(d.gw);
     store_close(d.store);
     if (d.pidfile) {

@@ -9,20 +9,25 @@
 
 void gw_health(struct gateway *gw, struct http_req *req)
 {
-    (void)gw;
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
         http_resp_header(req, "allow", "GET, HEAD");
         gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/health");
         return;
     }
     static const char body[] = "{\"status\":\"ok\",\"version\":\"" CUSTODY_VERSION_STRING "\"}\n";
+    static const char failing[] =
+        "{\"status\":\"audit_failing\",\"version\":\"" CUSTODY_VERSION_STRING "\"}\n";
     http_resp_header(req, "content-type", "application/json");
     http_resp_header(req, "cache-control", "no-store");
-    http_resp_send(req, 200, body, sizeof body - 1);
+    if (gw->ledger && !ledger_healthy(gw->ledger))
+        gw_send(req, 503, failing, sizeof failing - 1);
+    else
+        gw_send(req, 200, body, sizeof body - 1);
 }
 
 void gw_status(struct gateway *gw, struct http_req *req)
 {
+    gw_audit_action(req, "status", NULL, NULL);
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
         http_resp_header(req, "allow", "GET, HEAD");
         gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/status");
@@ -47,6 +52,11 @@ void gw_status(struct gateway *gw, struct http_req *req)
         "connections", (json_int_t)hs.connections, "requests", (json_int_t)hs.requests,
         "accepted", (json_int_t)hs.accepted, "roots", (int)gw->cfg->nroots, "draining",
         http_server_draining(gw->srv), "peer", peer);
+    if (gw->ledger) {
+        struct ledger_stats st;
+        ledger_stats(gw->ledger, &st);
+        json_object_set_new(doc, "audit", gw_audit_stats_json(&st));
+    }
     gw_json(req, 200, doc);
 }
 
@@ -167,6 +177,7 @@ out:
 
 void gw_roots(struct gateway *gw, struct http_req *req, const char *name, size_t name_len)
 {
+    gw_audit_action(req, req->method == HTTP_PUT ? "root.register" : "root.list", NULL, NULL);
     if (!name) {
         if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
             http_resp_header(req, "allow", "GET, HEAD");
@@ -205,6 +216,7 @@ void gw_roots(struct gateway *gw, struct http_req *req, const char *name, size_t
         gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/roots/NAME");
         return;
     }
+    gw_audit_action(req, "root.register", nm, "/");
     struct root_put_ctx *rc = util_calloc(1, sizeof *rc);
     rc->gw = gw;
     util_strlcpy(rc->name, nm, sizeof rc->name);

@@ -149,7 +149,8 @@ static void serve_file(struct http_req *req, int fd, const struct stat *st, cons
     if (inm && etag_list_matches(inm, hex, true)) {
         close(fd);
         http_resp_header(req, "etag", etag);
-        http_resp_send(req, 304, NULL, 0);
+        gw_audit_content(req, hex, 0);
+        gw_send(req, 304, NULL, 0);
         return;
     }
     uint64_t size = (uint64_t)st->st_size, off = 0, len = size;
@@ -186,7 +187,10 @@ static void serve_file(struct http_req *req, int fd, const struct stat *st, cons
     http_resp_header(req, "etag", etag);
     http_resp_header(req, "last-modified", lm);
     http_resp_header(req, "accept-ranges", "bytes");
-    http_resp_send_file(req, status, fd, off, len);
+    gw_audit_content(req, hex, 0);
+    if (status == 206)
+        gw_audit_range(req, off, len);
+    gw_send_file(req, status, fd, off, len);
 }
 
 static void answer_write(struct http_req *req, const char *root, const char *path,
@@ -195,6 +199,8 @@ static void answer_write(struct http_req *req, const char *root, const char *pat
     char id[STORE_PATH_MAX + 80], etag[UTIL_SHA256_HEX_LEN + 3];
     gw_resource_id(id, sizeof id, root, path);
     snprintf(etag, sizeof etag, "\"%s\"", res->sha256);
+    gw_audit_content(req, res->sha256, res->version);
+    gw_audit_body_bytes(req, res->size);
     json_t *doc = json_pack("{s:s, s:s, s:I, s:I, s:b}", "resource", id, "sha256", res->sha256,
                             "size", (json_int_t)res->size, "version", (json_int_t)res->version,
                             "created", res->created);
@@ -297,6 +303,7 @@ static void job_done(void *arg)
         break;
     }
     case JOB_LIST:
+        gw_audit_action(req, "list", j->root, j->path);
         http_resp_header(req, "x-custody-type", "dir");
         gw_json(req, 200, listing_json(j));
         break;
@@ -374,8 +381,10 @@ static void put_abort(struct http_req *req)
 {
     struct fs_job *j = req->user;
     req->user = NULL;
-    if (j)
+    if (j) {
+        gw_error(req, CUSTODY_EPROTO, "upload aborted: %s:%s unchanged", j->root, j->path);
         job_free(j); /* aborts the writer: the old file stays */
+    }
 }
 
 static const struct http_body_cbs put_cbs = {put_data, put_end, put_abort};
@@ -433,6 +442,7 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
         goto out;
     }
     if (strcmp(op, "mkdir") == 0) {
+        gw_audit_action(req, "mkdir", pc->root, pc->path);
         j = job_new(gw, req, JOB_MKDIR, pc->root, pc->path);
         json_object_foreach(body, key, val)
         {
@@ -444,6 +454,7 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
             }
         }
     } else if (strcmp(op, "move") == 0) {
+        gw_audit_action(req, "move", pc->root, pc->path);
         j = job_new(gw, req, JOB_MOVE, pc->root, pc->path);
         const char *to = NULL;
         json_object_foreach(body, key, val)
@@ -474,7 +485,9 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
             gw_error(req, rc, "move: destination %s: %s", to, custody_strerror(rc));
             goto out;
         }
+        gw_audit_destination(req, pc->root, j->path2);
     } else if (strcmp(op, "rollback") == 0) {
+        gw_audit_action(req, "rollback", pc->root, pc->path);
         j = job_new(gw, req, JOB_ROLLBACK, pc->root, pc->path);
         bool have = false;
         json_object_foreach(body, key, val)
@@ -561,6 +574,7 @@ static void fs_get(struct gateway *gw, struct http_req *req, const char *root, c
             return;
         }
         rc = store_open_version(gw->store, root, path, (int64_t)v, &h);
+        gw_audit_content(req, NULL, (int64_t)v);
     } else {
         rc = store_open_read(gw->store, root, path, &h);
     }
@@ -595,8 +609,16 @@ void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t re
            const char *query, size_t qlen)
 {
     char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
+    const char *action = req->method == HTTP_GET      ? "read"
+                         : req->method == HTTP_HEAD   ? "stat"
+                         : req->method == HTTP_PUT    ? "write"
+                         : req->method == HTTP_DELETE ? "delete"
+                         : req->method == HTTP_POST   ? "fs.post"
+                                                      : "request";
+    gw_audit_action(req, action, NULL, NULL);
     if (!split_resource(gw, req, rest, rest_len, root, sizeof root, path, sizeof path))
         return;
+    gw_audit_action(req, action, root, path);
     switch (req->method) {
     case HTTP_GET:
     case HTTP_HEAD:
@@ -634,8 +656,10 @@ void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t re
 void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len)
 {
     char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
+    gw_audit_action(req, "history", NULL, NULL);
     if (!split_resource(gw, req, rest, rest_len, root, sizeof root, path, sizeof path))
         return;
+    gw_audit_action(req, "history", root, path);
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
         http_resp_header(req, "allow", "GET, HEAD");
         gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/versions/");

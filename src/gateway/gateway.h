@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "http/http.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
 
 struct gateway;
@@ -20,6 +21,8 @@ struct gateway_opts {
      * root is registered); returns 0 or an error with messages in err. */
     int (*reload)(void *arg, struct strbuf *err);
     void *reload_arg;
+    struct ledger *ledger;   /* the audit log; NULL = no auditing (unit tests only) */
+    const char *endpoint_id; /* this node, written into every event */
 };
 
 int gateway_new(const struct gateway_opts *opts, struct gateway **out);

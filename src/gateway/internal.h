@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "gateway.h"
+#include "ledger/ledger.h"
 
 struct gateway {
     struct custody_config *cfg;
@@ -13,6 +14,8 @@ struct gateway {
     int (*reload)(void *arg, struct strbuf *err);
     void *reload_arg;
     uint64_t started_ns;
+    struct ledger *ledger;  /* NULL: nothing is audited (unit tests) */
+    char endpoint_id[128];
 };
 
 /* Answers with a JSON error; message is printf-style. */
@@ -30,6 +33,25 @@ json_t *gw_time_json(uint64_t ns);
  * away, cb gets body == NULL and should only release arg. */
 typedef void (*gw_json_body_cb)(struct http_req *req, json_t *body, void *arg);
 void gw_read_json_body(struct http_req *req, gw_json_body_cb cb, void *arg);
+
+/* audit.c: the per-request audit record and the only way answers leave.
+ * gw_call_begin at routing; handlers set what they know; gw_send /
+ * gw_send_file park the answer until its event is durable. */
+void gw_call_begin(struct gateway *gw, struct http_req *req);
+void gw_call_abandon(struct http_req *req);
+void gw_audit_action(struct http_req *req, const char *action, const char *root, const char *path);
+void gw_audit_destination(struct http_req *req, const char *root, const char *path);
+void gw_audit_content(struct http_req *req, const char *sha256_hex, int64_t version);
+void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len);
+void gw_audit_body_bytes(struct http_req *req, uint64_t n);
+void gw_audit_reason(struct http_req *req, int err, const char *msg);
+void gw_send(struct http_req *req, int status, const void *body, size_t len);
+void gw_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len);
+/* audit_api.c: /v1/audit/... and the read-only tlog-tiles mirror /audit/... */
+void gw_audit_api(struct gateway *gw, struct http_req *req, const char *rest, size_t len,
+                  const char *query, size_t qlen);
+json_t *gw_audit_stats_json(const struct ledger_stats *st);
+void gw_audit_public(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
 
 /* fs.c */
 void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,

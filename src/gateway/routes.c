@@ -14,6 +14,8 @@ int gateway_new(const struct gateway_opts *opts, struct gateway **out)
     gw->reload = opts->reload;
     gw->reload_arg = opts->reload_arg;
     gw->started_ns = util_monotonic_ns();
+    gw->ledger = opts->ledger;
+    util_strlcpy(gw->endpoint_id, opts->endpoint_id ? opts->endpoint_id : "", sizeof gw->endpoint_id);
     *out = gw;
     return 0;
 }
@@ -56,7 +58,13 @@ void gw_error(struct http_req *req, int err, const char *fmt, ...)
         log_debug("gateway: %.*s %.*s: %d %s: %s", (int)req->method_len, req->method_str,
                   (int)UTIL_MIN(req->target_len, 512), req->target, status,
                   custody_err_code(err), msg);
-    http_resp_error(req, err, msg);
+    gw_audit_reason(req, err, msg);
+    struct strbuf b = {0};
+    http_error_json(&b, err, msg);
+    http_resp_header(req, "content-type", "application/json");
+    http_resp_header(req, "x-custody-error", custody_err_code(err));
+    gw_send(req, status, b.buf, b.len);
+    sb_free(&b);
 }
 
 void gw_json(struct http_req *req, int status, json_t *doc)
@@ -73,7 +81,7 @@ void gw_json(struct http_req *req, int status, json_t *doc)
     char *t = util_realloc(s, n + 2);
     t[n] = '\n';
     t[n + 1] = '\0';
-    http_resp_send(req, status, t, n + 1);
+    gw_send(req, status, t, n + 1);
     free(t);
 }
 
@@ -243,6 +251,7 @@ static void json_body_abort(struct http_req *req)
 {
     struct json_body_ctx *ctx = req->user;
     req->user = NULL;
+    gw_error(req, CUSTODY_EPROTO, "the request body was not received completely");
     if (ctx) {
         ctx->cb(req, NULL, ctx->arg);
         sb_free(&ctx->buf);
@@ -288,12 +297,32 @@ void gateway_handle(struct http_req *req, void *arg)
 {
     struct gateway *gw = arg;
     struct gw_target t;
+    gw_call_begin(gw, req);
     int rc = gw_parse_target(req->target, req->target_len, &t);
     if (rc) {
+        gw_audit_action(req, "request", NULL, NULL);
         gw_error(req, rc, "malformed request target");
         return;
     }
     size_t rest;
+    bool mutating = req->method == HTTP_PUT || req->method == HTTP_DELETE ||
+                    req->method == HTTP_POST;
+    if (prefix(t.path, t.path_len, "/audit/", &rest)) {
+        gw_audit_public(gw, req, t.path + rest, t.path_len - rest);
+        return;
+    }
+    if (prefix(t.path, t.path_len, "/v1/audit/", &rest)) {
+        gw_audit_api(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
+        return;
+    }
+    if (mutating && gw->ledger && !ledger_healthy(gw->ledger)) {
+        /* fail closed before any effect: a mutation must be recordable */
+        gw_call_abandon(req);
+        http_resp_error(req, CUSTODY_EAUDIT,
+                        "the audit log cannot record events, so changes are refused (see "
+                        "custodyd's log; service resumes when the log can write again)");
+        return;
+    }
     if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
         gw_fs(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {
@@ -307,6 +336,7 @@ void gateway_handle(struct http_req *req, void *arg)
     } else if (prefix(t.path, t.path_len, "/v1/roots/", &rest)) {
         gw_roots(gw, req, t.path + rest, t.path_len - rest);
     } else {
+        gw_audit_action(req, "request", NULL, NULL);
         gw_error(req, CUSTODY_ENOENT, "no such endpoint: %.*s (see docs/API.md)",
                  (int)UTIL_MIN(t.path_len, 256), t.path);
     }

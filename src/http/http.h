@@ -88,6 +88,7 @@ struct http_req {
     const struct http_peer *peer;
     uint64_t start_ns; /* monotonic, when the head was complete */
     void *user;        /* for the handler */
+    void *audit;       /* for the handler: its per-request audit record */
     /* server-private fields follow in the implementation */
 };
 
@@ -153,6 +154,8 @@ void http_req_read_body(struct http_req *req, const struct http_body_cbs *cbs);
 void http_resp_header(struct http_req *req, const char *name, const char *value);
 void http_resp_headerf(struct http_req *req, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Drops the response headers added so far (to answer differently). */
+void http_resp_reset_headers(struct http_req *req);
 /* Complete response with an in-memory body (copied). For HEAD the body is
  * omitted and Content-Length kept. */
 void http_resp_send(struct http_req *req, int status, const void *body, size_t len);

@@ -100,6 +100,13 @@ void http_resp_header(struct http_req *req, const char *name, const char *value)
     r->nrh++;
 }
 
+void http_resp_reset_headers(struct http_req *req)
+{
+    struct http_req_priv *r = (struct http_req_priv *)req;
+    sb_reset(&r->rh);
+    r->nrh = 0;
+}
+
 void http_resp_headerf(struct http_req *req, const char *name, const char *fmt, ...)
 {
     char buf[512];

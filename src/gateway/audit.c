@@ -1,0 +1,244 @@
+/*
+ * audit.c — every answer the gateway gives goes through here.
+ *
+ * A request gets an audit record when it is routed (action, resource); the
+ * handlers add what they learn (content hash, byte range, bytes, version).
+ * Answering parks the response, submits the event to the ledger and sends
+ * the response only from the ledger's completion, i.e. once the event is
+ * durable. When the ledger refuses (its sink is failing) the parked
+ * response is dropped and the client gets 503 audit_unavailable instead:
+ * nothing is served that was not recorded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct gw_call {
+    struct gateway *gw;
+    struct http_req *req;
+    const char *action; /* NULL: not audited (health, the public log mirror) */
+    char root[CONFIG_NAME_MAX + 1];
+    char resource[STORE_PATH_MAX + CONFIG_NAME_MAX + 4];
+    char destination[STORE_PATH_MAX + CONFIG_NAME_MAX + 4];
+    char sha256[UTIL_SHA256_HEX_LEN + 1];
+    char principal[32];
+    bool has_range;
+    uint64_t range_off, range_len;
+    int64_t version;
+    uint64_t in_bytes; /* request body bytes (writes) */
+    char reason[300];
+    /* the parked response */
+    int status;
+    bool is_file;
+    char *body;
+    size_t len;
+    int fd;
+    uint64_t foff, flen;
+};
+
+void gw_call_begin(struct gateway *gw, struct http_req *req)
+{
+    struct gw_call *c = util_calloc(1, sizeof *c);
+    c->gw = gw;
+    c->req = req;
+    c->fd = -1;
+    if (req->peer && req->peer->has_cred)
+        snprintf(c->principal, sizeof c->principal, "uid:%u", (unsigned)req->peer->uid);
+    req->audit = c;
+    http_req_ref(req);
+}
+
+/* Called when the request is gone before an answer was parked. */
+static void call_free(struct gw_call *c)
+{
+    struct http_req *req = c->req;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->body);
+    req->audit = NULL;
+    free(c);
+    http_req_unref(req);
+}
+
+void gw_audit_action(struct http_req *req, const char *action, const char *root, const char *path)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    c->action = action;
+    if (root) {
+        util_strlcpy(c->root, root, sizeof c->root);
+        gw_resource_id(c->resource, sizeof c->resource, root, path ? path : "/");
+    }
+}
+
+void gw_audit_destination(struct http_req *req, const char *root, const char *path)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        gw_resource_id(c->destination, sizeof c->destination, root, path);
+}
+
+void gw_audit_content(struct http_req *req, const char *sha256_hex, int64_t version)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    if (sha256_hex)
+        util_strlcpy(c->sha256, sha256_hex, sizeof c->sha256);
+    if (version)
+        c->version = version;
+}
+
+void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    c->has_range = true;
+    c->range_off = off;
+    c->range_len = len;
+}
+
+void gw_audit_body_bytes(struct http_req *req, uint64_t n)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        c->in_bytes = n;
+}
+
+void gw_audit_reason(struct http_req *req, int err, const char *msg)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        snprintf(c->reason, sizeof c->reason, "%s: %s", custody_err_code(err), msg);
+}
+
+static bool sensitive_root(struct gateway *gw, const char *root)
+{
+    const char *label = gw->cfg->audit_sensitive_label;
+    const struct cfg_root *r = root[0] ? config_find_root(gw->cfg, root) : NULL;
+    if (!r || !label)
+        return false;
+    for (size_t i = 0; i < r->nlabels; i++)
+        if (strcasecmp(r->labels[i].key, label) == 0 || strcasecmp(r->labels[i].value, label) == 0)
+            return true;
+    return false;
+}
+
+static void send_parked(struct gw_call *c)
+{
+    struct http_req *req = c->req;
+    if (c->is_file) {
+        int fd = c->fd;
+        c->fd = -1;
+        http_resp_send_file(req, c->status, fd, c->foff, c->flen);
+    } else {
+        http_resp_send(req, c->status, c->body, c->len);
+    }
+}
+
+static void refuse_unaudited(struct gw_call *c, int rc)
+{
+    struct http_req *req = c->req;
+    http_resp_reset_headers(req);
+    http_resp_error(req, CUSTODY_EAUDIT,
+                    rc == CUSTODY_EAUDIT
+                        ? "the audit log cannot record this request, so it is refused (see "
+                          "custodyd's log; service resumes when the log can write again)"
+                        : "the audit event could not be encoded");
+}
+
+static void on_durable(void *arg, int rc, uint64_t index)
+{
+    struct gw_call *c = arg;
+    if (rc) {
+        refuse_unaudited(c, rc);
+    } else {
+        http_resp_headerf(c->req, "x-custody-audit-index", "%llu", (unsigned long long)index);
+        send_parked(c);
+    }
+    call_free(c);
+}
+
+/* Submits the event for the parked answer; sends from the completion. */
+static void finish(struct gw_call *c)
+{
+    struct gateway *gw = c->gw;
+    struct http_req *req = c->req;
+    if (!c->action || !gw->ledger) {
+        send_parked(c);
+        call_free(c);
+        return;
+    }
+    struct ledger_event ev = {0};
+    ev.action = c->action;
+    ev.principal_id = c->principal[0] ? c->principal : NULL;
+    ev.endpoint_id = gw->endpoint_id;
+    ev.resource_id = c->resource[0] ? c->resource : NULL;
+    ev.destination_id = c->destination[0] ? c->destination : NULL;
+    ev.content_sha256 = c->sha256[0] ? c->sha256 : NULL;
+    ev.version = c->version;
+    ev.has_range = c->has_range;
+    ev.range_start = c->range_off;
+    ev.range_length = c->range_len;
+    ev.status = c->status;
+    ev.decision = c->status < 400 ? "allow" : c->status == 401 || c->status == 403 ? "deny" : "error";
+    ev.reason = c->reason[0] ? c->reason : NULL;
+    uint64_t now = util_monotonic_ns();
+    ev.latency_us = now > req->start_ns ? (now - req->start_ns) / 1000 : 0;
+    ev.bytes_transferred = c->in_bytes ? c->in_bytes
+                           : c->is_file && req->method != HTTP_HEAD ? c->flen
+                                                                    : 0;
+    ev.sensitive_resource = sensitive_root(gw, c->root);
+    int rc = ledger_submit(gw->ledger, &ev, on_durable, c);
+    if (rc) {
+        if (rc == CUSTODY_EAUDIT)
+            log_warn("gateway: refusing %.*s %.*s: the audit log is not writable",
+                     (int)req->method_len, req->method_str, (int)UTIL_MIN(req->target_len, 256),
+                     req->target);
+        refuse_unaudited(c, rc);
+        call_free(c);
+    }
+}
+
+void gw_send(struct http_req *req, int status, const void *body, size_t len)
+{
+    struct gw_call *c = req->audit;
+    if (!c) {
+        http_resp_send(req, status, body, len);
+        return;
+    }
+    c->status = status;
+    c->is_file = false;
+    c->body = len ? util_calloc(1, len) : NULL;
+    if (len)
+        memcpy(c->body, body, len);
+    c->len = len;
+    finish(c);
+}
+
+void gw_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len)
+{
+    struct gw_call *c = req->audit;
+    if (!c) {
+        http_resp_send_file(req, status, fd, off, len);
+        return;
+    }
+    c->status = status;
+    c->is_file = true;
+    c->fd = fd;
+    c->foff = off;
+    c->flen = len;
+    finish(c);
+}
+
+void gw_call_abandon(struct http_req *req)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        call_free(c);
+}
