@@ -735,15 +735,46 @@ static void *committer_main(void *arg)
 
 /* ---- tiler ---- */
 
+static int load_edge(struct ledger *l, struct strbuf *err);
+static int replay_journal(struct ledger *l, struct strbuf *err);
+
+/*
+ * After a failed tile write or checkpoint (disk full, I/O error, read-only
+ * file system) the in-memory right edge may be ahead of what is on disk.
+ * Start over from the published checkpoint and the journal, which holds
+ * every event past it (a journal file is reused only once a checkpoint
+ * covers it), rewriting the tiles past the checkpoint.
+ */
+static int tiler_reset(struct ledger *l)
+{
+    for (size_t i = 0; i < l->nunsynced; i++)
+        close(l->unsynced[i]);
+    l->nunsynced = 0;
+    l->ndirs = 0;
+    l->last_mkdir[0] = '\0';
+    for (unsigned lv = 0; lv < LEVELS; lv++)
+        l->lv[lv].n = 0;
+    sb_reset(&l->ebuf);
+    l->ecount = 0;
+    l->hist[0].n = 0;
+    int rc = load_edge(l, NULL);
+    if (!rc)
+        rc = replay_journal(l, NULL);
+    return rc;
+}
+
 static void *tiler_main(void *arg)
 {
     struct ledger *l = arg;
-    bool broken = false; /* a tile write failed: stop tiling, keep journaling */
+    bool broken = false; /* the right edge must be rebuilt before going on */
+    uint64_t retry_at = 0;
     for (;;) {
         pthread_mutex_lock(&l->tmu);
         for (;;) {
             uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
-            bool pending_ck = l->tiled > atomic_load(&l->ckpt_size);
+            if (broken)
+                due = retry_at;
+            bool pending_ck = broken || l->tiled > atomic_load(&l->ckpt_size);
             if (l->thead || l->tiler_stop || (pending_ck && (l->ckpt_request || now_ns() >= due)))
                 break;
             if (!pending_ck && l->ckpt_request)
@@ -767,18 +798,30 @@ static void *tiler_main(void *arg)
 
         for (struct tbatch *tb = list, *next; tb; tb = next) {
             next = tb->next;
+            /* while broken, batches are dropped: the reset replays them
+             * from the journal */
             if (!broken) {
                 int rc = add_payload(l, tb->first, (const uint8_t *)tb->payload, tb->len);
                 if (rc) {
                     broken = true;
+                    retry_at = now_ns() + 200 * 1000000ull;
+                    if (!l->ckpt_failing)
+                        log_error("AUDIT LOG: cannot write tiles (%s); events stay durable in "
+                                  "the journal, retrying",
+                                  custody_strerror(rc));
                     l->ckpt_failing = true;
-                    log_error("AUDIT LOG: cannot write tiles (%s); events stay durable in the "
-                              "journal and are tiled when custodyd restarts",
-                              custody_strerror(rc));
                 }
             }
             free(tb->payload);
             free(tb);
+        }
+        if (broken && (now_ns() >= retry_at || stop)) {
+            if (tiler_reset(l) == 0) {
+                broken = false;
+                req = true; /* checkpoint what was rebuilt at once */
+            } else {
+                retry_at = now_ns() + 500 * 1000000ull;
+            }
         }
         uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
         if (!broken && l->tiled > atomic_load(&l->ckpt_size) &&
@@ -789,7 +832,8 @@ static void *tiler_main(void *arg)
                     log_error("AUDIT LOG: cannot publish a checkpoint: %s (retrying)",
                               custody_strerror(rc));
                 l->ckpt_failing = true;
-                l->last_ckpt_ns = now_ns(); /* retry after an interval */
+                broken = true; /* what was written since may not be durable */
+                retry_at = now_ns() + 200 * 1000000ull;
             } else {
                 if (l->ckpt_failing)
                     log_error("audit log: checkpoints are published again");
@@ -803,13 +847,14 @@ static void *tiler_main(void *arg)
             pthread_mutex_lock(&l->tmu);
             bool empty = !l->thead;
             pthread_mutex_unlock(&l->tmu);
-            if (empty && (broken || l->ckpt_failing || l->tiled == atomic_load(&l->ckpt_size)))
+            if (empty && (broken || l->tiled == atomic_load(&l->ckpt_size)))
                 break;
         }
     }
     if (!broken && !l->ckpt_failing)
         prune_partials(l);
-    sync_unsynced(l);
+    if (!broken)
+        sync_unsynced(l);
     return NULL;
 }
 
