@@ -196,10 +196,22 @@ static void finish(struct gw_call *c)
     ev.sensitive_resource = sensitive_root(gw, c->root);
     int rc = ledger_submit(gw->ledger, &ev, on_durable, c);
     if (rc) {
-        if (rc == CUSTODY_EAUDIT)
-            log_warn("gateway: refusing %.*s %.*s: the audit log is not writable",
-                     (int)req->method_len, req->method_str, (int)UTIL_MIN(req->target_len, 256),
-                     req->target);
+        if (rc == CUSTODY_EAUDIT) {
+            /* at most one line a second (the ledger logs the cause loudly) */
+            static uint64_t last_ns, quiet;
+            uint64_t t = util_monotonic_ns();
+            if (t - last_ns >= 1000000000ull) {
+                log_warn("gateway: refusing %.*s %.*s: the audit log is not writable (%llu more "
+                         "refused in the last second)",
+                         (int)req->method_len, req->method_str,
+                         (int)UTIL_MIN(req->target_len, 256), req->target,
+                         (unsigned long long)quiet);
+                last_ns = t;
+                quiet = 0;
+            } else {
+                quiet++;
+            }
+        }
         refuse_unaudited(c, rc);
         call_free(c);
     }

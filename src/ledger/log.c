@@ -170,6 +170,11 @@ static void set_healthy(struct ledger *l)
     if (!atomic_load(&l->healthy)) {
         atomic_store(&l->healthy, true);
         log_error("audit log recovered: events are durable again, service resumes");
+        /* the tiler may be backing off after failed writes: retry now */
+        pthread_mutex_lock(&l->tmu);
+        l->ckpt_request = true;
+        pthread_cond_signal(&l->tcv);
+        pthread_mutex_unlock(&l->tmu);
     }
 }
 
@@ -552,9 +557,9 @@ static void prune_stale_partials(struct ledger *l)
             }
             closedir(d);
             for (size_t i = 0; i < nn; i++) {
-                char p[TLOG_PATH_MAX + 8];
-                snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-                unlinkat(l->dirfd, p, 0);
+                char p[TLOG_PATH_MAX + 16];
+                if (snprintf(p, sizeof p, "%s/%.7s", dir, names[i]) < (int)sizeof p)
+                    unlinkat(l->dirfd, p, 0);
             }
             unlinkat(l->dirfd, dir, AT_REMOVEDIR);
         }
@@ -661,6 +666,32 @@ static void complete(struct ledger *l, struct pending *batch)
     }
 }
 
+/* While the journal fails: every 100 ms..1 s, write and flush 64 KiB of
+ * zeros where the next record goes (room for a real batch; zeros never pass
+ * for a record), until it works or the ledger stops. */
+static void journal_probe_until_healthy(struct ledger *l)
+{
+    static const uint8_t zeros[65536];
+    unsigned backoff_ms = 100;
+    for (;;) {
+        pthread_mutex_lock(&l->qmu);
+        bool stop = l->stopping;
+        pthread_mutex_unlock(&l->qmu);
+        if (stop)
+            return;
+        struct timespec ts = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
+        int fd = l->jfd[l->jactive];
+        ssize_t w = pwrite(fd, zeros, sizeof zeros, (off_t)l->joff);
+        if (w == (ssize_t)sizeof zeros && fdatasync(fd) == 0) {
+            set_healthy(l);
+            return;
+        }
+        atomic_fetch_add(&l->failures, 1);
+    }
+}
+
 static void *committer_main(void *arg)
 {
     struct ledger *l = arg;
@@ -690,24 +721,21 @@ static void *committer_main(void *arg)
             tlog_bundle_append(&payload, p->data, p->len);
         uint64_t first = l->next_index;
         journal_rotate(l, payload.len);
-        unsigned backoff_ms = 10;
-        int rc;
-        while ((rc = journal_write(l, first, (uint32_t)n, payload.buf, payload.len)) != 0) {
+        int rc = journal_write(l, first, (uint32_t)n, payload.buf, payload.len);
+        if (rc) {
+            /* fail closed: these events are not durable, so their requests
+             * are refused; new ones are refused until a probe write works */
             set_failing(l, rc, "cannot write the audit journal");
             pthread_mutex_lock(&l->qmu);
-            bool stop = l->stopping;
+            struct pending *rest = l->qhead;
+            l->qhead = NULL;
+            l->qtail = &l->qhead;
             pthread_mutex_unlock(&l->qmu);
-            if (stop)
-                break;
-            struct timespec ts = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000};
-            nanosleep(&ts, NULL);
-            backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
-        }
-        if (rc) {
-            /* shutting down with a dead sink: these were never durable */
+            last->next = rest;
             for (struct pending *p = batch; p; p = p->next)
                 p->rc = CUSTODY_EAUDIT;
             complete(l, batch);
+            journal_probe_until_healthy(l);
             continue;
         }
         set_healthy(l);
@@ -767,12 +795,12 @@ static void *tiler_main(void *arg)
 {
     struct ledger *l = arg;
     bool broken = false; /* the right edge must be rebuilt before going on */
-    uint64_t retry_at = 0;
+    uint64_t retry_at = 0, backoff_ms = 200;
     for (;;) {
         pthread_mutex_lock(&l->tmu);
         for (;;) {
             uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
-            if (broken)
+            if (broken && !l->ckpt_request)
                 due = retry_at;
             bool pending_ck = broken || l->tiled > atomic_load(&l->ckpt_size);
             if (l->thead || l->tiler_stop || (pending_ck && (l->ckpt_request || now_ns() >= due)))
@@ -815,12 +843,13 @@ static void *tiler_main(void *arg)
             free(tb->payload);
             free(tb);
         }
-        if (broken && (now_ns() >= retry_at || stop)) {
+        if (broken && (now_ns() >= retry_at || stop || req)) {
             if (tiler_reset(l) == 0) {
                 broken = false;
                 req = true; /* checkpoint what was rebuilt at once */
             } else {
-                retry_at = now_ns() + 500 * 1000000ull;
+                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+                retry_at = now_ns() + backoff_ms * 1000000ull;
             }
         }
         uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
@@ -833,11 +862,13 @@ static void *tiler_main(void *arg)
                               custody_strerror(rc));
                 l->ckpt_failing = true;
                 broken = true; /* what was written since may not be durable */
-                retry_at = now_ns() + 200 * 1000000ull;
+                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+                retry_at = now_ns() + backoff_ms * 1000000ull;
             } else {
                 if (l->ckpt_failing)
                     log_error("audit log: checkpoints are published again");
                 l->ckpt_failing = false;
+                backoff_ms = 200;
                 pthread_mutex_lock(&l->tmu);
                 l->ckpt_request = false;
                 pthread_mutex_unlock(&l->tmu);
@@ -1060,7 +1091,7 @@ static int replay_journal(struct ledger *l, struct strbuf *err)
     journal_recs_free(recs[1], nrec[1]);
     if (rc)
         return fail(err, rc, "%s: replaying the journal: %s", l->dir, custody_strerror(rc));
-    if (replayed)
+    if (replayed && err) /* (quiet when the tiler rebuilds after a failure) */
         log_info("audit log: recovered %llu journaled event(s) past the checkpoint",
                  (unsigned long long)replayed);
     return 0;
@@ -1097,7 +1128,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     pthread_cond_init(&l->ckcv, NULL);
     pthread_mutex_init(&l->cwmu, NULL);
     pthread_mutex_init(&l->ixmu, NULL);
-    l->cache = tlog_tile_cache_new(1024);
+    l->cache = tlog_tile_cache_new(8192); /* 16 KiB a tile, allocated lazily (calloc -> mmap): room for every level-0 tile of a 2M-event log */
     *out = NULL;
 
     int rc = 0;

@@ -39,8 +39,9 @@ int ledger_default_origin(const struct custody_config *cfg, const uint8_t pub[32
 int ledger_load_key(const struct custody_config *cfg, struct tlog_key *key, char *origin,
                     size_t origin_len)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/keys/node.ed25519", cfg->state_dir);
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/keys/node.ed25519", cfg->state_dir) >= (int)sizeof path)
+        return CUSTODY_ENAMETOOLONG;
     struct tlog_key tmp;
     int rc = tlog_key_load_pem(path, "node", TLOG_KEY_ED25519, &tmp);
     if (rc)
@@ -53,8 +54,9 @@ int ledger_load_key(const struct custody_config *cfg, struct tlog_key *key, char
 
 static int load_hmac_key(const char *dir, uint8_t key[32], struct strbuf *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/hmac.key", dir);
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/hmac.key", dir) >= (int)sizeof path)
+        return CUSTODY_ENAMETOOLONG;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
         uint8_t k[32];
@@ -97,7 +99,8 @@ int ledger_open_state(const struct custody_config *cfg, struct ledger **out, str
         return rc;
     }
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/" LEDGER_DIR, cfg->state_dir);
+    if (snprintf(dir, sizeof dir, "%s/" LEDGER_DIR, cfg->state_dir) >= (int)sizeof dir)
+        return CUSTODY_ENAMETOOLONG;
     if (util_mkdir_p(dir, 0755) != 0) {
         sb_printf(err, "%s: %s", dir, strerror(errno));
         tlog_key_wipe(&key);
