@@ -64,6 +64,7 @@ fuzz: fuzz-build
 	@tools/fuzz.sh long $(FUZZ_TIME)
 
 bench: build
+	@build/bin/ledger_bench
 	@bench/run.sh
 
 format:
