@@ -102,7 +102,7 @@ struct ajob {
     enum aop op;
     int rc;
     uint64_t a, b, limit;
-    bool tlog_format, text_format;
+    bool tlog_format, text_format, json_out;
     struct ledger_query q;
     char qbuf[7][512];
     uint64_t *hits;
@@ -112,20 +112,19 @@ struct ajob {
     char msg[256];
 };
 
-static json_t *entry_json(struct ledger *l, uint64_t idx, int *rc)
+/* Appends {"index":N,"event":<the entry's exact bytes>} to out: the event is
+ * spliced in as stored (canonical JSON), never re-serialised. */
+static int entry_append(struct ledger *l, uint64_t idx, struct strbuf *out)
 {
     struct strbuf sb = {0};
-    *rc = ledger_entry(l, idx, &sb);
-    if (*rc) {
-        sb_free(&sb);
-        return NULL;
+    int rc = ledger_entry(l, idx, &sb);
+    if (!rc) {
+        sb_printf(out, "{\"index\":%llu,\"event\":", (unsigned long long)idx);
+        sb_append(out, sb.buf, sb.len);
+        sb_puts(out, "}");
     }
-    json_error_t jerr;
-    json_t *ev = json_loadb(sb.buf, sb.len, 0, &jerr);
-    if (!ev)
-        ev = json_pack("{s:s}", "unparseable", "entry is not JSON");
     sb_free(&sb);
-    return json_pack("{s:I, s:o}", "index", (json_int_t)idx, "event", ev);
+    return rc;
 }
 
 static void ajob_work(void *arg)
@@ -134,34 +133,41 @@ static void ajob_work(void *arg)
     struct ledger *l = j->gw->ledger;
     switch (j->op) {
     case A_ENTRY:
-        j->doc = entry_json(l, j->a, &j->rc);
+        j->rc = entry_append(l, j->a, &j->out);
+        if (!j->rc)
+            sb_puts(&j->out, "\n");
+        j->json_out = true;
         break;
     case A_ENTRIES: {
         struct ledger_stats st;
         ledger_stats(l, &st);
-        json_t *arr = json_array();
-        uint64_t end = j->a + j->limit < st.checkpoint_size ? j->a + j->limit
-                                                            : st.checkpoint_size;
-        for (uint64_t i = j->a; i < end && !j->rc; i++) {
-            json_t *e = entry_json(l, i, &j->rc);
-            if (e)
-                json_array_append_new(arr, e);
+        uint64_t from = j->a < st.checkpoint_size ? j->a : st.checkpoint_size;
+        uint64_t end = from + j->limit < st.checkpoint_size ? from + j->limit
+                                                             : st.checkpoint_size;
+        sb_puts(&j->out, "{\"entries\":[");
+        for (uint64_t i = from; i < end && !j->rc; i++) {
+            if (i > from)
+                sb_puts(&j->out, ",");
+            j->rc = entry_append(l, i, &j->out);
         }
-        j->doc = json_pack("{s:o, s:I, s:I}", "entries", arr, "next", (json_int_t)end, "size",
-                           (json_int_t)st.checkpoint_size);
+        sb_printf(&j->out, "],\"next\":%llu,\"size\":%llu}\n",
+                  (unsigned long long)(j->a > end ? j->a : end),
+                  (unsigned long long)st.checkpoint_size);
+        j->json_out = true;
         break;
     }
     case A_SEARCH: {
         j->rc = ledger_search(l, &j->q, &j->hits, &j->nhits);
         if (j->rc)
             break;
-        json_t *arr = json_array();
+        sb_puts(&j->out, "{\"results\":[");
         for (size_t i = 0; i < j->nhits && !j->rc; i++) {
-            json_t *e = entry_json(l, j->hits[i], &j->rc);
-            if (e)
-                json_array_append_new(arr, e);
+            if (i)
+                sb_puts(&j->out, ",");
+            j->rc = entry_append(l, j->hits[i], &j->out);
         }
-        j->doc = json_pack("{s:o}", "results", arr);
+        sb_puts(&j->out, "]}\n");
+        j->json_out = true;
         break;
     }
     case A_INCLUSION: {
@@ -244,7 +250,8 @@ static void ajob_done(void *arg)
     } else if (j->doc) {
         gw_json(j->req, 200, j->doc);
     } else {
-        http_resp_header(j->req, "content-type", "text/plain; charset=utf-8");
+        http_resp_header(j->req, "content-type",
+                         j->json_out ? "application/json" : "text/plain; charset=utf-8");
         gw_send(j->req, 200, j->out.buf, j->out.len);
     }
     sb_free(&j->out);

@@ -1175,6 +1175,18 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     }
     atomic_store(&l->ckpt_size, l->tiled);
     prune_stale_partials(l);
+    /* Zero-fill each journal file up to rotate_bytes once: a commit then
+     * overwrites allocated blocks, so its fdatasync needs no file-system
+     * journal commit and does not wait for other files' dirty data (tiles). */
+    for (int i = 0; i < 2; i++) {
+        struct stat jst;
+        if (fstat(l->jfd[i], &jst) != 0)
+            continue;
+        static const uint8_t zeros[1 << 16];
+        for (uint64_t off = (uint64_t)jst.st_size; off < l->rotate_bytes; off += sizeof zeros)
+            if (pwrite(l->jfd[i], zeros, sizeof zeros, (off_t)off) != (ssize_t)sizeof zeros)
+                break; /* (a full disk shows up again on the first commit) */
+    }
     for (int i = 0; i < 2; i++)
         if (fsync(l->jfd[i]) != 0) { /* make the journal files' existence durable */
             rc = fail(err, custody_err_from_errno(errno), "%s: journal: %s", l->dir,

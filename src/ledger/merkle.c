@@ -25,19 +25,34 @@
 /* One digest context per thread, with SHA-256 fetched once. */
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *sha256_md;
+static pthread_key_t ctx_key; /* frees a thread's context when it exits */
 static __thread EVP_MD_CTX *tls_ctx;
+
+static void ctx_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void md_free(void)
+{
+    EVP_MD_free(sha256_md);
+}
 
 static void md_init(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pthread_key_create(&ctx_key, ctx_free);
+    atexit(md_free);
 }
 
 static void hash2(uint8_t prefix, const void *a, size_t alen, const void *b, size_t blen,
                   uint8_t out[TLOG_HASH_LEN])
 {
     pthread_once(&md_once, md_init);
-    if (!tls_ctx)
+    if (!tls_ctx) {
         tls_ctx = EVP_MD_CTX_new();
+        pthread_setspecific(ctx_key, tls_ctx);
+    }
     unsigned int n = 0;
     if (!sha256_md || !tls_ctx || !EVP_DigestInit_ex2(tls_ctx, sha256_md, NULL) ||
         !EVP_DigestUpdate(tls_ctx, &prefix, 1) || (alen && !EVP_DigestUpdate(tls_ctx, a, alen)) ||

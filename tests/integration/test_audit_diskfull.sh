@@ -20,7 +20,7 @@ mkdir -p "$STATE/ledger"
 mount -t tmpfs -o size=1m tmpfs "$STATE/ledger" || { echo "skipped: cannot mount tmpfs"; exit 0; }
 start_daemon
 SOCK=$STATE/custodyd.sock
-python3 - "$SOCK" "$STATE" "$GOV" <<'PY' || fail "disk-full scenario"
+SRC="$SRC" python3 - "$SOCK" "$STATE" "$GOV" <<'PY' || fail "disk-full scenario"
 import json, os, subprocess, sys, time
 sys.path.insert(0, os.environ["SRC"] + "/tests/integration")
 from audit_tool import UnixConn
