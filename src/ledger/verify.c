@@ -95,11 +95,49 @@ static const char *why(int rc)
     return custody_strerror(rc);
 }
 
-/* Reads dirfd/rel into sb (reset first; capacity reused). */
+/* The first w entries (bundles) or hashes of a wider version of a tile. */
+static void keep_prefix(struct strbuf *sb, int level, unsigned w)
+{
+    if (level >= 0) {
+        if (sb->len > (size_t)w * TLOG_HASH_LEN)
+            sb->len = (size_t)w * TLOG_HASH_LEN;
+        return;
+    }
+    size_t off = 0, elen;
+    const uint8_t *e;
+    for (unsigned i = 0; i < w; i++)
+        if (tlog_bundle_next((const uint8_t *)sb->buf, sb->len, &off, &e, &elen) != 0)
+            return; /* too short: left as is, the caller reports it */
+    sb->len = off;
+}
+
+/* Reads dirfd/rel into sb (reset first; capacity reused). A live log
+ * removes a checkpoint's partial tiles a little after newer checkpoints
+ * replace them; when the partial rel names is gone, the full tile or a
+ * wider partial (whose prefix is the same, tiles never change) stands in,
+ * cut to the width rel names: the hashes are then checked as usual. */
 static int readf(struct vctx *c, const char *rel, struct strbuf *sb, size_t max)
 {
     sb_reset(sb);
-    return tile_read_file(c->dirfd, rel, sb, max);
+    int rc = tile_read_file(c->dirfd, rel, sb, max);
+    int level;
+    uint64_t idx;
+    unsigned w;
+    if (rc != CUSTODY_ENOENT ||
+        tlog_tile_path_parse(rel, strlen(rel), &level, &idx, &w) != 0 || w == TLOG_TILE_WIDTH)
+        return rc;
+    for (unsigned wider = TLOG_TILE_WIDTH; wider > w; wider--) {
+        char alt[TLOG_PATH_MAX];
+        if (tlog_tile_path(alt, sizeof alt, level, idx, wider) != 0)
+            continue;
+        sb_reset(sb);
+        if (tile_read_file(c->dirfd, alt, sb, max) == 0) {
+            keep_prefix(sb, level, w);
+            return 0;
+        }
+    }
+    sb_reset(sb);
+    return rc;
 }
 
 /* ---- the tree's right edge ---- */
