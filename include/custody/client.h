@@ -201,6 +201,45 @@ int custody_root_list(custody_client_t *c, custody_root_t **out, size_t *n);
 void custody_root_free(custody_root_t *r);
 void custody_roots_free(custody_root_t *r, size_t n);
 
+/* ---- audit log (docs/API.md, "Audit"; docs/ledger.md) ---- */
+
+/* GET /v1/audit/status. */
+typedef struct {
+    char *origin;             /* the log's checkpoint origin line */
+    uint64_t size;            /* events durable in the journal */
+    uint64_t checkpoint_size; /* events under the latest signed checkpoint */
+    uint64_t batches;         /* group commits since custodyd started */
+    uint64_t failures;        /* failed journal writes since custodyd started */
+    int healthy;              /* 0 while the journal cannot be written */
+    char *last_error;         /* "" when none */
+} custody_audit_status_t;
+
+/* The audit log's state; free with custody_audit_status_free. A daemon
+ * without an audit log fails with CUSTODY_EUNAVAIL. */
+int custody_audit_status(custody_client_t *c, custody_audit_status_t *out);
+void custody_audit_status_free(custody_audit_status_t *s);
+
+/*
+ * GET /v1/audit/<path>[?<query>]: path is one of custodyd's audit endpoints
+ * ("key", "checkpoint", "entries", "entries/7", "search",
+ * "proof/inclusion", "proof/consistency"); query (may be NULL or "") is
+ * already percent-encoded ("from=10&limit=5"). The answer's body, JSON or
+ * text, goes to *body (NUL-terminated, caller frees); *len (may be NULL)
+ * gets its length. JSON answers are also custody_client_last_json().
+ * CUSTODY_EINVAL (argument) for a path or query with characters outside
+ * URLs.
+ */
+int custody_audit_get(custody_client_t *c, const char *path, const char *query, char **body,
+                      size_t *len);
+/* GET /audit/<path> from the public, read-only tlog-tiles mirror
+ * ("checkpoint", "tile/entries/000.p/5", "tile/0/x001/234"): the exact
+ * bytes, in *data (caller frees; NUL-terminated for convenience). */
+int custody_audit_get_public(custody_client_t *c, const char *path, char **data, size_t *len);
+/* POST /v1/audit/hash: the pseudonym ("hmac-sha256:<64 hex>") under which
+ * the log records `value` when the identifier is pseudonymized; value must
+ * be UTF-8. *pseudonym is allocated (caller frees). */
+int custody_audit_hash(custody_client_t *c, const char *value, char **pseudonym);
+
 /* ---- pure helpers (no I/O) ---- */
 
 /* Splits "ROOT:/PATH" into newly allocated root and path ("/" for "ROOT:",

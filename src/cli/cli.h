@@ -39,6 +39,32 @@ struct cli_command {
 extern const struct cli_command cli_commands[];
 extern const unsigned cli_ncommands;
 
+/* `custody audit SUBCOMMAND` (audit.c): its own table, searched by
+ * cli_find_command ("audit tail"), and the dispatcher registered as
+ * "audit" in cli_commands. */
+extern const struct cli_command cli_audit_commands[];
+extern const unsigned cli_naudit_commands;
+int cli_cmd_audit(struct cli *cli, int argc, char **argv);
+/* `custody witness SUBCOMMAND` (witness.c), the same way. */
+extern const struct cli_command cli_witness_commands[];
+extern const unsigned cli_nwitness_commands;
+extern const char cli_witness_details[];
+int cli_cmd_witness(struct cli *cli, int argc, char **argv);
+/* The subcommand list shown by `custody audit --help`. */
+#define CLI_AUDIT_DETAILS                                                                          \
+    "subcommands:\n"                                                                               \
+    "  status        the log's origin, size, checkpoint size and health\n"                         \
+    "  key           the log's verifier key (--offline: from the state directory)\n"               \
+    "  checkpoint    the latest signed checkpoint\n"                                               \
+    "  show INDEX    one event\n"                                                                  \
+    "  tail          the last events (-n N), or follow new ones (-f)\n"                            \
+    "  search        events by agent, principal, resource, action, decision, time, sha256\n"       \
+    "  hash VALUE    the pseudonym the log records for VALUE\n"                                    \
+    "  proof INDEX   a C2SP tlog-proof of one event (--entry FILE: its exact bytes)\n"             \
+    "  consistency OLD [NEW]   a consistency proof between two tree sizes\n"                       \
+    "  verify        check a ledger directory offline (no daemon needed)\n"                        \
+    "\nsee 'custody audit SUBCOMMAND --help' and docs/cli.md.\n"
+
 /* The state directory (--state, $CUSTODY_STATE, ./var/custody). */
 const char *cli_state_dir(struct cli *cli);
 /* The client (opened on first use); NULL after printing an error. */
@@ -60,5 +86,35 @@ const struct cli_command *cli_find_command(const char *name);
 int cli_finish(int rc);
 /* Prints custodyd's last JSON answer (with a final newline). */
 void cli_print_last_json(struct cli *cli);
+
+/* ---- option parsing shared by the command files (commands.c) ---- */
+
+#define OPT_HELP                                                                                   \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
+#define OPT_JSON                                                                                   \
+    {                                                                                              \
+        "json", no_argument, NULL, 'j'                                                             \
+    }
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
+
+enum { OPT_DONE = -1, OPT_EXIT = -2 };
+
+struct option;
+/* Starts parsing a command's argv (argv[0] is the command name). */
+void cli_opts_begin(void);
+/* Next option of a command: its value, OPT_DONE at the operands, or OPT_EXIT
+ * with *exit_rc set (--help printed, or a usage error). --help and --json
+ * are handled here. shortopts must start with ':'. */
+int cli_next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                 const char *shortopts, const struct option *longopts, int *exit_rc);
+/* Number of operands after the options (min..max), or -1 with *exit_rc set. */
+int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc);
+/* Prints s with control characters escaped as \xNN. */
+void cli_print_safe(const char *s);
 
 #endif

@@ -21,20 +21,7 @@
 
 /* ---- option parsing ---- */
 
-#define OPT_HELP                                                                                   \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-#define OPT_JSON                                                                                   \
-    {                                                                                              \
-        "json", no_argument, NULL, 'j'                                                             \
-    }
-#define OPT_END                                                                                    \
-    {                                                                                              \
-        NULL, 0, NULL, 0                                                                           \
-    }
-
-enum { OPT_DONE = -1, OPT_EXIT = -2 };
+/* OPT_HELP, OPT_JSON, OPT_END, OPT_DONE and OPT_EXIT are in cli.h */
 
 /* Starts parsing a command's argv (argv[0] is the command name). */
 static void opts_begin(void)
@@ -138,6 +125,23 @@ static bool parse_positive(const char *s, int64_t *out)
     return true;
 }
 
+/* The parsing helpers, for the commands in other files (cli.h). */
+void cli_opts_begin(void)
+{
+    opts_begin();
+}
+
+int cli_next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                 const char *shortopts, const struct option *longopts, int *exit_rc)
+{
+    return next_opt(cli, cmd, argc, argv, shortopts, longopts, exit_rc);
+}
+
+int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc)
+{
+    return operands(cmd, argc, min, max, exit_rc);
+}
+
 /* ---- output helpers ---- */
 
 /* Prints a name with control characters escaped (\xNN), so listings cannot
@@ -175,6 +179,11 @@ static void print_json_value(json_t *v)
         puts(s);
         free(s);
     }
+}
+
+void cli_print_safe(const char *s)
+{
+    print_safe(s);
 }
 
 /* ---- init ---- */
@@ -859,5 +868,11 @@ const struct cli_command cli_commands[] = {
      "\nexample:\n  custody root add scans ./scans --label classification=phi\n"},
     {"root ls", cmd_root_ls, "root ls [--json]", "List the registered roots.",
      "options:\n  --json   print custodyd's JSON answer\n"},
+    {"audit", cli_cmd_audit, "audit SUBCOMMAND [ARGS...]",
+     "Read and check the audit ledger: status, tail, search, show, proofs, verify.",
+     CLI_AUDIT_DETAILS},
+    {"witness", cli_cmd_witness, "witness SUBCOMMAND [ARGS...]",
+     "Witnessing: cosign other logs' checkpoints, submit ours to witnesses.",
+     cli_witness_details},
 };
 const unsigned cli_ncommands = UTIL_ARRAY_LEN(cli_commands);

@@ -53,6 +53,10 @@ const struct cli_command *cli_find_command(const char *name)
 {
     for (unsigned i = 0; i < cli_ncommands; i++)
         if (strcmp(cli_commands[i].name, name) == 0) return &cli_commands[i];
+    for (unsigned i = 0; i < cli_naudit_commands; i++)
+        if (strcmp(cli_audit_commands[i].name, name) == 0) return &cli_audit_commands[i];
+    for (unsigned i = 0; i < cli_nwitness_commands; i++)
+        if (strcmp(cli_witness_commands[i].name, name) == 0) return &cli_witness_commands[i];
     return NULL;
 }
 

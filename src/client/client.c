@@ -489,6 +489,50 @@ static int bad_answer(custody_client_t *c, int rc)
     return set_error(c, rc, CUSTODY_ERRSRC_TRANSPORT, "custodyd sent a malformed answer");
 }
 
+/* ---- shared with the other src/client sources (internal.h) ---- */
+
+void custody__clear_error(custody_client_t *c)
+{
+    clear_error(c);
+}
+
+int custody__set_error(custody_client_t *c, int err, custody_errsrc_t src, const char *fmt, ...)
+{
+    sb_reset(&c->errmsg);
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&c->errmsg, fmt, ap);
+    va_end(ap);
+    c->errsrc = src;
+    return err;
+}
+
+int custody__bad_answer(custody_client_t *c)
+{
+    return bad_answer(c, CUSTODY_EPROTO);
+}
+
+int custody__request_buffered(custody_client_t *c, const char *method, const char *path,
+                              const char *body, size_t body_len, const char *content_type,
+                              struct strbuf *out)
+{
+    struct req r;
+    req_init(&r, method, path);
+    r.body = body;
+    r.body_len = body_len;
+    r.content_type = content_type;
+    r.want = WANT_ANY;
+    int rc = do_request(c, &r);
+    if (!rc) {
+        if (is_json(&r)) sb_append(&c->last_json, r.resp.buf, r.resp.len);
+        sb_reset(out);
+        if (sb_append(out, r.resp.buf ? r.resp.buf : "", r.resp.len))
+            rc = set_error(c, CUSTODY_ENOMEM, CUSTODY_ERRSRC_LOCAL, "out of memory");
+    }
+    req_free(&r);
+    return rc;
+}
+
 static int resource_url(custody_client_t *c, struct strbuf *url, const char *prefix, const char *id)
 {
     int rc = id ? custody__resource_url(url, prefix, id) : CUSTODY_EINVAL;

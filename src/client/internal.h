@@ -65,4 +65,18 @@ int custody__encode_op_mkdir(int parents, char **out);
 int custody__encode_op_move(const char *to, int overwrite, char **out);
 int custody__encode_op_rollback(int64_t version, char **out);
 
+/* ---- shared by the client sources (client.c implements them) ---- */
+
+void custody__clear_error(custody_client_t *c);
+int custody__set_error(custody_client_t *c, int err, custody_errsrc_t src, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Records "custodyd sent a malformed answer" (transport); returns CUSTODY_EPROTO. */
+int custody__bad_answer(custody_client_t *c);
+/* One request (body may be NULL) whose 2xx answer, of any type, is copied
+ * into *out (NUL-terminated by strbuf); JSON answers also become the
+ * client's last JSON. 0 or a negative error with the client's error set. */
+int custody__request_buffered(custody_client_t *c, const char *method, const char *path,
+                              const char *body, size_t body_len, const char *content_type,
+                              struct strbuf *out);
+
 #endif

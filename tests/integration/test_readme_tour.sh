@@ -13,7 +13,8 @@ extract() { # extract N: the N-th ```sh block after the tour heading
 mkdir -p "$WORK/home"
 for n in 2 3; do
   extract $n | sed -e "s|\$PWD/var/custody|$STATE|g" -e "s|\$PWD/build/bin/custody|$BIN/custody|g" \
-                   -e "s|/tmp/projects|$WORK/projects|g" > "$WORK/tour$n.sh"
+                   -e "s|/tmp/projects|$WORK/projects|g" -e "s|/tmp/p0.proof|$WORK/p0.proof|g" \
+                   > "$WORK/tour$n.sh"
   [ -s "$WORK/tour$n.sh" ] || fail "README tour block $n not found"
 done
 # the curl block uses $CUSTODY_STATE from the CLI block
@@ -24,4 +25,6 @@ for want in "hello from custody" "first draft" '"status":"ok"' "path_escapes_roo
   grep -qF -- "$want" "$WORK/tour.out" || { echo "$out"; fail "tour output lacks: $want"; }
 done
 [ "$(cat "$STATE/demo/host.txt")" = "$(cat /etc/hostname)" ] || fail "curl PUT in the tour"
+[ "$(head -1 "$WORK/p0.proof")" = "c2sp.org/tlog-proof@v1" ] || fail "audit proof in the tour"
+grep -qE '^ok: [0-9]+ entries' "$WORK/tour.out" || { echo "$out"; fail "audit verify in the tour"; }
 echo "test_readme_tour: ok"
