@@ -31,6 +31,7 @@ struct daemon {
     struct http_server *srv;
     struct gateway *gw;
     struct ledger *ledger;
+    struct ledger_witnesses *witnesses;
     struct event *ledger_ev;
     char *pidfile;
 };
@@ -279,6 +280,8 @@ int main(int argc, char **argv)
     }
     struct ledger_stats lst;
     ledger_stats(d.ledger, &lst);
+    if ((rc = ledger_witnesses_start(d.ledger, d.cfg->state_dir, &d.witnesses)) != 0)
+        log_warn("custodyd: witnesses disabled: %s", custody_strerror(rc));
     struct gateway_opts go = {.cfg = d.cfg, .store = d.store, .reload = daemon_reload,
                               .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin};
     gateway_new(&go, &d.gw);
@@ -343,7 +346,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         event_free(sigs[i]);
     http_server_free(d.srv);
+    ledger_witnesses_stop(d.witnesses);
     ledger_close(d.ledger); /* commits what was accepted, final checkpoint */
+    ledger_witnesses_free(d.witnesses);
     event_free(d.ledger_ev);
     gateway_free(d.gw);
     store_close(d.store);

@@ -52,6 +52,8 @@ void gw_audit_api(struct gateway *gw, struct http_req *req, const char *rest, si
                   const char *query, size_t qlen);
 json_t *gw_audit_stats_json(const struct ledger_stats *st);
 void gw_audit_public(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
+/* witness_api.c: POST /witness/add-checkpoint (c2sp.org/tlog-witness) */
+void gw_witness(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
 
 /* fs.c */
 void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,

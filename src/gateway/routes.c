@@ -315,6 +315,10 @@ void gateway_handle(struct http_req *req, void *arg)
         gw_audit_api(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
         return;
     }
+    if (prefix(t.path, t.path_len, "/witness/", &rest)) {
+        gw_witness(gw, req, t.path + rest, t.path_len - rest);
+        return;
+    }
     if (mutating && gw->ledger && !ledger_healthy(gw->ledger)) {
         /* fail closed before any effect: a mutation must be recordable */
         gw_call_abandon(req);

@@ -207,6 +207,62 @@ int ledger_default_origin(const struct custody_config *cfg, const uint8_t pub[32
                           size_t len);
 
 /* ------------------------------------------------------------------ */
+/* Witnessing (witness.c) — C2SP tlog-witness, both sides               */
+/* ------------------------------------------------------------------ */
+
+#define WITNESS_DIR "witness" /* under the state directory: logs, state/ */
+/* add-checkpoint bodies: "old N", 63 proof lines, the blank line, a note */
+#define WITNESS_BODY_MAX (TLOG_NOTE_MAX + 32 + TLOG_WITNESS_PROOF_MAX * 46)
+
+/* This node's cosigning key (type 0x04, derived from the node key), named
+ * "<log origin>/witness". */
+int ledger_witness_key(const struct custody_config *cfg, struct tlog_key *key);
+/* STATE/witness/state/<first 32 hex of SHA-256(origin)>. */
+int witness_state_path(const char *state_dir, const char *origin, char *out, size_t len);
+/* True when STATE/witness/logs names at least one valid log key. */
+bool witness_enabled(const char *state_dir);
+
+/* Server side of add-checkpoint: checks body against the logs trusted in
+ * STATE/witness/logs and the state kept for its origin, persists the new
+ * checkpoint atomically, and fills the answer: status 200 (cosignature
+ * lines), 400 (syntax), 403 (no valid log signature), 404 (unknown log),
+ * 409 (old size differs, or same size with another root: body "<size>\n",
+ * content type text/x.tlog.size) or 422 (bad consistency proof). Returns 0,
+ * CUSTODY_EBADPROOF when the request is evidence of a log's misbehaviour
+ * (a validly signed checkpoint inconsistent with the one kept; answered
+ * 409 or 422), or another error (nothing answered: 500). */
+int witness_add_checkpoint(const char *state_dir, const struct tlog_key *witness_key,
+                           const char *body, size_t len, int *http_status, struct strbuf *out,
+                           const char **content_type);
+
+/* The trusted logs, with the latest checkpoint cosigned for each. */
+struct witness_log_info {
+    unsigned lineno;
+    bool valid;                      /* the line is a type-0x01 verifier key */
+    char vkey[512];
+    char origin[TLOG_NAME_MAX + 1];
+    bool seen;                       /* a checkpoint was cosigned */
+    uint64_t size;
+    uint8_t root[TLOG_HASH_LEN];
+};
+int witness_list_logs(const char *state_dir,
+                      int (*fn)(void *arg, const struct witness_log_info *info), void *arg);
+/* One line of STATE/ledger/witnesses: "<vkey (type 0x04)> <http(s) URL>
+ * [unix:PATH] [ca:FILE]"; url receives "<URL>/add-checkpoint". */
+int witness_config_line(const char *line, size_t len, struct tlog_key *key, char *url,
+                        size_t url_len, char *unix_path, size_t unix_len, char *ca, size_t ca_len);
+
+/* Client side: a thread submitting each new checkpoint (and, at start, the
+ * current one) to the witnesses in STATE/ledger/witnesses (re-read when it
+ * changes), storing their verified cosignatures with the checkpoint.
+ * Shutdown order: ledger_witnesses_stop, ledger_close, ledger_witnesses_free
+ * (the ledger's hook keeps pointing at the object until the ledger closes). */
+struct ledger_witnesses;
+int ledger_witnesses_start(struct ledger *l, const char *state_dir, struct ledger_witnesses **out);
+void ledger_witnesses_stop(struct ledger_witnesses *w);
+void ledger_witnesses_free(struct ledger_witnesses *w);
+
+/* ------------------------------------------------------------------ */
 /* Search index (index.c) — SQLite, derived from the log, rebuildable   */
 /* ------------------------------------------------------------------ */
 
