@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -87,7 +86,6 @@ struct ledger {
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     struct pending *qhead, **qtail;
-    uint64_t qarrivals; /* events queued since start (for the linger) */
     bool stopping;
     _Atomic bool healthy;
     _Atomic uint64_t failures, batches;
@@ -699,10 +697,6 @@ static void *committer_main(void *arg)
 {
     struct ledger *l = arg;
     struct strbuf payload = {0};
-    size_t last_n = 0;
-    uint64_t sync_ns = 200000; /* moving average of a journal commit */
-    /* the linger below sleeps tens of microseconds: ask for that precision */
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     for (;;) {
         pthread_mutex_lock(&l->qmu);
         while (!l->qhead && !l->stopping)
@@ -710,27 +704,6 @@ static void *committer_main(void *arg)
         if (!l->qhead) {
             pthread_mutex_unlock(&l->qmu);
             break;
-        }
-        /*
-         * Linger (like PostgreSQL's commit_delay, but adaptive): when the
-         * last batch held several events, requests are arriving together
-         * (clients answered by the last batch send their next request
-         * within microseconds), so wait while more keep arriving — at most
-         * a quarter of a commit's cost — and make them one batch instead of
-         * a batch of one followed by the rest.
-         */
-        if (last_n >= 2 && !l->stopping) {
-            uint64_t until = now_ns() + UTIL_MIN(sync_ns / 4, 150000);
-            uint64_t seen = l->qarrivals;
-            while (now_ns() < until) {
-                pthread_mutex_unlock(&l->qmu);
-                struct timespec ts = {0, 15000};
-                nanosleep(&ts, NULL);
-                pthread_mutex_lock(&l->qmu);
-                if (l->qarrivals == seen)
-                    break; /* quiet for 15 us: take what is there */
-                seen = l->qarrivals;
-            }
         }
         struct pending *batch = l->qhead, *last = batch;
         size_t n = 1;
@@ -749,10 +722,7 @@ static void *committer_main(void *arg)
             tlog_bundle_append(&payload, p->data, p->len);
         uint64_t first = l->next_index;
         journal_rotate(l, payload.len);
-        uint64_t t0 = now_ns();
         int rc = journal_write(l, first, (uint32_t)n, payload.buf, payload.len);
-        sync_ns = (sync_ns * 7 + (now_ns() - t0)) / 8;
-        last_n = n;
         if (rc) {
             /* fail closed: these events are not durable, so their requests
              * are refused; new ones are refused until a probe write works */
@@ -1340,7 +1310,6 @@ static int enqueue(struct ledger *l, struct pending *p)
     }
     *l->qtail = p;
     l->qtail = &p->next;
-    l->qarrivals++;
     pthread_cond_signal(&l->qcv);
     pthread_mutex_unlock(&l->qmu);
     return 0;
