@@ -48,7 +48,7 @@ static void print_or_dash(const char *s)
 
 static void print_json_line(json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (s) {
         puts(s);
         free(s);
@@ -476,7 +476,8 @@ static int cmd_tail(struct cli *cli, int argc, char **argv)
     custody_audit_status_t st;
     rc = custody_audit_status(c, &st);
     if (rc) return cli_fail(cli, rc, NULL);
-    uint64_t size = st.checkpoint_size;
+    /* every durable event: custodyd publishes a checkpoint for them on demand */
+    uint64_t size = st.size;
     custody_audit_status_free(&st);
 
     uint64_t from = size > n ? size - n : 0;

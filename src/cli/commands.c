@@ -174,7 +174,7 @@ static void fmt_time(const char *rfc3339, char out[32])
 
 static void print_json_value(json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (s) {
         puts(s);
         free(s);
