@@ -232,8 +232,7 @@ TEST(event_encode_requires_action_decision)
                                         "9read",
                                         "-x",
                                         "read file",
-                                        "r\xc3\xa9"
-                                        "ad",
+                                        "r\303\251ad", /* "réad": not ASCII */
                                         "read/x"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_actions); i++) {
         minimal_event(&ev);
