@@ -696,6 +696,7 @@ static void journal_probe_until_healthy(struct ledger *l)
 static void *committer_main(void *arg)
 {
     struct ledger *l = arg;
+    pthread_setname_np(pthread_self(), "audit-commit");
     struct strbuf payload = {0};
     for (;;) {
         pthread_mutex_lock(&l->qmu);
@@ -795,6 +796,7 @@ static int tiler_reset(struct ledger *l)
 static void *tiler_main(void *arg)
 {
     struct ledger *l = arg;
+    pthread_setname_np(pthread_self(), "audit-tiler");
     bool broken = false; /* the right edge must be rebuilt before going on */
     uint64_t retry_at = 0, backoff_ms = 200;
     for (;;) {
@@ -921,6 +923,7 @@ static void index_catch_up(struct ledger *l, uint64_t target)
 static void *indexer_main(void *arg)
 {
     struct ledger *l = arg;
+    pthread_setname_np(pthread_self(), "audit-index");
     /* the index is derived and searches catch it up themselves: it runs
      * only on otherwise idle CPU, never ahead of requests */
     struct sched_param sp = {0};
