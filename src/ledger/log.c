@@ -201,6 +201,25 @@ static int write_all(int fd, const void *buf, size_t len)
 }
 
 /* mkdir -p of rel's parent under dirfd (cached: tiles come in order). */
+static int sync_written(struct ledger *l);
+
+/* Remembers that directory `dir` got a new name, for sync_written. */
+static int note_dir(struct ledger *l, const char *dir)
+{
+    for (size_t i = 0; i < l->ndirs; i++)
+        if (strcmp(l->dirs[i], dir) == 0)
+            return 0;
+    if (l->ndirs == DIRS_MAX) {
+        int rc = sync_written(l);
+        if (rc)
+            return rc;
+    }
+    util_strlcpy(l->dirs[l->ndirs++], dir, TLOG_PATH_MAX);
+    return 0;
+}
+
+/* mkdir -p of rel's parent under dirfd (cached: tiles come in order); the
+ * parent of each directory made gets fsynced with the next checkpoint. */
 static int mkdir_parent(struct ledger *l, const char *rel)
 {
     char dir[TLOG_PATH_MAX];
@@ -211,23 +230,28 @@ static int mkdir_parent(struct ledger *l, const char *rel)
     *slash = '\0';
     if (strcmp(dir, l->last_mkdir) == 0)
         return 0;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
             continue;
+        char c = *p;
         *p = '\0';
-        if (mkdirat(l->dirfd, dir, 0755) != 0 && errno != EEXIST)
+        if (mkdirat(l->dirfd, dir, 0755) == 0) {
+            char *up = strrchr(dir, '/');
+            if (up) {
+                *up = '\0';
+                int rc = note_dir(l, dir);
+                *up = '/';
+                if (rc)
+                    return rc;
+            }
+        } else if (errno != EEXIST) {
             return custody_err_from_errno(errno);
-        *p = '/';
+        }
+        *p = c;
+        if (!c)
+            break;
     }
-    if (mkdirat(l->dirfd, dir, 0755) != 0 && errno != EEXIST)
-        return custody_err_from_errno(errno);
     util_strlcpy(l->last_mkdir, dir, sizeof l->last_mkdir);
-    /* remember the directory for the checkpoint's fsync */
-    bool seen = false;
-    for (size_t i = 0; i < l->ndirs; i++)
-        seen |= strcmp(l->dirs[i], dir) == 0;
-    if (!seen && l->ndirs < DIRS_MAX)
-        util_strlcpy(l->dirs[l->ndirs++], dir, TLOG_PATH_MAX);
     return 0;
 }
 
@@ -243,36 +267,35 @@ static int sync_unsynced(struct ledger *l)
     return rc;
 }
 
+/* Makes everything written since the last call durable: the tile files,
+ * then the directories that got new names. */
+static int sync_written(struct ledger *l)
+{
+    int rc = sync_unsynced(l);
+    for (size_t i = 0; !rc && i < l->ndirs; i++) {
+        int dfd = openat(l->dirfd, l->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = custody_err_from_errno(errno);
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (!rc)
+        l->ndirs = 0;
+    return rc;
+}
+
 /* Writes a tile file (not yet durable: fsynced before the next checkpoint). */
 static int write_tile(struct ledger *l, const char *rel, const void *data, size_t len)
 {
     int rc = mkdir_parent(l, rel);
     if (rc)
         return rc;
-    /* the parent directory may have been made by an earlier process: make
-     * sure the checkpoint fsyncs it anyway */
+    /* the file's name is new in its directory: fsync that with the file */
     char dir[TLOG_PATH_MAX];
     util_strlcpy(dir, rel, sizeof dir);
     *strrchr(dir, '/') = '\0';
-    bool seen = false;
-    for (size_t i = 0; i < l->ndirs; i++)
-        seen |= strcmp(l->dirs[i], dir) == 0;
-    if (!seen) {
-        if (l->ndirs == DIRS_MAX) {
-            rc = sync_unsynced(l);
-            for (size_t i = 0; !rc && i < l->ndirs; i++) {
-                int dfd = openat(l->dirfd, l->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0 || fsync(dfd) != 0)
-                    rc = custody_err_from_errno(errno);
-                if (dfd >= 0)
-                    close(dfd);
-            }
-            if (rc)
-                return rc;
-            l->ndirs = 0;
-        }
-        util_strlcpy(l->dirs[l->ndirs++], dir, TLOG_PATH_MAX);
-    }
+    if ((rc = note_dir(l, dir)) != 0)
+        return rc;
     int fd = openat(l->dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return custody_err_from_errno(errno);
@@ -456,17 +479,9 @@ static int checkpoint(struct ledger *l)
             rc = write_tile(l, path, l->lv[lv].hashes, (size_t)w * TLOG_HASH_LEN);
     }
     if (!rc)
-        rc = sync_unsynced(l);
-    for (size_t i = 0; !rc && i < l->ndirs; i++) {
-        int dfd = openat(l->dirfd, l->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = custody_err_from_errno(errno);
-        if (dfd >= 0)
-            close(dfd);
-    }
+        rc = sync_written(l);
     if (rc)
         return rc;
-    l->ndirs = 0;
 
     struct tlog_checkpoint cp = {.size = n};
     util_strlcpy(cp.origin, l->origin, sizeof cp.origin);
@@ -780,8 +795,7 @@ static int tiler_reset(struct ledger *l)
     for (size_t i = 0; i < l->nunsynced; i++)
         close(l->unsynced[i]);
     l->nunsynced = 0;
-    l->ndirs = 0;
-    l->last_mkdir[0] = '\0';
+    l->last_mkdir[0] = '\0'; /* (dirs[] stays: those still need their fsync) */
     for (unsigned lv = 0; lv < LEVELS; lv++)
         l->lv[lv].n = 0;
     sb_reset(&l->ebuf);
