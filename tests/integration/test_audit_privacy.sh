@@ -33,4 +33,13 @@ if grep -rqa "\"$me\"" "$STATE/ledger/tile"; then fail "a principal is in the ti
 # search by pseudonym finds both events
 n=$("$BIN/custody" audit search --principal "$hp" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')
 [ "$n" -ge 2 ] || fail "search by pseudonym found $n"
-echo "ok: pseudonyms in the log, searchable with custody audit hash"
+# the search index is derived: missing or garbage, it is rebuilt from the log
+for damage in remove garbage; do
+  stop_daemon || fail "stop"
+  rm -f "$STATE/ledger/index.db"*
+  [ $damage = garbage ] && head -c 5000 /dev/urandom >"$STATE/ledger/index.db"
+  start_daemon
+  m=$("$BIN/custody" audit search --principal "$hp" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')
+  [ "$m" = "$n" ] || fail "after the index was ${damage}d, search finds $m, not $n"
+done
+echo "ok: pseudonyms in the log, searchable with custody audit hash; index rebuilt"
