@@ -372,15 +372,23 @@ static int add_entry(struct ledger *l, const uint8_t *e, size_t len)
     return rc;
 }
 
-static int add_payload(struct ledger *l, uint64_t first, const uint8_t *p, size_t len)
+/* Adds the entries of a journal payload whose indices are in
+ * [l->tiled, limit): earlier ones are already in the tree (a replay
+ * overlapping what was tiled), later ones were never made durable (a record
+ * whose fdatasync failed may still be in the file; its requests were
+ * refused, and its indices will be given to other events). */
+static int add_payload(struct ledger *l, uint64_t first, const uint8_t *p, size_t len,
+                       uint64_t limit)
 {
     size_t off = 0, elen;
     const uint8_t *e;
     uint64_t idx = first;
     int rc;
     while ((rc = tlog_bundle_next(p, len, &off, &e, &elen)) == 0) {
+        if (idx >= limit)
+            return 0;
         if (idx++ < l->tiled)
-            continue; /* already in the tree (replay overlap) */
+            continue;
         if (idx - 1 != l->tiled)
             return CUSTODY_ECORRUPT;
         rc = add_entry(l, e, elen);
@@ -781,7 +789,7 @@ static void *committer_main(void *arg)
 /* ---- tiler ---- */
 
 static int load_edge(struct ledger *l, struct strbuf *err);
-static int replay_journal(struct ledger *l, struct strbuf *err);
+static int replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit);
 
 /*
  * After a failed tile write or checkpoint (disk full, I/O error, read-only
@@ -803,7 +811,7 @@ static int tiler_reset(struct ledger *l)
     l->hist[0].n = 0;
     int rc = load_edge(l, NULL);
     if (!rc)
-        rc = replay_journal(l, NULL);
+        rc = replay_journal(l, NULL, atomic_load(&l->durable));
     return rc;
 }
 
@@ -846,7 +854,8 @@ static void *tiler_main(void *arg)
             /* while broken, batches are dropped: the reset replays them
              * from the journal */
             if (!broken) {
-                int rc = add_payload(l, tb->first, (const uint8_t *)tb->payload, tb->len);
+                int rc = add_payload(l, tb->first, (const uint8_t *)tb->payload, tb->len,
+                                     UINT64_MAX);
                 if (rc) {
                     broken = true;
                     retry_at = now_ns() + 200 * 1000000ull;
@@ -1077,7 +1086,12 @@ static int load_edge(struct ledger *l, struct strbuf *err)
     return 0;
 }
 
-static int replay_journal(struct ledger *l, struct strbuf *err)
+/* Replays journaled entries from l->tiled up to (not including) limit:
+ * UINT64_MAX when opening (every whole record is taken: none was
+ * acknowledged unless it was durable), the committed size when the tiler
+ * rebuilds in a running process (past it, a record may be one whose
+ * fdatasync failed, whose requests were refused). */
+static int replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
 {
     struct journal_rec *recs[2];
     size_t nrec[2];
@@ -1092,7 +1106,7 @@ static int replay_journal(struct ledger *l, struct strbuf *err)
     int rc = 0;
     size_t pos[2] = {0, 0};
     uint64_t replayed = 0, start = l->tiled;
-    for (;;) {
+    while (l->tiled < limit) {
         /* the record (in either file) that holds index l->tiled */
         struct journal_rec *r = NULL;
         for (int i = 0; i < 2 && !r; i++)
@@ -1104,8 +1118,9 @@ static int replay_journal(struct ledger *l, struct strbuf *err)
                 }
         if (!r)
             break;
-        rc = add_payload(l, r->first, r->payload, r->len);
-        if (rc)
+        uint64_t before = l->tiled;
+        rc = add_payload(l, r->first, r->payload, r->len, limit);
+        if (rc || l->tiled == before)
             break;
         replayed = l->tiled - start;
     }
@@ -1185,7 +1200,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
         if (rc)
             goto fail;
     }
-    rc = replay_journal(l, err);
+    rc = replay_journal(l, err, UINT64_MAX);
     if (rc)
         goto fail;
     if (l->tiled > l->cp.size || l->note.len == 0) {

@@ -99,12 +99,6 @@ PY
 grep -q "AUDIT LOG FAILING" "$WORK/daemon.log" || fail "the failure was not logged loudly"
 grep -q "audit log recovered" "$WORK/daemon.log" || fail "the recovery was not logged"
 stop_daemon || fail "custodyd did not stop cleanly"
-VKEY=$("$BIN/custody" audit key --offline --state "$STATE" 2>/dev/null || true)
-if [ -z "$VKEY" ]; then
-  # (the CLI may not have the command yet in this build) derive nothing: use the checkpoint's key
-  start_daemon
-  VKEY=$(curl -sf --unix-socket "$STATE/custodyd.sock" http://x/v1/audit/key | python3 -c 'import json,sys; print(json.load(sys.stdin)["vkey"])')
-  stop_daemon
-fi
+VKEY=$(CUSTODY_STATE=$STATE "$BIN/custody" audit key --offline) || fail "audit key"
 "$GOV" tree "$VKEY" "$STATE/ledger" || fail "Go rejects the ledger after the disk-full episode"
 echo "ok: disk full refused requests, nothing unlogged, recovered without restart"
