@@ -618,8 +618,15 @@ static int journal_write(struct ledger *l, uint64_t first, uint32_t count, const
             skip -= t;
         }
     }
-    if (fdatasync(fd) != 0)
-        return custody_err_from_errno(errno);
+    if (fdatasync(fd) != 0) {
+        int err = custody_err_from_errno(errno);
+        /* best effort: unmake the record, so that a restart before the
+         * next good write at this offset does not take it for committed */
+        static const uint8_t zero[JOURNAL_HDR];
+        ssize_t w = pwrite(fd, zero, sizeof zero, (off_t)l->joff);
+        (void)w;
+        return err;
+    }
     l->joff += total;
     l->jlast[l->jactive] = first + count;
     return 0;
