@@ -55,6 +55,10 @@ int tile_read_hashes(void *ctx, unsigned level, uint64_t first, size_t n,
  * (whole bundle), the bundle's first index in *first. */
 int tile_read_bundle(int dirfd, uint64_t size, uint64_t index, struct strbuf *out,
                      uint64_t *first);
+/* Tile (level, index) at `width` into out — or, when that partial tile was
+ * already replaced, the full tile or the widest partial (same prefix). */
+int tile_read_any(int dirfd, int level, uint64_t index, unsigned width, struct strbuf *out,
+                  size_t max);
 /* Whole file at dirfd/rel into out, at most max bytes. */
 int tile_read_file(int dirfd, const char *rel, struct strbuf *out, size_t max);
 

@@ -401,25 +401,13 @@ static int add_payload(struct ledger *l, uint64_t first, const uint8_t *p, size_
 /* Root of the tree of l->tiled leaves from the right edge. */
 static void edge_root(struct ledger *l, uint8_t out[TLOG_HASH_LEN])
 {
-    uint8_t subs[LEVELS * 8][TLOG_HASH_LEN];
-    size_t ns = 0;
-    for (int lv = LEVELS - 1; lv >= 0; lv--) {
-        struct level_state *s = &l->lv[lv];
-        unsigned off = 0;
-        for (int b = 7; b >= 0; b--) {
-            if (!(s->n >> b & 1))
-                continue;
-            tlog_hash_range((const uint8_t(*)[TLOG_HASH_LEN])s->hashes + off, 1u << b, subs[ns++]);
-            off += 1u << b;
-        }
+    const uint8_t(*hashes[LEVELS])[TLOG_HASH_LEN];
+    unsigned counts[LEVELS];
+    for (unsigned lv = 0; lv < LEVELS; lv++) {
+        hashes[lv] = (const uint8_t(*)[TLOG_HASH_LEN])l->lv[lv].hashes;
+        counts[lv] = l->lv[lv].n;
     }
-    if (ns == 0) {
-        tlog_empty_root(out);
-        return;
-    }
-    memcpy(out, subs[ns - 1], TLOG_HASH_LEN);
-    for (size_t i = ns - 1; i-- > 0;)
-        tlog_node_hash(subs[i], out, out);
+    tlog_edge_root(hashes, counts, LEVELS, out);
 }
 
 /* ---- checkpoints ---- */

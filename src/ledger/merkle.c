@@ -99,6 +99,30 @@ void tlog_hash_range(const uint8_t (*nodes)[TLOG_HASH_LEN], size_t n, uint8_t ou
     tlog_node_hash(l, r, out);
 }
 
+void tlog_edge_root(const uint8_t (*const hashes[])[TLOG_HASH_LEN], const unsigned counts[],
+                    size_t levels, uint8_t out[TLOG_HASH_LEN])
+{
+    /* at most 9 perfect subtrees a level (a count of 256 is one of 256) */
+    uint8_t subs[64 * (TLOG_TILE_HEIGHT + 1)][TLOG_HASH_LEN];
+    size_t ns = 0;
+    for (size_t lv = levels > 64 ? 64 : levels; lv-- > 0;) {
+        unsigned off = 0;
+        for (int bit = TLOG_TILE_HEIGHT; bit >= 0; bit--) {
+            if (!(counts[lv] >> bit & 1))
+                continue;
+            tlog_hash_range(hashes[lv] + off, 1u << bit, subs[ns++]);
+            off += 1u << bit;
+        }
+    }
+    if (ns == 0) {
+        tlog_empty_root(out);
+        return;
+    }
+    memcpy(out, subs[ns - 1], TLOG_HASH_LEN);
+    for (size_t i = ns - 1; i-- > 0;)
+        tlog_node_hash(subs[i], out, out);
+}
+
 /* ---- tile cache ---- */
 
 /*

@@ -58,8 +58,7 @@ out:
     return rc;
 }
 
-/* Reads tile (level, index) at `width` or any wider version into out. */
-static int read_tile_any(int dirfd, int level, uint64_t index, unsigned width, struct strbuf *out,
+int tile_read_any(int dirfd, int level, uint64_t index, unsigned width, struct strbuf *out,
                          size_t max)
 {
     char path[TLOG_PATH_MAX];
@@ -112,7 +111,7 @@ int tile_read_hashes(void *ctx, unsigned level, uint64_t first, size_t n,
     if (n == 0 || off + n > width)
         return CUSTODY_EINVAL;
     struct strbuf sb = {0};
-    int rc = read_tile_any(r->dirfd, (int)level, tile, width, &sb,
+    int rc = tile_read_any(r->dirfd, (int)level, tile, width, &sb,
                            TLOG_TILE_WIDTH * TLOG_HASH_LEN);
     if (!rc && sb.len < (size_t)width * TLOG_HASH_LEN)
         rc = CUSTODY_ECORRUPT;
@@ -132,6 +131,6 @@ int tile_read_bundle(int dirfd, uint64_t size, uint64_t index, struct strbuf *ou
     uint64_t tile = index / TLOG_TILE_WIDTH;
     unsigned width = tlog_tile_width(size, TLOG_LEVEL_ENTRIES, tile);
     *first = tile * TLOG_TILE_WIDTH;
-    return read_tile_any(dirfd, TLOG_LEVEL_ENTRIES, tile, width, out,
+    return tile_read_any(dirfd, TLOG_LEVEL_ENTRIES, tile, width, out,
                          (size_t)TLOG_TILE_WIDTH * (TLOG_ENTRY_MAX + 2));
 }

@@ -52,6 +52,15 @@ void tlog_empty_root(uint8_t out[TLOG_HASH_LEN]);
  * subtree the nodes span, split at the largest power of two below n. */
 void tlog_hash_range(const uint8_t (*nodes)[TLOG_HASH_LEN], size_t n, uint8_t out[TLOG_HASH_LEN]);
 
+/* Root of a tree from its right edge: level i holds counts[i] (<= 256)
+ * consecutive nodes of height 8i, the rightmost ones not yet part of a
+ * full tile of level i (all levels' nodes together cover the leaves, the
+ * highest level leftmost). Each level splits into perfect subtrees, largest
+ * first, and everything folds from the right. The empty tree's root when
+ * every count is 0. */
+void tlog_edge_root(const uint8_t (*const hashes[])[TLOG_HASH_LEN], const unsigned counts[],
+                    size_t levels, uint8_t out[TLOG_HASH_LEN]);
+
 /*
  * Where proofs get their hashes from: stored hashes at tile level L (nodes of
  * height 8L), indices [first, first+n), never crossing a tile boundary, for

@@ -126,47 +126,29 @@ static int readf(struct vctx *c, const char *rel, struct strbuf *sb, size_t max)
     if (rc != CUSTODY_ENOENT ||
         tlog_tile_path_parse(rel, strlen(rel), &level, &idx, &w) != 0 || w == TLOG_TILE_WIDTH)
         return rc;
-    for (unsigned wider = TLOG_TILE_WIDTH; wider > w; wider--) {
-        char alt[TLOG_PATH_MAX];
-        if (tlog_tile_path(alt, sizeof alt, level, idx, wider) != 0)
-            continue;
-        sb_reset(sb);
-        if (tile_read_file(c->dirfd, alt, sb, max) == 0) {
-            keep_prefix(sb, level, w);
-            return 0;
-        }
-    }
     sb_reset(sb);
+    rc = tile_read_any(c->dirfd, level, idx, w, sb, max);
+    if (rc == 0)
+        keep_prefix(sb, level, w);
+    else
+        sb_reset(sb);
     return rc;
 }
 
 /* ---- the tree's right edge ---- */
 
-/* Root of the tree whose right edge lv holds: each level's hashes split
- * into perfect subtrees, largest first, folded from the right. lv[0].n may
- * be 256 (a prefix ending on a tile boundary, before the tile's flush): two
- * equal last subtrees fold into the perfect one they make. */
+/* Root of the tree whose right edge lv holds. lv[0].n may be 256 (a prefix
+ * ending on a tile boundary, before the tile's flush): tlog_edge_root takes
+ * that as one perfect subtree. */
 static void edge_root(const struct level *lv, uint8_t out[TLOG_HASH_LEN])
 {
-    uint8_t subs[LEVELS * (TLOG_TILE_HEIGHT + 1)][TLOG_HASH_LEN];
-    size_t ns = 0;
-    for (int l = LEVELS - 1; l >= 0; l--) {
-        unsigned off = 0;
-        for (int bit = TLOG_TILE_HEIGHT; bit >= 0; bit--) {
-            if (!(lv[l].n >> bit & 1))
-                continue;
-            tlog_hash_range((const uint8_t(*)[TLOG_HASH_LEN])lv[l].h + off, 1u << bit,
-                            subs[ns++]);
-            off += 1u << bit;
-        }
+    const uint8_t(*hashes[LEVELS])[TLOG_HASH_LEN];
+    unsigned counts[LEVELS];
+    for (unsigned i = 0; i < LEVELS; i++) {
+        hashes[i] = (const uint8_t(*)[TLOG_HASH_LEN])lv[i].h;
+        counts[i] = lv[i].n;
     }
-    if (ns == 0) {
-        tlog_empty_root(out);
-        return;
-    }
-    memcpy(out, subs[ns - 1], TLOG_HASH_LEN);
-    for (size_t i = ns - 1; i-- > 0;)
-        tlog_node_hash(subs[i], out, out);
+    tlog_edge_root(hashes, counts, LEVELS, out);
 }
 
 /* Compares hash tile (level >= 1) with the recomputed hashes of lv[level]. */
