@@ -150,6 +150,25 @@ static uint64_t now_ns(void)
     return util_monotonic_ns();
 }
 
+/* ---- timed waits (on the monotonic clock) ---- */
+
+static void cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Waits on cv (mu held) for at most ns nanoseconds. */
+static void cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t ns)
+{
+    uint64_t t = now_ns() + ns;
+    struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 /* ---- errors and health ---- */
 
 static void set_failing(struct ledger *l, int rc, const char *what)
@@ -643,16 +662,8 @@ static void journal_rotate(struct ledger *l, size_t len)
         pthread_cond_signal(&l->tcv);
         pthread_mutex_unlock(&l->tmu);
         pthread_mutex_lock(&l->ckmu);
-        if (atomic_load(&l->ckpt_size) < l->jlast[other]) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&l->ckcv, &l->ckmu, &ts);
-        }
+        if (atomic_load(&l->ckpt_size) < l->jlast[other])
+            cond_wait_ns(&l->ckcv, &l->ckmu, 100 * 1000000ull);
         pthread_mutex_unlock(&l->ckmu);
         if (atomic_load(&l->ckpt_size) < l->jlast[other] && l->ckpt_failing)
             set_failing(l, CUSTODY_EIO, "journal full: checkpoints are failing");
@@ -827,16 +838,8 @@ static void *tiler_main(void *arg)
                 break;
             if (!pending_ck && l->ckpt_request)
                 l->ckpt_request = false;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t wait_ns = pending_ck && due > now_ns() ? due - now_ns() : 1000000000ull;
-            ts.tv_sec += (time_t)(wait_ns / 1000000000);
-            ts.tv_nsec += (long)(wait_ns % 1000000000);
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&l->tcv, &l->tmu, &ts);
+            cond_wait_ns(&l->tcv, &l->tmu, wait_ns);
         }
         struct tbatch *list = l->thead;
         l->thead = NULL;
@@ -1150,14 +1153,14 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     l->ttail = &l->thead;
     atomic_store(&l->healthy, true);
     pthread_mutex_init(&l->qmu, NULL);
-    pthread_cond_init(&l->qcv, NULL);
+    cond_init(&l->qcv);
     pthread_mutex_init(&l->errmu, NULL);
     pthread_mutex_init(&l->cmu, NULL);
-    pthread_cond_init(&l->ccv, NULL);
+    cond_init(&l->ccv);
     pthread_mutex_init(&l->tmu, NULL);
-    pthread_cond_init(&l->tcv, NULL);
+    cond_init(&l->tcv);
     pthread_mutex_init(&l->ckmu, NULL);
-    pthread_cond_init(&l->ckcv, NULL);
+    cond_init(&l->ckcv);
     pthread_mutex_init(&l->cwmu, NULL);
     pthread_mutex_init(&l->ixmu, NULL);
     l->cache = tlog_tile_cache_new(8192); /* 16 KiB a tile, allocated lazily (calloc -> mmap): room for every level-0 tile of a 2M-event log */
@@ -1464,16 +1467,8 @@ int ledger_checkpoint_now(struct ledger *l, uint64_t min_size)
     pthread_mutex_unlock(&l->tmu);
     uint64_t deadline = now_ns() + 10ull * 1000000000;
     pthread_mutex_lock(&l->ckmu);
-    while (atomic_load(&l->ckpt_size) < min_size && now_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&l->ckcv, &l->ckmu, &ts);
-    }
+    while (atomic_load(&l->ckpt_size) < min_size && now_ns() < deadline)
+        cond_wait_ns(&l->ckcv, &l->ckmu, 50 * 1000000ull);
     int rc = atomic_load(&l->ckpt_size) >= min_size ? 0 : CUSTODY_EAUDIT;
     pthread_mutex_unlock(&l->ckmu);
     return rc;
