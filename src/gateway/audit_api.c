@@ -35,6 +35,18 @@ json_t *gw_audit_stats_json(const struct ledger_stats *st)
                      "healthy", st->healthy, "last_error", st->last_error);
 }
 
+/* The latest signed checkpoint, cosignatures included (never cached: it
+ * changes with every checkpoint). */
+static void send_checkpoint(struct gateway *gw, struct http_req *req)
+{
+    struct strbuf note = {0};
+    ledger_checkpoint(gw->ledger, &note, NULL);
+    http_resp_header(req, "content-type", "text/plain; charset=utf-8");
+    http_resp_header(req, "cache-control", "no-cache");
+    gw_send(req, 200, note.buf, note.len);
+    sb_free(&note);
+}
+
 static void b64(struct strbuf *sb, const uint8_t *p, size_t n)
 {
     tlog_b64_encode(p, n, sb);
@@ -429,12 +441,7 @@ void gw_audit_api(struct gateway *gw, struct http_req *req, const char *rest, si
         return;
     }
     if (IS("checkpoint")) {
-        struct strbuf note = {0};
-        ledger_checkpoint(gw->ledger, &note, NULL);
-        http_resp_header(req, "content-type", "text/plain; charset=utf-8");
-        http_resp_header(req, "cache-control", "no-cache");
-        gw_send(req, 200, note.buf, note.len);
-        sb_free(&note);
+        send_checkpoint(gw, req);
         return;
     }
     if (IS("search")) {
@@ -495,12 +502,7 @@ void gw_audit_public(struct gateway *gw, struct http_req *req, const char *rest,
         return;
     }
     if (len == 10 && memcmp(rest, "checkpoint", 10) == 0) {
-        struct strbuf note = {0};
-        ledger_checkpoint(gw->ledger, &note, NULL);
-        http_resp_header(req, "content-type", "text/plain; charset=utf-8");
-        http_resp_header(req, "cache-control", "no-cache");
-        gw_send(req, 200, note.buf, note.len);
-        sb_free(&note);
+        send_checkpoint(gw, req);
         return;
     }
     int level;
