@@ -11,6 +11,7 @@ restarts it. After every restart:
   - every request that was acknowledged (an answer with x-custody-audit-index
     arrived) has its event at that index, with the resource it touched.
 """
+import http.client
 import json
 import os
 import random
@@ -22,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from audit_tool import UnixConn  # noqa: E402
+from audit_tool import UnixConn, resources_at  # noqa: E402
 
 BIN, STATE, GOV, ITER = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 SOCK = os.path.join(STATE, "custodyd.sock")
@@ -79,32 +80,8 @@ def client(n, it, stop):
                     fail("index %s acknowledged twice" % idx)
                 acked[int(idx)] = res
             i += 1
-    except (OSError, ConnectionError, http_errors()):
+    except (OSError, http.client.HTTPException):
         return  # the daemon died under us
-
-
-def http_errors():
-    import http.client
-    return http.client.HTTPException
-
-
-def fetch_entries(size):
-    """index -> resource_id for all entries (bulk, 1000 at a time)."""
-    c = UnixConn(SOCK)
-    out = {}
-    at = 0
-    while at < size:
-        c.request("GET", "/v1/audit/entries?from=%d&limit=1000" % at)
-        r = c.getresponse()
-        doc = json.loads(r.read())
-        if r.status != 200:
-            fail("entries: %s" % doc)
-        for e in doc["entries"]:
-            out[e["index"]] = e["event"].get("resource_id")
-        if doc["next"] <= at:
-            break
-        at = doc["next"]
-    return out
 
 
 def main():
@@ -141,7 +118,7 @@ def main():
         with lock:
             pending = {i: r for i, r in acked.items() if i >= checked}
         if pending:
-            got = fetch_entries_range(min(pending), size)
+            got = resources_at(SOCK, min(pending), size)
             for i, res in pending.items():
                 if i >= size:
                     fail("iteration %d: acknowledged index %d beyond the log (%d)" % (it, i, size))
@@ -153,24 +130,6 @@ def main():
         fail("custodyd did not stop cleanly")
     print("ok: %d kills, %d acknowledged events all present, ledger verified by Go after each"
           % (ITER, len(acked)))
-
-
-def fetch_entries_range(lo, size):
-    c = UnixConn(SOCK)
-    out = {}
-    at = lo
-    while at < size:
-        c.request("GET", "/v1/audit/entries?from=%d&limit=1000" % at)
-        r = c.getresponse()
-        doc = json.loads(r.read())
-        if r.status != 200:
-            fail("entries: %s" % doc)
-        for e in doc["entries"]:
-            out[e["index"]] = e["event"].get("resource_id")
-        if doc["next"] <= at:
-            break
-        at = doc["next"]
-    return out
 
 
 main()

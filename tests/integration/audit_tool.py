@@ -9,6 +9,7 @@
   entry DIR INDEX OUT         extracts entry INDEX from DIR's entry bundles
 """
 import http.client
+import json
 import os
 import socket
 import sys
@@ -30,6 +31,35 @@ def get(conn, method, url, body=None):
     r = conn.getresponse()
     data = r.read()
     return r.status, r.getheader("x-custody-audit-index"), data
+
+
+def resources_at(sock, lo, hi):
+    """{index: resource_id} of the events [lo, hi), read in pages of 1000
+    from /v1/audit/entries (which publishes a checkpoint for durable events
+    first). Raises on an error answer."""
+    c = UnixConn(sock)
+    out = {}
+    at = lo
+    while at < hi:
+        st, _, data = get(c, "GET", "/v1/audit/entries?from=%d&limit=1000" % at)
+        doc = json.loads(data)
+        if st != 200:
+            raise RuntimeError("entries: %s" % doc)
+        for e in doc["entries"]:
+            out[e["index"]] = e["event"].get("resource_id")
+        if doc["next"] <= at:
+            break
+        at = doc["next"]
+    return out
+
+
+def missing_acks(sock, acked):
+    """[(index, resource logged, resource acknowledged)] for every
+    acknowledged request whose event is not at its index."""
+    if not acked:
+        return []
+    got = resources_at(sock, min(acked), max(acked) + 1)
+    return [(i, got.get(i), res) for i, res in sorted(acked.items()) if got.get(i) != res]
 
 
 def tile_path(level, index, width):
