@@ -47,24 +47,13 @@ struct ledger_index {
     uint64_t size;
 };
 
+/* The index also tells a damaged file apart (it is then rebuilt). */
 static int sql_code(int rc)
 {
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        return CUSTODY_ENOSPC;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return CUSTODY_EAGAIN;
-    case SQLITE_NOMEM:
-        return CUSTODY_ENOMEM;
-    case SQLITE_READONLY:
-        return CUSTODY_EROFS;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
+    int prim = rc & 0xff;
+    if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
         return CUSTODY_ECORRUPT;
-    default:
-        return CUSTODY_EIO;
-    }
+    return util_err_from_sqlite(rc);
 }
 
 static int sql_err(sqlite3 *db, int rc, const char *what)

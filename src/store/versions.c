@@ -30,19 +30,7 @@ struct store_vdb {
 static int sql_err(sqlite3 *db, int rc, const char *what)
 {
     log_error("store: versions.db %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        return CUSTODY_ENOSPC;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return CUSTODY_EAGAIN;
-    case SQLITE_NOMEM:
-        return CUSTODY_ENOMEM;
-    case SQLITE_READONLY:
-        return CUSTODY_EROFS;
-    default:
-        return CUSTODY_EIO;
-    }
+    return util_err_from_sqlite(rc);
 }
 
 static const char SCHEMA[] =

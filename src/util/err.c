@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "custody/custody.h"
 
 struct err_entry {
@@ -109,4 +111,21 @@ int custody_err_from_errno(int errnum)
 const char *custody_version(void)
 {
     return CUSTODY_VERSION_STRING;
+}
+
+int util_err_from_sqlite(int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_FULL:
+        return CUSTODY_ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CUSTODY_EAGAIN;
+    case SQLITE_NOMEM:
+        return CUSTODY_ENOMEM;
+    case SQLITE_READONLY:
+        return CUSTODY_EROFS;
+    default:
+        return CUSTODY_EIO;
+    }
 }

@@ -73,6 +73,11 @@ bool util_ascii_ieq(const char *a, const char *b, size_t n);
 /* Constant-time comparison (for MACs and secrets). */
 bool util_ct_equal(const void *a, const void *b, size_t n);
 
+/* ---- errors ---- */
+/* A SQLite result code as a custody error: FULL -> ENOSPC, BUSY/LOCKED ->
+ * EAGAIN, NOMEM -> ENOMEM, READONLY -> EROFS, anything else -> EIO. */
+int util_err_from_sqlite(int sqlite_rc);
+
 /* ---- hex, SHA-256, random ---- */
 void util_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
 /* Value of one hex digit (either case), or -1. */
