@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include "custody/custody.h"
+#include "util.h"
 
 struct err_entry {
     int value;
