@@ -252,11 +252,8 @@ static void show_event(json_t *item)
 static int cmd_status(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("audit status");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     custody_client_t *c = client_or_exit(cli, &rc);
     if (!c) return rc;
@@ -349,11 +346,8 @@ static int cmd_key(struct cli *cli, int argc, char **argv)
 static int cmd_checkpoint(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("audit checkpoint");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     char *body = NULL;
     size_t len = 0;
@@ -388,11 +382,8 @@ static int cmd_checkpoint(struct cli *cli, int argc, char **argv)
 static int cmd_show(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("audit show");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
     uint64_t index;
     if (!parse_u64_arg(argv[optind], &index))
@@ -629,11 +620,8 @@ static int cmd_search(struct cli *cli, int argc, char **argv)
 static int cmd_hash(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("audit hash");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
     custody_client_t *c = client_or_exit(cli, &rc);
     if (!c) return rc;

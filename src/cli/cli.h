@@ -112,6 +112,10 @@ void cli_opts_begin(void);
  * are handled here. shortopts must start with ':'. */
 int cli_next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                  const char *shortopts, const struct option *longopts, int *exit_rc);
+/* Parses the options of a command that takes only --help and --json.
+ * False (with *exit_rc set) when the command should end here. */
+bool cli_common_opts(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                     int *exit_rc);
 /* Number of operands after the options (min..max), or -1 with *exit_rc set. */
 int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc);
 /* Prints s with control characters escaped as \xNN. */

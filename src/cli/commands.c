@@ -24,7 +24,7 @@
 /* OPT_HELP, OPT_JSON, OPT_END, OPT_DONE and OPT_EXIT are in cli.h */
 
 /* Starts parsing a command's argv (argv[0] is the command name). */
-static void opts_begin(void)
+void cli_opts_begin(void)
 {
     optind = 0; /* GNU: full re-initialisation */
     opterr = 0;
@@ -33,7 +33,7 @@ static void opts_begin(void)
 /* Next option of a command: its value, OPT_DONE at the operands, or
  * OPT_EXIT with *exit_rc set (--help printed, or a usage error). --help and
  * --json are handled here. shortopts must start with ':'. */
-static int next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+int cli_next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                     const char *shortopts, const struct option *longopts, int *exit_rc)
 {
     for (;;) {
@@ -62,7 +62,7 @@ static int next_opt(struct cli *cli, const struct cli_command *cmd, int argc, ch
     }
 }
 
-static int operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc)
+int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc)
 {
     int n = argc - optind;
     if (n < min) {
@@ -90,13 +90,13 @@ static bool check_resource(const struct cli_command *cmd, const char *id, int *e
 
 /* Parses the options of a command that takes only --help and --json.
  * False (with *exit_rc set) when the command should end here. */
-static bool common_opts_only(struct cli *cli, const struct cli_command *cmd, int argc,
+bool cli_common_opts(struct cli *cli, const struct cli_command *cmd, int argc,
                              char **argv, int *exit_rc)
 {
     static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
     int ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, exit_rc)) != OPT_DONE)
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, exit_rc)) != OPT_DONE)
         if (ch == OPT_EXIT) return false;
     return true;
 }
@@ -106,7 +106,7 @@ static bool common_opts_only(struct cli *cli, const struct cli_command *cmd, int
 static custody_client_t *one_resource(struct cli *cli, const struct cli_command *cmd, int argc,
                                       char **argv, const char **id, int *exit_rc)
 {
-    if (operands(cmd, argc, 1, 1, exit_rc) < 0)
+    if (cli_operands(cmd, argc, 1, 1, exit_rc) < 0)
         return NULL;
     *id = argv[optind];
     if (!check_resource(cmd, *id, exit_rc))
@@ -123,23 +123,6 @@ static bool parse_positive(const char *s, int64_t *out)
     if (util_parse_u64(s, strlen(s), &v) != 0 || v == 0 || v > INT64_MAX) return false;
     *out = (int64_t)v;
     return true;
-}
-
-/* The parsing helpers, for the commands in other files (cli.h). */
-void cli_opts_begin(void)
-{
-    opts_begin();
-}
-
-int cli_next_opt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
-                 const char *shortopts, const struct option *longopts, int *exit_rc)
-{
-    return next_opt(cli, cmd, argc, argv, shortopts, longopts, exit_rc);
-}
-
-int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int *exit_rc)
-{
-    return operands(cmd, argc, min, max, exit_rc);
 }
 
 /* ---- output helpers ---- */
@@ -210,12 +193,12 @@ static int cmd_init(struct cli *cli, int argc, char **argv)
     static const struct option lo[] = {{"state", required_argument, NULL, 's'}, OPT_HELP, OPT_END};
     const char *state = cli->state_arg;
     int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 's') state = optarg;
     }
-    if (operands(cmd, argc, 0, 0, &rc) < 0) return rc;
+    if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     free(cli->state_dir);
     cli->state_arg = state;
     cli->state_dir = NULL;
@@ -269,8 +252,8 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("status");
     int rc = 0;
-    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
-    if (operands(cmd, argc, 0, 0, &rc) < 0) return rc;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
     char *js = NULL;
@@ -324,8 +307,8 @@ static int cmd_cat(struct cli *cli, int argc, char **argv)
     bool has_range = false;
     int64_t version = 0;
     int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'r') {
             if (custody_range_parse(optarg, &range) != 0)
@@ -364,8 +347,8 @@ static int cmd_put(struct cli *cli, int argc, char **argv)
                                        OPT_END};
     custody_put_opts_t po = {NULL, 0};
     int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'm') {
             if (!*optarg) return cli_usage_error(cmd, "empty --if-match");
@@ -376,7 +359,7 @@ static int cmd_put(struct cli *cli, int argc, char **argv)
     }
     if (po.if_match && po.create_only)
         return cli_usage_error(cmd, "--if-match and --create-only exclude each other");
-    int n = operands(cmd, argc, 1, 2, &rc);
+    int n = cli_operands(cmd, argc, 1, 2, &rc);
     if (n < 0) return rc;
     const char *id = argv[optind];
     const char *file = n == 2 ? argv[optind + 1] : "-";
@@ -452,7 +435,7 @@ static int cmd_ls(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("ls");
     int rc = 0;
-    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -490,7 +473,7 @@ static int cmd_stat(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("stat");
     int rc = 0;
-    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -534,8 +517,8 @@ static int cmd_mkdir(struct cli *cli, int argc, char **argv)
     static const struct option lo[] = {
         {"parents", no_argument, NULL, 'p'}, OPT_HELP, OPT_JSON, OPT_END};
     int parents = 0, rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":hp", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":hp", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'p') parents = 1;
     }
@@ -559,12 +542,12 @@ static int cmd_mv(struct cli *cli, int argc, char **argv)
     static const struct option lo[] = {
         {"overwrite", no_argument, NULL, 'o'}, OPT_HELP, OPT_JSON, OPT_END};
     int overwrite = 0, rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'o') overwrite = 1;
     }
-    if (operands(cmd, argc, 2, 2, &rc) < 0) return rc;
+    if (cli_operands(cmd, argc, 2, 2, &rc) < 0) return rc;
     const char *from = argv[optind], *to = argv[optind + 1];
     if (!check_resource(cmd, from, &rc)) return rc;
     if (to[0] != '/' && !check_resource(cmd, to, &rc)) return rc;
@@ -588,8 +571,8 @@ static int cmd_rm(struct cli *cli, int argc, char **argv)
         {"if-match", required_argument, NULL, 'm'}, OPT_HELP, OPT_JSON, OPT_END};
     const char *if_match = NULL;
     int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'm') if_match = optarg;
     }
@@ -611,7 +594,7 @@ static int cmd_versions(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("versions");
     int rc = 0;
-    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
@@ -651,13 +634,13 @@ static int cmd_rollback(struct cli *cli, int argc, char **argv)
         {"to", required_argument, NULL, 't'}, OPT_HELP, OPT_JSON, OPT_END};
     int64_t version = 0;
     int rc = 0, ch;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 't' && !parse_positive(optarg, &version))
             return cli_usage_error(cmd, "invalid version '%s'", optarg);
     }
-    if (operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
     if (version == 0) return cli_usage_error(cmd, "missing --to VERSION");
     const char *id = argv[optind];
     if (!check_resource(cmd, id, &rc)) return rc;
@@ -702,8 +685,8 @@ static int cmd_root_add(struct cli *cli, int argc, char **argv)
     size_t nlabels = 0;
     int rc = 0, ch, exit_rc = CLI_EXIT_OK;
     char *abs = NULL;
-    opts_begin();
-    while ((ch = next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) {
             exit_rc = rc;
             goto out;
@@ -726,7 +709,7 @@ static int cmd_root_add(struct cli *cli, int argc, char **argv)
             labels[nlabels++] = l;
         }
     }
-    if (operands(cmd, argc, 2, 2, &rc) < 0) {
+    if (cli_operands(cmd, argc, 2, 2, &rc) < 0) {
         exit_rc = rc;
         goto out;
     }
@@ -768,8 +751,8 @@ static int cmd_root_ls(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("root ls");
     int rc = 0;
-    if (!common_opts_only(cli, cmd, argc, argv, &rc)) return rc;
-    if (operands(cmd, argc, 0, 0, &rc) < 0) return rc;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
     custody_root_t *r = NULL;

@@ -93,11 +93,8 @@ static int append_line(const char *dir, const char *name, const char *line, bool
 static int cmd_key(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("witness key");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     struct custody_config *cfg = NULL;
     if ((rc = load_config(cli, &cfg)) != 0) return rc;
@@ -197,11 +194,8 @@ static int print_log(void *arg, const struct witness_log_info *info)
 static int cmd_logs(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("witness logs");
-    static const struct option lo[] = {OPT_HELP, OPT_JSON, OPT_END};
-    int rc = 0, ch;
-    cli_opts_begin();
-    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE)
-        if (ch == OPT_EXIT) return rc;
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
     if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
     struct logs_ctx c = {.json = cli->json, .arr = json_array()};
     rc = witness_list_logs(cli_state_dir(cli), print_log, &c);
