@@ -77,14 +77,14 @@ static void curl_init_once(void)
 
 /* ---- errors ---- */
 
-static void clear_error(custody_client_t *c)
+/* (custody__: shared with the other src/client sources, internal.h) */
+void custody__clear_error(custody_client_t *c)
 {
     sb_reset(&c->errmsg);
     c->errsrc = CUSTODY_ERRSRC_NONE;
 }
 
-__attribute__((format(printf, 4, 5))) static int
-set_error(custody_client_t *c, int err, custody_errsrc_t src, const char *fmt, ...)
+int custody__set_error(custody_client_t *c, int err, custody_errsrc_t src, const char *fmt, ...)
 {
     sb_reset(&c->errmsg);
     va_list ap;
@@ -428,11 +428,11 @@ static int do_request(custody_client_t *c, struct req *r)
 
     if (r->cb_err) {
         if (r->cb_err == CUSTODY_EISDIR)
-            rc = set_error(c, r->cb_err, r->cb_src, "is a directory");
+            rc = custody__set_error(c, r->cb_err, r->cb_src, "is a directory");
         else if (r->cb_err == CUSTODY_ENOTDIR)
-            rc = set_error(c, r->cb_err, r->cb_src, "not a directory");
+            rc = custody__set_error(c, r->cb_err, r->cb_src, "not a directory");
         else
-            rc = set_error(c, r->cb_err, r->cb_src, "%s",
+            rc = custody__set_error(c, r->cb_err, r->cb_src, "%s",
                            r->cb_msg[0] ? r->cb_msg : custody_strerror(r->cb_err));
     } else if (r->aborted_ok) {
         rc = 0;
@@ -442,30 +442,30 @@ static int do_request(custody_client_t *c, struct req *r)
         int err;
         char *msg;
         custody__decode_error(r->resp.buf, r->resp.len, status, &err, &msg);
-        rc = set_error(c, err, CUSTODY_ERRSRC_SERVER, "%s", msg);
+        rc = custody__set_error(c, err, CUSTODY_ERRSRC_SERVER, "%s", msg);
         free(msg);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
         /* curl's own text names "localhost port 80"; the socket's errno says more */
         long oserr = 0;
         curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
-        rc = set_error(c, CUSTODY_ECONNECT, CUSTODY_ERRSRC_TRANSPORT,
+        rc = custody__set_error(c, CUSTODY_ECONNECT, CUSTODY_ERRSRC_TRANSPORT,
                        "cannot reach custodyd at %s: %s", c->socket,
                        oserr ? strerror((int)oserr) : curl_easy_strerror(cc));
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        rc = set_error(c, CUSTODY_ETIMEDOUT, CUSTODY_ERRSRC_TRANSPORT,
+        rc = custody__set_error(c, CUSTODY_ETIMEDOUT, CUSTODY_ERRSRC_TRANSPORT,
                        "custodyd at %s did not answer in time: %s", c->socket,
                        c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
     } else if (cc == CURLE_OUT_OF_MEMORY) {
-        rc = set_error(c, CUSTODY_ENOMEM, CUSTODY_ERRSRC_LOCAL, "out of memory");
+        rc = custody__set_error(c, CUSTODY_ENOMEM, CUSTODY_ERRSRC_LOCAL, "out of memory");
     } else if (cc != CURLE_OK) {
-        rc = set_error(c, CUSTODY_ECONNECT, CUSTODY_ERRSRC_TRANSPORT,
+        rc = custody__set_error(c, CUSTODY_ECONNECT, CUSTODY_ERRSRC_TRANSPORT,
                        "connection to custodyd at %s failed: %s", c->socket,
                        c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
     } else if (status == 0) {
-        rc = set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT, "no HTTP answer from %s",
+        rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT, "no HTTP answer from %s",
                        c->socket);
     } else {
-        clear_error(c);
+        custody__clear_error(c);
     }
 
     curl_slist_free_all(hdrs);
@@ -486,26 +486,10 @@ static int json_request(custody_client_t *c, struct req *r)
 static int bad_answer(custody_client_t *c, int rc)
 {
     sb_reset(&c->last_json);
-    return set_error(c, rc, CUSTODY_ERRSRC_TRANSPORT, "custodyd sent a malformed answer");
+    return custody__set_error(c, rc, CUSTODY_ERRSRC_TRANSPORT, "custodyd sent a malformed answer");
 }
 
 /* ---- shared with the other src/client sources (internal.h) ---- */
-
-void custody__clear_error(custody_client_t *c)
-{
-    clear_error(c);
-}
-
-int custody__set_error(custody_client_t *c, int err, custody_errsrc_t src, const char *fmt, ...)
-{
-    sb_reset(&c->errmsg);
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(&c->errmsg, fmt, ap);
-    va_end(ap);
-    c->errsrc = src;
-    return err;
-}
 
 int custody__bad_answer(custody_client_t *c)
 {
@@ -527,7 +511,7 @@ int custody__request_buffered(custody_client_t *c, const char *method, const cha
         if (is_json(&r)) sb_append(&c->last_json, r.resp.buf, r.resp.len);
         sb_reset(out);
         if (sb_append(out, r.resp.buf ? r.resp.buf : "", r.resp.len))
-            rc = set_error(c, CUSTODY_ENOMEM, CUSTODY_ERRSRC_LOCAL, "out of memory");
+            rc = custody__set_error(c, CUSTODY_ENOMEM, CUSTODY_ERRSRC_LOCAL, "out of memory");
     }
     req_free(&r);
     return rc;
@@ -537,7 +521,7 @@ static int resource_url(custody_client_t *c, struct strbuf *url, const char *pre
 {
     int rc = id ? custody__resource_url(url, prefix, id) : CUSTODY_EINVAL;
     if (rc)
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                          "invalid resource id '%s' (expected ROOT:/PATH)", id ? id : "(null)");
     return 0;
 }
@@ -595,18 +579,18 @@ int custody_get(custody_client_t *c, const char *resource_id, const custody_rang
                 int64_t version, int out_fd, custody_stat_t *st)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     if (out_fd < 0)
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid output fd");
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid output fd");
     struct strbuf url = STRBUF_INIT;
     char rbuf[64];
     int rc = resource_url(c, &url, "/v1/fs/", resource_id);
     if (!rc && version > 0) sb_printf(&url, "?version=%lld", (long long)version);
     if (!rc && version < 0)
-        rc = set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid version %lld",
+        rc = custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid version %lld",
                        (long long)version);
     if (!rc && range && custody__range_format(range, rbuf, sizeof rbuf))
-        rc = set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid range");
+        rc = custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid range");
     if (rc) {
         sb_free(&url);
         return rc;
@@ -665,7 +649,7 @@ static int find_in_parent(custody_client_t *c, const char *id, custody_dirent_t 
 int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *st)
 {
     if (!c || !st) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "HEAD", "/v1/fs/", resource_id);
@@ -685,7 +669,7 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
             int err;
             char *msg;
             custody__decode_error(NULL, 0, head_status, &err, &msg);
-            rc = set_error(c, head_rc, CUSTODY_ERRSRC_SERVER, "%s", msg);
+            rc = custody__set_error(c, head_rc, CUSTODY_ERRSRC_SERVER, "%s", msg);
             free(msg);
         }
         req_free(&g);
@@ -708,7 +692,7 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
         }
         free(e.name);
         free(e.mtime);
-        clear_error(c);
+        custody__clear_error(c);
         sb_reset(&c->last_json);
         c->last_status = (int)r.status;
     }
@@ -739,7 +723,7 @@ int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
                    const custody_put_opts_t *opts, custody_write_result_t *res)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
@@ -749,11 +733,11 @@ int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
     r.content_type = "application/octet-stream";
     struct stat sb;
     if (fstat(in_fd, &sb) != 0) {
-        rc = set_error(c, custody_err_from_errno(errno), CUSTODY_ERRSRC_LOCAL,
+        rc = custody__set_error(c, custody_err_from_errno(errno), CUSTODY_ERRSRC_LOCAL,
                        "reading the input: %s", strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
         rc =
-            set_error(c, CUSTODY_EISDIR, CUSTODY_ERRSRC_LOCAL, "reading the input: Is a directory");
+            custody__set_error(c, CUSTODY_EISDIR, CUSTODY_ERRSRC_LOCAL, "reading the input: Is a directory");
     } else if (S_ISREG(sb.st_mode)) {
         off_t pos = lseek(in_fd, 0, SEEK_CUR);
         if (pos < 0) pos = 0;
@@ -770,7 +754,7 @@ int custody_put_buf(custody_client_t *c, const char *resource_id, const void *da
                     const custody_put_opts_t *opts, custody_write_result_t *res)
 {
     if (!c || (!data && len)) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
@@ -789,7 +773,7 @@ int custody_list(custody_client_t *c, const char *resource_id, custody_dirent_t 
                  int *truncated)
 {
     if (!c || !out || !n) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "GET", "/v1/fs/", resource_id);
@@ -833,10 +817,10 @@ static int op_request(custody_client_t *c, const char *resource_id, char *body, 
 int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     char *body = NULL;
     int rc = custody__encode_op_mkdir(parents, &body);
-    if (rc) return set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
@@ -849,12 +833,12 @@ int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
 int custody_move(custody_client_t *c, const char *from, const char *to, int overwrite)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     char *body = NULL;
     if (!to || !*to)
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "missing destination");
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "missing destination");
     int rc = custody__encode_op_move(to, overwrite, &body);
-    if (rc) return set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid destination '%s'", to);
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid destination '%s'", to);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
@@ -867,7 +851,7 @@ int custody_move(custody_client_t *c, const char *from, const char *to, int over
 int custody_delete(custody_client_t *c, const char *resource_id, const char *if_match)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "DELETE", "/v1/fs/", resource_id);
@@ -887,7 +871,7 @@ int custody_versions(custody_client_t *c, const char *resource_id, custody_versi
                      size_t *n)
 {
     if (!c || !out || !n) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     int rc = resource_req(c, &url, &r, "GET", "/v1/versions/", resource_id);
@@ -908,13 +892,13 @@ int custody_rollback(custody_client_t *c, const char *resource_id, int64_t versi
                      custody_write_result_t *res)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     if (version <= 0)
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid version %lld",
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid version %lld",
                          (long long)version);
     char *body = NULL;
     int rc = custody__encode_op_rollback(version, &body);
-    if (rc) return set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
@@ -938,17 +922,17 @@ int custody_root_add(custody_client_t *c, const char *name, const char *path,
                      const custody_label_t *labels, size_t nlabels, custody_root_t *out)
 {
     if (!c) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     if (!name || !custody__root_name_valid(name))
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                          "invalid root name '%s' (1-64 of [A-Za-z0-9_-], first alphanumeric)",
                          name ? name : "(null)");
     if (!path || path[0] != '/')
-        return set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                          "root path must be absolute: '%s'", path ? path : "(null)");
     char *body = NULL;
     int rc = custody__encode_root_put(path, labels, nlabels, &body);
-    if (rc) return set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid root path or labels");
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid root path or labels");
     struct strbuf url = STRBUF_INIT;
     sb_puts(&url, "/v1/roots/");
     custody__url_encode(&url, name, strlen(name));
@@ -972,7 +956,7 @@ int custody_root_add(custody_client_t *c, const char *name, const char *path,
 int custody_root_list(custody_client_t *c, custody_root_t **out, size_t *n)
 {
     if (!c || !out || !n) return CUSTODY_EINVAL;
-    clear_error(c);
+    custody__clear_error(c);
     struct req r;
     req_init(&r, "GET", "/v1/roots");
     r.want = WANT_JSON;
