@@ -54,8 +54,11 @@ static struct ledger *open_log(const char *name)
     snprintf(dir, sizeof last_dir, "%s/%s-%d", dir_base, name, seq++);
     struct tlog_key k;
     make_key(&k);
-    struct ledger_opts o = {.dir = dir, .origin = "bench.custody/log", .key = &k,
-                            .no_index = true, .checkpoint_interval_ms = 500};
+    struct ledger_opts o = {.dir = dir,
+                            .origin = "bench.custody/log",
+                            .key = &k,
+                            .no_index = true,
+                            .checkpoint_interval_ms = 500};
     struct strbuf err = {0};
     struct ledger *l = NULL;
     if (ledger_open(&o, &l, &err) != 0) {
@@ -85,16 +88,16 @@ static size_t sample_event(uint64_t i, char *buf, size_t len)
 /* A realistic encoded event (~330 bytes), varied per index. */
 static size_t encode_event(uint64_t i, char *buf, size_t len)
 {
-    struct ledger_event ev = {.action = i % 3 ? "read" : "write",
-                              .decision = "allow",
-                              .principal_id = "uid:1000",
-                              .agent_id = "agent-7",
-                              .endpoint_id = "custody/bench/0123456789abcdef",
-                              .content_sha256 =
-                                  "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-                              .status = 200,
-                              .latency_us = 120 + i % 1000,
-                              .bytes_transferred = 4096};
+    struct ledger_event ev = {
+        .action = i % 3 ? "read" : "write",
+        .decision = "allow",
+        .principal_id = "uid:1000",
+        .agent_id = "agent-7",
+        .endpoint_id = "custody/bench/0123456789abcdef",
+        .content_sha256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        .status = 200,
+        .latency_us = 120 + i % 1000,
+        .bytes_transferred = 4096};
     char res[96];
     snprintf(res, sizeof res, "demo:/data/file-%08" PRIu64 ".txt", i % 100000);
     ev.resource_id = res;
@@ -114,8 +117,7 @@ static _Atomic int64_t inflight;
 static void count_cb(void *arg, int rc, uint64_t index)
 {
     (void)arg, (void)index;
-    if (rc == 0)
-        atomic_fetch_add(&acked, 1);
+    if (rc == 0) atomic_fetch_add(&acked, 1);
     atomic_fetch_sub(&inflight, 1);
 }
 
@@ -129,8 +131,7 @@ static void *dispatch_main(void *arg)
     struct dispatcher *d = arg;
     struct pollfd pfd = {ledger_eventfd(d->l), POLLIN, 0};
     while (!atomic_load(&d->stop)) {
-        if (poll(&pfd, 1, 50) > 0)
-            ledger_dispatch(d->l);
+        if (poll(&pfd, 1, 50) > 0) ledger_dispatch(d->l);
     }
     ledger_dispatch(d->l);
     return NULL;
@@ -155,8 +156,7 @@ static void *submit_main(void *arg)
         }
         size_t n = sample_event(i++, ev, sizeof ev);
         atomic_fetch_add(&inflight, 1);
-        if (ledger_submit_raw(s->l, ev, n, count_cb, NULL) != 0)
-            atomic_fetch_sub(&inflight, 1);
+        if (ledger_submit_raw(s->l, ev, n, count_cb, NULL) != 0) atomic_fetch_sub(&inflight, 1);
     }
     return NULL;
 }
@@ -257,8 +257,9 @@ static double sqlite_rate(size_t batch, double secs)
     unlink(path);
     sqlite3 *db;
     sqlite3_open(path, &db);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE events(idx INTEGER PRIMARY KEY, entry BLOB NOT NULL)",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE events(idx INTEGER PRIMARY KEY, entry BLOB NOT NULL)",
                  NULL, NULL, NULL);
     sqlite3_stmt *ins;
     sqlite3_prepare_v2(db, "INSERT INTO events(entry) VALUES (?)", -1, &ins, NULL);
@@ -331,24 +332,21 @@ static void proofs_and_verify(uint64_t n)
     t0 = now_ns();
     int rc = ledger_verify(&vo, &vr);
     double vrate = (double)vr.entries_checked / ((double)(now_ns() - t0) / 1e9);
-    printf("  audit verify (1 core)                      %10.0f entries/s (goal >= 1000000: %s)%s\n",
-           vrate, vrate >= 1e6 ? "PASS" : "FAIL", rc ? "  VERIFY FAILED:" : "");
-    if (rc)
-        printf("    %s\n", vr.problem);
+    printf(
+        "  audit verify (1 core)                      %10.0f entries/s (goal >= 1000000: %s)%s\n",
+        vrate, vrate >= 1e6 ? "PASS" : "FAIL", rc ? "  VERIFY FAILED:" : "");
+    if (rc) printf("    %s\n", vr.problem);
 }
 
 int main(void)
 {
     const char *s = getenv("BENCH_SECONDS");
-    if (s)
-        seconds = strtod(s, NULL);
+    if (s) seconds = strtod(s, NULL);
     char tmpl[] = "/var/tmp/custody-ledger-bench-XXXXXX";
     dir_base = getenv("BENCH_DIR");
-    if (!dir_base)
-        dir_base = mkdtemp(tmpl);
+    if (!dir_base) dir_base = mkdtemp(tmpl);
     uint64_t proof_n = 1000000;
-    if (getenv("BENCH_PROOF_N"))
-        proof_n = strtoull(getenv("BENCH_PROOF_N"), NULL, 10);
+    if (getenv("BENCH_PROOF_N")) proof_n = strtoull(getenv("BENCH_PROOF_N"), NULL, 10);
     log_set_level(LOG_WARN);
     for (uint64_t i = 0; i < POOL; i++)
         pool_len[i] = encode_event(i, pool[i], sizeof pool[i]);
@@ -374,15 +372,15 @@ int main(void)
         latency(rates[i], &p50, &p99);
         printf("  ack latency at %6.0f/s offered             p50 %6.3f ms  p99 %6.3f ms%s\n",
                rates[i], p50, p99,
-               rates[i] == 10000 ? (p99 <= 5 ? "  (goal p99 <= 5 ms: PASS)" : "  (goal p99 <= 5 ms: FAIL)")
-                                 : "");
+               rates[i] == 10000
+                   ? (p99 <= 5 ? "  (goal p99 <= 5 ms: PASS)" : "  (goal p99 <= 5 ms: FAIL)")
+                   : "");
     }
     proofs_and_verify(proof_n);
     if (!getenv("BENCH_DIR")) {
         char cmd[1100];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_base);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir_base);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_base);
     }
     return 0;
 }

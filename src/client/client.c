@@ -462,8 +462,8 @@ static int do_request(custody_client_t *c, struct req *r)
                        "connection to custodyd at %s failed: %s", c->socket,
                        c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
     } else if (status == 0) {
-        rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT, "no HTTP answer from %s",
-                       c->socket);
+        rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
+                                "no HTTP answer from %s", c->socket);
     } else {
         custody__clear_error(c);
     }
@@ -736,8 +736,8 @@ int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
         rc = custody__set_error(c, custody_err_from_errno(errno), CUSTODY_ERRSRC_LOCAL,
                        "reading the input: %s", strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
-        rc =
-            custody__set_error(c, CUSTODY_EISDIR, CUSTODY_ERRSRC_LOCAL, "reading the input: Is a directory");
+        rc = custody__set_error(c, CUSTODY_EISDIR, CUSTODY_ERRSRC_LOCAL,
+                                "reading the input: Is a directory");
     } else if (S_ISREG(sb.st_mode)) {
         off_t pos = lseek(in_fd, 0, SEEK_CUR);
         if (pos < 0) pos = 0;
@@ -836,9 +836,11 @@ int custody_move(custody_client_t *c, const char *from, const char *to, int over
     custody__clear_error(c);
     char *body = NULL;
     if (!to || !*to)
-        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "missing destination");
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "missing destination");
     int rc = custody__encode_op_move(to, overwrite, &body);
-    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid destination '%s'", to);
+    if (rc)
+        return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid destination '%s'", to);
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
@@ -894,8 +896,8 @@ int custody_rollback(custody_client_t *c, const char *resource_id, int64_t versi
     if (!c) return CUSTODY_EINVAL;
     custody__clear_error(c);
     if (version <= 0)
-        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid version %lld",
-                         (long long)version);
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "invalid version %lld", (long long)version);
     char *body = NULL;
     int rc = custody__encode_op_rollback(version, &body);
     if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
@@ -932,7 +934,8 @@ int custody_root_add(custody_client_t *c, const char *name, const char *path,
                          "root path must be absolute: '%s'", path ? path : "(null)");
     char *body = NULL;
     int rc = custody__encode_root_put(path, labels, nlabels, &body);
-    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid root path or labels");
+    if (rc)
+        return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid root path or labels");
     struct strbuf url = STRBUF_INIT;
     sb_puts(&url, "/v1/roots/");
     custody__url_encode(&url, name, strlen(name));
