@@ -16,12 +16,14 @@
  * The journal alternates between two files; one is reused only once a
  * checkpoint covers everything in it. Recovery = load the right edge of the
  * tree at the checkpoint, replay journaled entries past it, checkpoint.
+ *
+ * This file: opening, recovery and closing, submitting, the committer.
+ * tiler.c: the tree's right edge, tiles and checkpoints. query.c: the
+ * indexer and everything that reads the log.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,116 +38,7 @@
 
 #include "internal.h"
 
-#define LEVELS 8            /* tile levels 0..7 cover trees up to 2^64 */
-#define UNSYNCED_MAX 512    /* tile fds kept for the checkpoint's fsync */
-#define DIRS_MAX 32
-#define HIST 3              /* partial-tile sets kept: current + 2 (grace) */
-
-struct pending {
-    struct pending *next;
-    ledger_cb cb;
-    void *arg;
-    bool sync;
-    bool done;
-    int rc;
-    uint64_t index;
-    size_t len;
-    uint8_t *data;
-};
-
-struct tbatch {
-    struct tbatch *next;
-    uint64_t first;
-    uint32_t count;
-    char *payload;
-    size_t len;
-};
-
-struct level_state {
-    uint8_t hashes[TLOG_TILE_WIDTH][TLOG_HASH_LEN];
-    unsigned n;
-};
-
-struct partial_set {
-    char paths[LEVELS + 1][TLOG_PATH_MAX];
-    size_t n;
-};
-
-struct ledger {
-    char *dir;
-    int dirfd;
-    char origin[TLOG_NAME_MAX + 1];
-    struct tlog_key key;
-    struct ledger_privacy privacy;
-    bool has_privacy;
-    unsigned interval_ms;
-    size_t batch_max;
-    uint64_t rotate_bytes;
-
-    /* submission queue */
-    pthread_mutex_t qmu;
-    pthread_cond_t qcv;
-    struct pending *qhead, **qtail;
-    bool stopping;
-    _Atomic bool healthy;
-    _Atomic uint64_t failures, batches;
-    pthread_mutex_t errmu;
-    char last_error[160];
-
-    /* completions */
-    pthread_mutex_t cmu;
-    pthread_cond_t ccv;
-    struct pending *chead, **ctail;
-    int efd;
-
-    /* committer only */
-    int jfd[2];
-    int jactive;
-    uint64_t joff;
-    uint64_t jlast[2]; /* index after the last record in each file */
-    uint64_t next_index;
-    _Atomic uint64_t durable;
-
-    /* tiler */
-    pthread_mutex_t tmu;
-    pthread_cond_t tcv;
-    struct tbatch *thead, **ttail;
-    bool ckpt_request, tiler_stop;
-    struct level_state lv[LEVELS];
-    struct strbuf ebuf;
-    unsigned ecount;
-    uint64_t tiled;
-    int unsynced[UNSYNCED_MAX];
-    size_t nunsynced;
-    char dirs[DIRS_MAX][TLOG_PATH_MAX];
-    size_t ndirs;
-    char last_mkdir[TLOG_PATH_MAX];
-    struct partial_set hist[HIST];
-    uint64_t last_ckpt_ns;
-    bool ckpt_failing;
-
-    /* published checkpoint */
-    pthread_mutex_t ckmu;
-    pthread_cond_t ckcv;
-    struct strbuf note;
-    struct tlog_checkpoint cp;
-    _Atomic uint64_t ckpt_size;
-    pthread_mutex_t cwmu; /* serializes writes of the checkpoint file */
-    void (*hook)(void *arg, const char *note, size_t len, uint64_t size);
-    void *hook_arg;
-
-    /* index */
-    bool no_index;
-    struct ledger_index *ix;
-    pthread_mutex_t ixmu;
-    bool ix_stop;
-
-    struct tlog_tile_cache *cache;
-    pthread_t th_commit, th_tile, th_index;
-    bool threads;
-};
-
-static uint64_t now_ns(void)
+uint64_t lg_now_ns(void)
 {
     return util_monotonic_ns();
 }
@@ -162,9 +55,9 @@ static void cond_init(pthread_cond_t *cv)
 }
 
 /* Waits on cv (mu held) for at most ns nanoseconds. */
-static void cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t ns)
+void lg_cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t ns)
 {
-    uint64_t t = now_ns() + ns;
+    uint64_t t = lg_now_ns() + ns;
     struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
     pthread_cond_timedwait(cv, mu, &ts);
 }
@@ -201,400 +94,6 @@ static void set_healthy(struct ledger *l)
 bool ledger_healthy(const struct ledger *l)
 {
     return atomic_load(&((struct ledger *)l)->healthy);
-}
-
-/* ---- file helpers ---- */
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)buf + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return custody_err_from_errno(errno);
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-/* mkdir -p of rel's parent under dirfd (cached: tiles come in order). */
-static int sync_written(struct ledger *l);
-
-/* Remembers that directory `dir` got a new name, for sync_written. */
-static int note_dir(struct ledger *l, const char *dir)
-{
-    for (size_t i = 0; i < l->ndirs; i++)
-        if (strcmp(l->dirs[i], dir) == 0)
-            return 0;
-    if (l->ndirs == DIRS_MAX) {
-        int rc = sync_written(l);
-        if (rc)
-            return rc;
-    }
-    util_strlcpy(l->dirs[l->ndirs++], dir, TLOG_PATH_MAX);
-    return 0;
-}
-
-/* mkdir -p of rel's parent under dirfd (cached: tiles come in order); the
- * parent of each directory made gets fsynced with the next checkpoint. */
-static int mkdir_parent(struct ledger *l, const char *rel)
-{
-    char dir[TLOG_PATH_MAX];
-    util_strlcpy(dir, rel, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    if (strcmp(dir, l->last_mkdir) == 0)
-        return 0;
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdirat(l->dirfd, dir, 0755) == 0) {
-            char *up = strrchr(dir, '/');
-            if (up) {
-                *up = '\0';
-                int rc = note_dir(l, dir);
-                *up = '/';
-                if (rc)
-                    return rc;
-            }
-        } else if (errno != EEXIST) {
-            return custody_err_from_errno(errno);
-        }
-        *p = c;
-        if (!c)
-            break;
-    }
-    util_strlcpy(l->last_mkdir, dir, sizeof l->last_mkdir);
-    return 0;
-}
-
-static int sync_unsynced(struct ledger *l)
-{
-    int rc = 0;
-    for (size_t i = 0; i < l->nunsynced; i++) {
-        if (!rc && fsync(l->unsynced[i]) != 0)
-            rc = custody_err_from_errno(errno);
-        close(l->unsynced[i]);
-    }
-    l->nunsynced = 0;
-    return rc;
-}
-
-/* Makes everything written since the last call durable: the tile files,
- * then the directories that got new names. */
-static int sync_written(struct ledger *l)
-{
-    int rc = sync_unsynced(l);
-    for (size_t i = 0; !rc && i < l->ndirs; i++) {
-        int dfd = openat(l->dirfd, l->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = custody_err_from_errno(errno);
-        if (dfd >= 0)
-            close(dfd);
-    }
-    if (!rc)
-        l->ndirs = 0;
-    return rc;
-}
-
-/* Writes a tile file (not yet durable: fsynced before the next checkpoint). */
-static int write_tile(struct ledger *l, const char *rel, const void *data, size_t len)
-{
-    int rc = mkdir_parent(l, rel);
-    if (rc)
-        return rc;
-    /* the file's name is new in its directory: fsync that with the file */
-    char dir[TLOG_PATH_MAX];
-    util_strlcpy(dir, rel, sizeof dir);
-    *strrchr(dir, '/') = '\0';
-    if ((rc = note_dir(l, dir)) != 0)
-        return rc;
-    int fd = openat(l->dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return custody_err_from_errno(errno);
-    rc = write_all(fd, data, len);
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback now */
-    if (l->nunsynced == UNSYNCED_MAX) {
-        rc = sync_unsynced(l);
-        if (rc) {
-            close(fd);
-            return rc;
-        }
-    }
-    l->unsynced[l->nunsynced++] = fd;
-    return 0;
-}
-
-/* ---- the tree's right edge ---- */
-
-static int push_hash(struct ledger *l, unsigned level, const uint8_t h[TLOG_HASH_LEN]);
-
-static int flush_full_tile(struct ledger *l, unsigned level)
-{
-    struct level_state *s = &l->lv[level];
-    uint64_t count = tlog_level_count(l->tiled + 1, (int)level); /* after this leaf */
-    uint64_t index = count / TLOG_TILE_WIDTH - 1;
-    char path[TLOG_PATH_MAX];
-    tlog_tile_path(path, sizeof path, (int)level, index, TLOG_TILE_WIDTH);
-    int rc = write_tile(l, path, s->hashes, sizeof s->hashes);
-    if (rc)
-        return rc;
-    uint8_t root[TLOG_HASH_LEN];
-    tlog_hash_range((const uint8_t(*)[TLOG_HASH_LEN])s->hashes, TLOG_TILE_WIDTH, root);
-    s->n = 0;
-    if (level + 1 >= LEVELS)
-        return CUSTODY_EINTERNAL;
-    return push_hash(l, level + 1, root);
-}
-
-static int push_hash(struct ledger *l, unsigned level, const uint8_t h[TLOG_HASH_LEN])
-{
-    struct level_state *s = &l->lv[level];
-    memcpy(s->hashes[s->n++], h, TLOG_HASH_LEN);
-    return s->n == TLOG_TILE_WIDTH ? flush_full_tile(l, level) : 0;
-}
-
-/* Adds one entry at index l->tiled. On error the in-memory state may have
- * advanced past files that were not written: the caller stops tiling
- * (recovery from the journal rewrites them). */
-static int add_entry(struct ledger *l, const uint8_t *e, size_t len)
-{
-    int rc = tlog_bundle_append(&l->ebuf, e, len);
-    if (rc)
-        return rc;
-    l->ecount++;
-    if (l->ecount == TLOG_TILE_WIDTH) {
-        char path[TLOG_PATH_MAX];
-        tlog_tile_path(path, sizeof path, TLOG_LEVEL_ENTRIES, l->tiled / TLOG_TILE_WIDTH,
-                       TLOG_TILE_WIDTH);
-        rc = write_tile(l, path, l->ebuf.buf, l->ebuf.len);
-        if (rc)
-            return rc;
-        sb_reset(&l->ebuf);
-        l->ecount = 0;
-    }
-    uint8_t h[TLOG_HASH_LEN];
-    tlog_leaf_hash(e, len, h);
-    rc = push_hash(l, 0, h);
-    if (!rc)
-        l->tiled++;
-    return rc;
-}
-
-/* Adds the entries of a journal payload whose indices are in
- * [l->tiled, limit): earlier ones are already in the tree (a replay
- * overlapping what was tiled), later ones were never made durable (a record
- * whose fdatasync failed may still be in the file; its requests were
- * refused, and its indices will be given to other events). */
-static int add_payload(struct ledger *l, uint64_t first, const uint8_t *p, size_t len,
-                       uint64_t limit)
-{
-    size_t off = 0, elen;
-    const uint8_t *e;
-    uint64_t idx = first;
-    int rc;
-    while ((rc = tlog_bundle_next(p, len, &off, &e, &elen)) == 0) {
-        if (idx >= limit)
-            return 0;
-        if (idx++ < l->tiled)
-            continue;
-        if (idx - 1 != l->tiled)
-            return CUSTODY_ECORRUPT;
-        rc = add_entry(l, e, elen);
-        if (rc)
-            return rc;
-    }
-    return rc == 1 ? 0 : rc;
-}
-
-/* Root of the tree of l->tiled leaves from the right edge. */
-static void edge_root(struct ledger *l, uint8_t out[TLOG_HASH_LEN])
-{
-    const uint8_t(*hashes[LEVELS])[TLOG_HASH_LEN];
-    unsigned counts[LEVELS];
-    for (unsigned lv = 0; lv < LEVELS; lv++) {
-        hashes[lv] = (const uint8_t(*)[TLOG_HASH_LEN])l->lv[lv].hashes;
-        counts[lv] = l->lv[lv].n;
-    }
-    tlog_edge_root(hashes, counts, LEVELS, out);
-}
-
-/* ---- checkpoints ---- */
-
-static bool in_set(const struct partial_set *s, const char *p)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->paths[i], p) == 0)
-            return true;
-    return false;
-}
-
-static void remove_partial(struct ledger *l, const char *path)
-{
-    unlinkat(l->dirfd, path, 0);
-    char dir[TLOG_PATH_MAX];
-    util_strlcpy(dir, path, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        unlinkat(l->dirfd, dir, AT_REMOVEDIR); /* fails while other widths remain */
-    }
-}
-
-/* Atomically replaces STATE/ledger/checkpoint with note. */
-static int write_checkpoint_file(struct ledger *l, const char *note, size_t len)
-{
-    int fd = openat(l->dirfd, "checkpoint.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return custody_err_from_errno(errno);
-    int rc = write_all(fd, note, len);
-    if (!rc && fsync(fd) != 0)
-        rc = custody_err_from_errno(errno);
-    close(fd);
-    if (!rc && renameat(l->dirfd, "checkpoint.tmp", l->dirfd, "checkpoint") != 0)
-        rc = custody_err_from_errno(errno);
-    if (!rc && fsync(l->dirfd) != 0)
-        rc = custody_err_from_errno(errno);
-    return rc;
-}
-
-/* Publishes a checkpoint at l->tiled. */
-static int checkpoint(struct ledger *l)
-{
-    uint64_t n = l->tiled;
-    struct partial_set cur = {0};
-    int rc = 0;
-    char path[TLOG_PATH_MAX];
-    if (l->ecount) {
-        tlog_tile_path(path, sizeof path, TLOG_LEVEL_ENTRIES, n / TLOG_TILE_WIDTH, l->ecount);
-        util_strlcpy(cur.paths[cur.n++], path, TLOG_PATH_MAX);
-        if (!in_set(&l->hist[0], path))
-            rc = write_tile(l, path, l->ebuf.buf, l->ebuf.len);
-    }
-    for (unsigned lv = 0; !rc && lv < LEVELS; lv++) {
-        uint64_t count = tlog_level_count(n, (int)lv);
-        if (count == 0)
-            break;
-        unsigned w = (unsigned)(count % TLOG_TILE_WIDTH);
-        if (!w)
-            continue;
-        tlog_tile_path(path, sizeof path, (int)lv, count / TLOG_TILE_WIDTH, w);
-        util_strlcpy(cur.paths[cur.n++], path, TLOG_PATH_MAX);
-        if (!in_set(&l->hist[0], path))
-            rc = write_tile(l, path, l->lv[lv].hashes, (size_t)w * TLOG_HASH_LEN);
-    }
-    if (!rc)
-        rc = sync_written(l);
-    if (rc)
-        return rc;
-
-    struct tlog_checkpoint cp = {.size = n};
-    util_strlcpy(cp.origin, l->origin, sizeof cp.origin);
-    edge_root(l, cp.root);
-    struct strbuf body = {0}, note = {0};
-    const struct tlog_key *keys[1] = {&l->key};
-    rc = tlog_checkpoint_format(&cp, &body);
-    if (!rc)
-        rc = tlog_note_sign(body.buf, body.len, keys, 1, 0, &note);
-    pthread_mutex_lock(&l->cwmu);
-    if (!rc)
-        rc = write_checkpoint_file(l, note.buf, note.len);
-    if (!rc) {
-        pthread_mutex_lock(&l->ckmu);
-        sb_reset(&l->note);
-        sb_append(&l->note, note.buf, note.len);
-        l->cp = cp;
-        atomic_store(&l->ckpt_size, n);
-        pthread_cond_broadcast(&l->ckcv);
-        pthread_mutex_unlock(&l->ckmu);
-    }
-    pthread_mutex_unlock(&l->cwmu);
-    if (!rc) {
-        /* drop partials no longer named by this or the previous checkpoint
-         * (readers that started under the previous one may still want them) */
-        for (size_t i = 0; i < l->hist[HIST - 1].n; i++) {
-            const char *p = l->hist[HIST - 1].paths[i];
-            if (!in_set(&cur, p) && !in_set(&l->hist[0], p) && !in_set(&l->hist[1], p))
-                remove_partial(l, p);
-        }
-        memmove(&l->hist[1], &l->hist[0], sizeof l->hist[0] * (HIST - 1));
-        l->hist[0] = cur;
-        l->last_ckpt_ns = now_ns();
-        if (l->hook)
-            l->hook(l->hook_arg, note.buf, note.len, n);
-    }
-    sb_free(&body);
-    sb_free(&note);
-    return rc;
-}
-
-/* Removes every partial not named by the current checkpoint (a clean close,
- * or recovery after a crash left older ones). */
-static void prune_partials(struct ledger *l)
-{
-    for (size_t h = 1; h < HIST; h++)
-        for (size_t i = 0; i < l->hist[h].n; i++)
-            if (!in_set(&l->hist[0], l->hist[h].paths[i]))
-                remove_partial(l, l->hist[h].paths[i]);
-    for (size_t h = 1; h < HIST; h++)
-        l->hist[h].n = 0;
-}
-
-/* Recovery: scans the .p directories near the right edge of each level and
- * removes partial tiles of other widths than the checkpoint's. */
-static void prune_stale_partials(struct ledger *l)
-{
-    uint64_t n = l->tiled;
-    for (int lv = TLOG_LEVEL_ENTRIES; lv < LEVELS; lv++) {
-        uint64_t count = tlog_level_count(n, lv);
-        uint64_t last = count / TLOG_TILE_WIDTH;
-        /* tiles completed since older partials were written: look back a
-         * bounded way (a crash leaves at most a few checkpoints' worth) */
-        uint64_t lo = last > 64 ? last - 64 : 0;
-        for (uint64_t t = lo; t <= last; t++) {
-            char dir[TLOG_PATH_MAX];
-            tlog_tile_path(dir, sizeof dir, lv, t, 1);
-            *strrchr(dir, '/') = '\0';
-            int dfd = openat(l->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd < 0)
-                continue;
-            DIR *d = fdopendir(dfd);
-            if (!d) {
-                close(dfd);
-                continue;
-            }
-            unsigned keep = tlog_tile_width(n, lv, t);
-            struct dirent *de;
-            char names[256][8];
-            size_t nn = 0;
-            while ((de = readdir(d)) && nn < 256) {
-                uint64_t w;
-                if (de->d_name[0] == '.')
-                    continue;
-                if (util_parse_u64(de->d_name, strlen(de->d_name), &w) == 0 && w == keep &&
-                    t == last)
-                    continue;
-                util_strlcpy(names[nn++], de->d_name, sizeof names[0]);
-            }
-            closedir(d);
-            for (size_t i = 0; i < nn; i++) {
-                char p[TLOG_PATH_MAX + 16];
-                if (snprintf(p, sizeof p, "%s/%.7s", dir, names[i]) < (int)sizeof p)
-                    unlinkat(l->dirfd, p, 0);
-            }
-            unlinkat(l->dirfd, dir, AT_REMOVEDIR);
-        }
-    }
 }
 
 /* ---- committer ---- */
@@ -663,7 +162,7 @@ static void journal_rotate(struct ledger *l, size_t len)
         pthread_mutex_unlock(&l->tmu);
         pthread_mutex_lock(&l->ckmu);
         if (atomic_load(&l->ckpt_size) < l->jlast[other])
-            cond_wait_ns(&l->ckcv, &l->ckmu, 100 * 1000000ull);
+            lg_cond_wait_ns(&l->ckcv, &l->ckmu, 100 * 1000000ull);
         pthread_mutex_unlock(&l->ckmu);
         if (atomic_load(&l->ckpt_size) < l->jlast[other] && l->ckpt_failing)
             set_failing(l, CUSTODY_EIO, "journal full: checkpoints are failing");
@@ -792,191 +291,6 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-/* ---- tiler ---- */
-
-static int load_edge(struct ledger *l, struct strbuf *err);
-static int replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit);
-
-/*
- * After a failed tile write or checkpoint (disk full, I/O error, read-only
- * file system) the in-memory right edge may be ahead of what is on disk.
- * Start over from the published checkpoint and the journal, which holds
- * every event past it (a journal file is reused only once a checkpoint
- * covers it), rewriting the tiles past the checkpoint.
- */
-static int tiler_reset(struct ledger *l)
-{
-    for (size_t i = 0; i < l->nunsynced; i++)
-        close(l->unsynced[i]);
-    l->nunsynced = 0;
-    l->last_mkdir[0] = '\0'; /* (dirs[] stays: those still need their fsync) */
-    for (unsigned lv = 0; lv < LEVELS; lv++)
-        l->lv[lv].n = 0;
-    sb_reset(&l->ebuf);
-    l->ecount = 0;
-    l->hist[0].n = 0;
-    int rc = load_edge(l, NULL);
-    if (!rc)
-        rc = replay_journal(l, NULL, atomic_load(&l->durable));
-    return rc;
-}
-
-static void *tiler_main(void *arg)
-{
-    struct ledger *l = arg;
-    pthread_setname_np(pthread_self(), "audit-tiler");
-    bool broken = false; /* the right edge must be rebuilt before going on */
-    uint64_t retry_at = 0, backoff_ms = 200;
-    for (;;) {
-        pthread_mutex_lock(&l->tmu);
-        for (;;) {
-            uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
-            if (broken && !l->ckpt_request)
-                due = retry_at;
-            bool pending_ck = broken || l->tiled > atomic_load(&l->ckpt_size);
-            if (l->thead || l->tiler_stop || (pending_ck && (l->ckpt_request || now_ns() >= due)))
-                break;
-            if (!pending_ck && l->ckpt_request)
-                l->ckpt_request = false;
-            uint64_t wait_ns = pending_ck && due > now_ns() ? due - now_ns() : 1000000000ull;
-            cond_wait_ns(&l->tcv, &l->tmu, wait_ns);
-        }
-        struct tbatch *list = l->thead;
-        l->thead = NULL;
-        l->ttail = &l->thead;
-        bool stop = l->tiler_stop, req = l->ckpt_request;
-        pthread_mutex_unlock(&l->tmu);
-
-        for (struct tbatch *tb = list, *next; tb; tb = next) {
-            next = tb->next;
-            /* while broken, batches are dropped: the reset replays them
-             * from the journal */
-            if (!broken) {
-                int rc = add_payload(l, tb->first, (const uint8_t *)tb->payload, tb->len,
-                                     UINT64_MAX);
-                if (rc) {
-                    broken = true;
-                    retry_at = now_ns() + 200 * 1000000ull;
-                    if (!l->ckpt_failing)
-                        log_error("AUDIT LOG: cannot write tiles (%s); events stay durable in "
-                                  "the journal, retrying",
-                                  custody_strerror(rc));
-                    l->ckpt_failing = true;
-                }
-            }
-            free(tb->payload);
-            free(tb);
-        }
-        if (broken && (now_ns() >= retry_at || stop || req)) {
-            if (tiler_reset(l) == 0) {
-                broken = false;
-                req = true; /* checkpoint what was rebuilt at once */
-            } else {
-                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
-                retry_at = now_ns() + backoff_ms * 1000000ull;
-            }
-        }
-        uint64_t due = l->last_ckpt_ns + (uint64_t)l->interval_ms * 1000000;
-        if (!broken && l->tiled > atomic_load(&l->ckpt_size) &&
-            (req || stop || now_ns() >= due)) {
-            int rc = checkpoint(l);
-            if (rc) {
-                if (!l->ckpt_failing)
-                    log_error("AUDIT LOG: cannot publish a checkpoint: %s (retrying)",
-                              custody_strerror(rc));
-                l->ckpt_failing = true;
-                broken = true; /* what was written since may not be durable */
-                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
-                retry_at = now_ns() + backoff_ms * 1000000ull;
-            } else {
-                if (l->ckpt_failing)
-                    log_error("audit log: checkpoints are published again");
-                l->ckpt_failing = false;
-                backoff_ms = 200;
-                pthread_mutex_lock(&l->tmu);
-                l->ckpt_request = false;
-                pthread_mutex_unlock(&l->tmu);
-            }
-        }
-        if (stop) {
-            pthread_mutex_lock(&l->tmu);
-            bool empty = !l->thead;
-            pthread_mutex_unlock(&l->tmu);
-            if (empty && (broken || l->tiled == atomic_load(&l->ckpt_size)))
-                break;
-        }
-    }
-    if (!broken && !l->ckpt_failing)
-        prune_partials(l);
-    if (!broken)
-        sync_unsynced(l);
-    return NULL;
-}
-
-/* ---- indexer ---- */
-
-static void index_catch_up(struct ledger *l, uint64_t target)
-{
-    struct strbuf bundle = {0};
-    pthread_mutex_lock(&l->ixmu);
-    uint64_t at = ledger_index_size(l->ix);
-    while (at < target) {
-        uint64_t first;
-        sb_reset(&bundle);
-        if (tile_read_bundle(l->dirfd, target, at, &bundle, &first) != 0)
-            break;
-        const uint8_t *ents[TLOG_TILE_WIDTH];
-        size_t lens[TLOG_TILE_WIDTH], n = 0, off = 0, elen;
-        const uint8_t *e;
-        while (n < TLOG_TILE_WIDTH &&
-               tlog_bundle_next((const uint8_t *)bundle.buf, bundle.len, &off, &e, &elen) == 0) {
-            ents[n] = e;
-            lens[n++] = elen;
-        }
-        if (first + n <= at || ledger_index_add(l->ix, first, ents, lens, n) != 0)
-            break;
-        at = ledger_index_size(l->ix);
-    }
-    pthread_mutex_unlock(&l->ixmu);
-    sb_free(&bundle);
-}
-
-static void *indexer_main(void *arg)
-{
-    struct ledger *l = arg;
-    pthread_setname_np(pthread_self(), "audit-index");
-    /* the index is derived and searches catch it up themselves: it runs
-     * only on otherwise idle CPU, never ahead of requests */
-    struct sched_param sp = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-    for (;;) {
-        pthread_mutex_lock(&l->ckmu);
-        while (!l->ix_stop && atomic_load(&l->ckpt_size) <= ledger_index_size(l->ix))
-            pthread_cond_wait(&l->ckcv, &l->ckmu);
-        bool stop = l->ix_stop;
-        uint64_t target = atomic_load(&l->ckpt_size);
-        pthread_mutex_unlock(&l->ckmu);
-        if (stop)
-            break;
-        index_catch_up(l, target);
-        /* a failing index must not spin */
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return NULL;
-}
-
-int ledger_search(struct ledger *l, const struct ledger_query *q, uint64_t **out, size_t *n)
-{
-    if (!l->ix)
-        return CUSTODY_EUNAVAIL;
-    index_catch_up(l, atomic_load(&l->ckpt_size));
-    pthread_mutex_lock(&l->ixmu);
-    int rc = ledger_index_search(l->ix, q, out, n);
-    pthread_mutex_unlock(&l->ixmu);
-    return rc;
-}
-
 /* ---- open / recover / close ---- */
 
 static int fail(struct strbuf *err, int rc, const char *fmt, ...)
@@ -1027,7 +341,7 @@ static int load_checkpoint(struct ledger *l, struct strbuf *err)
 }
 
 /* Loads the right edge of the tree at l->cp.size from its tiles. */
-static int load_edge(struct ledger *l, struct strbuf *err)
+int lg_load_edge(struct ledger *l, struct strbuf *err)
 {
     uint64_t n = l->cp.size;
     struct tile_reader tr = {l->dirfd, n};
@@ -1066,7 +380,7 @@ static int load_edge(struct ledger *l, struct strbuf *err)
     }
     l->tiled = n;
     uint8_t root[TLOG_HASH_LEN];
-    edge_root(l, root);
+    lg_edge_root(l, root);
     if (memcmp(root, l->cp.root, TLOG_HASH_LEN) != 0)
         return fail(err, CUSTODY_ECORRUPT, "%s: tiles do not match the checkpoint's root; run "
                     "custody audit verify", l->dir);
@@ -1089,7 +403,7 @@ static int load_edge(struct ledger *l, struct strbuf *err)
  * acknowledged unless it was durable), the committed size when the tiler
  * rebuilds in a running process (past it, a record may be one whose
  * fdatasync failed, whose requests were refused). */
-static int replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
+int lg_replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
 {
     struct journal_rec *recs[2];
     size_t nrec[2];
@@ -1117,7 +431,7 @@ static int replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
         if (!r)
             break;
         uint64_t before = l->tiled;
-        rc = add_payload(l, r->first, r->payload, r->len, limit);
+        rc = lg_add_payload(l, r->first, r->payload, r->len, limit);
         if (rc || l->tiled == before)
             break;
         replayed = l->tiled - start;
@@ -1194,22 +508,22 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     if (rc < 0)
         goto fail;
     if (rc == 0) {
-        rc = load_edge(l, err);
+        rc = lg_load_edge(l, err);
         if (rc)
             goto fail;
     }
-    rc = replay_journal(l, err, UINT64_MAX);
+    rc = lg_replay_journal(l, err, UINT64_MAX);
     if (rc)
         goto fail;
     if (l->tiled > l->cp.size || l->note.len == 0) {
-        rc = checkpoint(l); /* covers the replayed events (or starts a new log at 0) */
+        rc = lg_checkpoint(l); /* covers the replayed events (or starts a new log at 0) */
         if (rc) {
             rc = fail(err, rc, "%s: cannot publish a checkpoint: %s", l->dir, custody_strerror(rc));
             goto fail;
         }
     }
     atomic_store(&l->ckpt_size, l->tiled);
-    prune_stale_partials(l);
+    lg_prune_stale_partials(l);
     /* Zero-fill each journal file up to rotate_bytes once: a commit then
      * overwrites allocated blocks, so its fdatasync needs no file-system
      * journal commit and does not wait for other files' dirty data (tiles). */
@@ -1234,7 +548,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     l->jactive = 0;
     l->joff = 0;
     l->jlast[0] = l->jlast[1] = 0; /* everything journaled is under the checkpoint */
-    l->last_ckpt_ns = now_ns();
+    l->last_ckpt_ns = lg_now_ns();
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->efd < 0) {
         rc = fail(err, CUSTODY_EIO, "eventfd: %s", strerror(errno));
@@ -1256,8 +570,8 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
         }
     }
     if (pthread_create(&l->th_commit, NULL, committer_main, l) != 0 ||
-        pthread_create(&l->th_tile, NULL, tiler_main, l) != 0 ||
-        (l->ix && pthread_create(&l->th_index, NULL, indexer_main, l) != 0)) {
+        pthread_create(&l->th_tile, NULL, lg_tiler_main, l) != 0 ||
+        (l->ix && pthread_create(&l->th_index, NULL, lg_indexer_main, l) != 0)) {
         rc = fail(err, CUSTODY_EINTERNAL, "cannot start the ledger threads");
         goto fail; /* (a partial start is not recoverable here; abort-level) */
     }
@@ -1440,167 +754,3 @@ void ledger_dispatch(struct ledger *l)
     }
 }
 
-/* ---- reading ---- */
-
-void ledger_stats(const struct ledger *cl, struct ledger_stats *out)
-{
-    struct ledger *l = (struct ledger *)cl;
-    memset(out, 0, sizeof *out);
-    out->size = atomic_load(&l->durable);
-    out->checkpoint_size = atomic_load(&l->ckpt_size);
-    out->batches = atomic_load(&l->batches);
-    out->failures = atomic_load(&l->failures);
-    out->healthy = atomic_load(&l->healthy);
-    pthread_mutex_lock(&l->errmu);
-    util_strlcpy(out->last_error, l->last_error, sizeof out->last_error);
-    pthread_mutex_unlock(&l->errmu);
-    util_strlcpy(out->origin, l->origin, sizeof out->origin);
-}
-
-int ledger_checkpoint_now(struct ledger *l, uint64_t min_size)
-{
-    if (min_size > atomic_load(&l->durable))
-        return CUSTODY_EINVAL;
-    pthread_mutex_lock(&l->tmu);
-    l->ckpt_request = true;
-    pthread_cond_signal(&l->tcv);
-    pthread_mutex_unlock(&l->tmu);
-    uint64_t deadline = now_ns() + 10ull * 1000000000;
-    pthread_mutex_lock(&l->ckmu);
-    while (atomic_load(&l->ckpt_size) < min_size && now_ns() < deadline)
-        cond_wait_ns(&l->ckcv, &l->ckmu, 50 * 1000000ull);
-    int rc = atomic_load(&l->ckpt_size) >= min_size ? 0 : CUSTODY_EAUDIT;
-    pthread_mutex_unlock(&l->ckmu);
-    return rc;
-}
-
-int ledger_checkpoint(struct ledger *l, struct strbuf *out, struct tlog_checkpoint *cp)
-{
-    pthread_mutex_lock(&l->ckmu);
-    int rc = sb_append(out, l->note.buf, l->note.len);
-    if (cp)
-        *cp = l->cp;
-    pthread_mutex_unlock(&l->ckmu);
-    return rc;
-}
-
-int ledger_add_cosignatures(struct ledger *l, uint64_t size, const char *lines, size_t len)
-{
-    pthread_mutex_lock(&l->cwmu);
-    pthread_mutex_lock(&l->ckmu);
-    if (l->cp.size != size) {
-        pthread_mutex_unlock(&l->ckmu);
-        pthread_mutex_unlock(&l->cwmu);
-        return CUSTODY_ECONFLICT; /* a newer checkpoint replaced it */
-    }
-    struct strbuf note = {0};
-    sb_append(&note, l->note.buf, l->note.len);
-    pthread_mutex_unlock(&l->ckmu);
-    sb_append(&note, lines, len);
-    int rc = write_checkpoint_file(l, note.buf, note.len);
-    if (!rc) {
-        pthread_mutex_lock(&l->ckmu);
-        if (l->cp.size == size) {
-            sb_reset(&l->note);
-            sb_append(&l->note, note.buf, note.len);
-        }
-        pthread_mutex_unlock(&l->ckmu);
-    }
-    pthread_mutex_unlock(&l->cwmu);
-    sb_free(&note);
-    return rc;
-}
-
-void ledger_set_checkpoint_hook(struct ledger *l,
-                                void (*hook)(void *arg, const char *note, size_t len,
-                                             uint64_t size),
-                                void *arg)
-{
-    l->hook = hook;
-    l->hook_arg = arg;
-}
-
-int ledger_entry(struct ledger *l, uint64_t index, struct strbuf *out)
-{
-    uint64_t size = atomic_load(&l->ckpt_size), first;
-    struct strbuf b = {0};
-    int rc = tile_read_bundle(l->dirfd, size, index, &b, &first);
-    size_t off = 0, elen;
-    const uint8_t *e = NULL;
-    for (uint64_t i = first; !rc && i <= index; i++) {
-        rc = tlog_bundle_next((const uint8_t *)b.buf, b.len, &off, &e, &elen);
-        if (rc == 1)
-            rc = CUSTODY_ECORRUPT;
-    }
-    if (!rc)
-        rc = sb_append(out, e, elen);
-    sb_free(&b);
-    return rc;
-}
-
-static int proof_size(struct ledger *l, uint64_t *size)
-{
-    uint64_t ck = atomic_load(&l->ckpt_size);
-    if (*size == 0)
-        *size = ck;
-    return *size > ck ? CUSTODY_EINVAL : 0;
-}
-
-int ledger_prove_inclusion(struct ledger *l, uint64_t index, uint64_t size,
-                           uint8_t proof[TLOG_PROOF_MAX][TLOG_HASH_LEN], size_t *n)
-{
-    int rc = proof_size(l, &size);
-    if (rc)
-        return rc;
-    if (index >= size)
-        return CUSTODY_ENOENT;
-    struct tile_reader tr = {l->dirfd, atomic_load(&l->ckpt_size)};
-    struct tlog_hash_reader r = {tile_read_hashes, &tr, l->cache};
-    return tlog_prove_inclusion(&r, size, index, proof, n);
-}
-
-int ledger_prove_consistency(struct ledger *l, uint64_t old_size, uint64_t size,
-                             uint8_t proof[TLOG_PROOF_MAX][TLOG_HASH_LEN], size_t *n)
-{
-    int rc = proof_size(l, &size);
-    if (rc)
-        return rc;
-    if (old_size == 0 || old_size > size)
-        return CUSTODY_EINVAL;
-    struct tile_reader tr = {l->dirfd, atomic_load(&l->ckpt_size)};
-    struct tlog_hash_reader r = {tile_read_hashes, &tr, l->cache};
-    return tlog_prove_consistency(&r, size, old_size, proof, n);
-}
-
-int ledger_tree_root(struct ledger *l, uint64_t size, uint8_t out[TLOG_HASH_LEN])
-{
-    int rc = proof_size(l, &size);
-    if (rc)
-        return rc;
-    struct tile_reader tr = {l->dirfd, atomic_load(&l->ckpt_size)};
-    struct tlog_hash_reader r = {tile_read_hashes, &tr, l->cache};
-    return tlog_tree_root(&r, size, out);
-}
-
-int ledger_vkey(const struct ledger *l, struct strbuf *out)
-{
-    struct tlog_key pub;
-    tlog_key_from_pub(l->key.name, TLOG_KEY_ED25519, l->key.pub, &pub);
-    return tlog_vkey_format(&pub, out);
-}
-
-void ledger_hash_value(const struct ledger *l, const char *value, size_t len,
-                       char out[LEDGER_PSEUDONYM_LEN + 1])
-{
-    ledger_pseudonym(l->privacy.key, value, len, out);
-}
-
-int ledger_dirfd(const struct ledger *l)
-{
-    return l->dirfd;
-}
-
-const struct tlog_key *ledger_key(const struct ledger *l)
-{
-    return &l->key;
-}
