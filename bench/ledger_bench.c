@@ -2,13 +2,13 @@
  * ledger_bench.c — the audit ledger against SQLite, in one run (`make bench`).
  *
  *   1. Durable append throughput with group commit: 2 submitting threads
- *      push encoded events as fast as the log acknowledges them (at most
- *      BENCH_INFLIGHT waiting), for a few seconds.
+ *      push encoded events as fast as the log acknowledges them, with at
+ *      most 16, 256, 4096 or 65536 waiting (closed loop), for a few seconds.
  *   2. Acknowledgement latency (submit -> durable callback) at 1k, 10k and
  *      100k events/s offered (open loop), p50 / p99.
  *   3. The peer: SQLite in WAL mode with synchronous=FULL inserting the same
  *      event bytes in transactions of the batch size custody's committer
- *      formed at full throughput, and in batches of 1 (one commit per event).
+ *      formed at each concurrency, and in batches of 1 (one commit per event).
  *   4. Inclusion-proof generation on a log of BENCH_PROOF_N events (random
  *      indices), and ledger_verify over the same log (entries/s, 1 core).
  *
@@ -161,7 +161,7 @@ static void *submit_main(void *arg)
     return NULL;
 }
 
-static double throughput(double *avg_batch)
+static double throughput(int64_t window, double *avg_batch)
 {
     struct ledger *l = open_log("throughput");
     struct dispatcher d = {l, false};
@@ -171,7 +171,7 @@ static double throughput(double *avg_batch)
     uint64_t t0 = now_ns();
     struct submitter s[2];
     for (int i = 0; i < 2; i++) {
-        s[i] = (struct submitter){l, (uint64_t)i << 40, t0 + (uint64_t)(seconds * 1e9), 65536};
+        s[i] = (struct submitter){l, (uint64_t)i << 40, t0 + (uint64_t)(seconds * 1e9), window};
         pthread_create(&st[i], NULL, submit_main, &s[i]);
     }
     for (int i = 0; i < 2; i++)
@@ -353,17 +353,25 @@ int main(void)
     printf("ledger bench in %s (%.0f s per figure, events of %zu bytes)\n", dir_base, seconds,
            pool_len[0]);
 
-    double avg_batch;
-    double rate = throughput(&avg_batch);
-    size_t b = avg_batch < 1 ? 1 : (size_t)(avg_batch + 0.5);
-    double sq = sqlite_rate(b, seconds);
+    /* closed loop: WINDOW requests waiting at once (a server with that
+     * many concurrent clients); SQLite commits the batches custody formed */
+    printf("  durable appends, group commit; sqlite WAL synchronous=FULL in the same batch sizes\n"
+           "    concurrent   custody events/s   avg batch   sqlite events/s   custody/sqlite\n");
+    int64_t windows[] = {16, 256, 4096, 65536};
+    double rate = 0, sq = 0;
+    for (int i = 0; i < 4; i++) {
+        double avg_batch;
+        rate = throughput(windows[i], &avg_batch);
+        size_t b = avg_batch < 1 ? 1 : (size_t)(avg_batch + 0.5);
+        sq = sqlite_rate(b, seconds);
+        printf("    %10" PRId64 "   %16.0f   %9zu   %15.0f   %13.2fx\n", windows[i], rate, b, sq,
+               rate / sq);
+    }
     double sq1 = sqlite_rate(1, seconds);
-    printf("  durable appends, group commit              %10.0f events/s (goal >= 200000: %s), "
-           "avg batch %.0f\n",
-           rate, rate >= 200000 ? "PASS" : "FAIL", avg_batch);
-    printf("  sqlite WAL synchronous=FULL, batch %-6zu  %10.0f events/s -> custody %.2fx "
-           "(goal >= 3x: %s)\n",
-           b, sq, rate / sq, rate / sq >= 3 ? "PASS" : "FAIL");
+    printf("  durable appends at saturation            %10.0f events/s (goal >= 200000: %s)\n", rate,
+           rate >= 200000 ? "PASS" : "FAIL");
+    printf("  custody/sqlite at saturation (same batch)     %6.2fx (goal >= 3x: %s)\n", rate / sq,
+           rate / sq >= 3 ? "PASS" : "FAIL");
     printf("  sqlite WAL synchronous=FULL, batch 1       %10.0f events/s -> custody %.1fx\n", sq1,
            rate / sq1);
     double rates[] = {1000, 10000, 100000};

@@ -69,6 +69,7 @@ int tile_read_file(int dirfd, const char *rel, struct strbuf *out, size_t max);
 #define LEVELS 8            /* tile levels 0..7 cover trees up to 2^64 */
 #define UNSYNCED_MAX 512    /* tile fds kept for the checkpoint's fsync */
 #define DIRS_MAX 32
+#define MADE_MAX 8          /* recently made tile directories remembered */
 #define HIST 3              /* partial-tile sets kept: current + 2 (grace) */
 
 struct pending {
@@ -149,7 +150,11 @@ struct ledger {
     size_t nunsynced;
     char dirs[DIRS_MAX][TLOG_PATH_MAX];
     size_t ndirs;
-    char last_mkdir[TLOG_PATH_MAX];
+    char made[MADE_MAX][TLOG_PATH_MAX]; /* directories known to exist (ring) */
+    unsigned made_next;
+    bool use_syncfs; /* the filesystem's syncfs reports writeback errors */
+    bool bulk;       /* fds were closed unsynced: the next sync is a syncfs */
+    _Atomic uint64_t bulk_syncs;
     struct partial_set hist[HIST];
     uint64_t last_ckpt_ns;
     bool ckpt_failing;

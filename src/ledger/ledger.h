@@ -153,6 +153,7 @@ struct ledger_stats {
     uint64_t checkpoint_size;   /* events under the latest checkpoint */
     uint64_t batches;           /* group commits */
     uint64_t failures;          /* failed journal writes since start */
+    uint64_t bulk_syncs;        /* tile syncs done with one syncfs */
     bool healthy;
     char last_error[160];
     char origin[TLOG_NAME_MAX + 1];

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -446,6 +447,25 @@ int lg_replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
     return 0;
 }
 
+/* Whether syncfs on this filesystem writes back every file and reports
+ * writeback errors (Linux >= 5.8 on local disk filesystems); elsewhere (FUSE,
+ * NFS) the tiler fsyncs each tile file. */
+static bool syncfs_reports_errors(int fd)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0)
+        return false;
+    switch ((unsigned long)st.f_type) {
+    case 0xEF53:     /* ext2/3/4 */
+    case 0x58465342: /* xfs */
+    case 0x9123683E: /* btrfs */
+    case 0x01021994: /* tmpfs (nothing to write back) */
+        return true;
+    default:
+        return false;
+    }
+}
+
 int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf *err)
 {
     struct ledger *l = util_calloc(1, sizeof *l);
@@ -491,6 +511,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
         rc = fail(err, custody_err_from_errno(errno), "%s: %s", l->dir, strerror(errno));
         goto fail;
     }
+    l->use_syncfs = syncfs_reports_errors(l->dirfd);
     if (mkdirat(l->dirfd, "tile", 0755) != 0 && errno != EEXIST) {
         rc = fail(err, custody_err_from_errno(errno), "%s/tile: %s", l->dir, strerror(errno));
         goto fail;

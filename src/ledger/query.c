@@ -87,6 +87,7 @@ void ledger_stats(const struct ledger *cl, struct ledger_stats *out)
     out->checkpoint_size = atomic_load(&l->ckpt_size);
     out->batches = atomic_load(&l->batches);
     out->failures = atomic_load(&l->failures);
+    out->bulk_syncs = atomic_load(&l->bulk_syncs);
     out->healthy = atomic_load(&l->healthy);
     pthread_mutex_lock(&l->errmu);
     util_strlcpy(out->last_error, l->last_error, sizeof out->last_error);

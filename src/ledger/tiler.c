@@ -62,8 +62,9 @@ static int mkdir_parent(struct ledger *l, const char *rel)
     if (!slash)
         return 0;
     *slash = '\0';
-    if (strcmp(dir, l->last_mkdir) == 0)
-        return 0;
+    for (unsigned i = 0; i < MADE_MAX; i++)
+        if (strcmp(dir, l->made[i]) == 0)
+            return 0;
     for (char *p = dir + 1;; p++) {
         if (*p != '/' && *p != '\0')
             continue;
@@ -85,13 +86,35 @@ static int mkdir_parent(struct ledger *l, const char *rel)
         if (!c)
             break;
     }
-    util_strlcpy(l->last_mkdir, dir, sizeof l->last_mkdir);
+    util_strlcpy(l->made[l->made_next], dir, TLOG_PATH_MAX);
+    l->made_next = (l->made_next + 1) % MADE_MAX;
     return 0;
+}
+
+/* Closes the tile fds kept for fsync; from then on only a syncfs makes
+ * those files durable (used when many were written, on filesystems whose
+ * syncfs reports writeback errors: one call instead of one per tile). */
+static void close_unsynced_bulk(struct ledger *l)
+{
+    for (size_t i = 0; i < l->nunsynced; i++)
+        close(l->unsynced[i]);
+    l->nunsynced = 0;
+    l->bulk = true;
 }
 
 static int sync_unsynced(struct ledger *l)
 {
     int rc = 0;
+    if (l->bulk) {
+        close_unsynced_bulk(l);
+        if (syncfs(l->dirfd) != 0)
+            rc = custody_err_from_errno(errno);
+        l->bulk = false;
+        atomic_fetch_add(&l->bulk_syncs, 1);
+        if (!rc)
+            l->ndirs = 0; /* syncfs covered the directories too */
+        return rc;
+    }
     for (size_t i = 0; i < l->nunsynced; i++) {
         if (!rc && fsync(l->unsynced[i]) != 0)
             rc = custody_err_from_errno(errno);
@@ -130,7 +153,11 @@ static int write_tile(struct ledger *l, const char *rel, const void *data, size_
     *strrchr(dir, '/') = '\0';
     if ((rc = note_dir(l, dir)) != 0)
         return rc;
-    int fd = openat(l->dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    /* O_EXCL first: a new file truncated by O_TRUNC makes ext4 start its
+     * writeback at close (auto_da_alloc); rewrites after recovery are rare */
+    int fd = openat(l->dirfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == EEXIST)
+        fd = openat(l->dirfd, rel, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return custody_err_from_errno(errno);
     rc = write_all(fd, data, len);
@@ -139,7 +166,9 @@ static int write_tile(struct ledger *l, const char *rel, const void *data, size_
         return rc;
     }
     sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback now */
-    if (l->nunsynced == UNSYNCED_MAX) {
+    if (l->nunsynced == UNSYNCED_MAX && l->use_syncfs) {
+        close_unsynced_bulk(l);
+    } else if (l->nunsynced == UNSYNCED_MAX) {
         rc = sync_unsynced(l);
         if (rc) {
             close(fd);
@@ -426,7 +455,7 @@ static int tiler_reset(struct ledger *l)
     for (size_t i = 0; i < l->nunsynced; i++)
         close(l->unsynced[i]);
     l->nunsynced = 0;
-    l->last_mkdir[0] = '\0'; /* (dirs[] stays: those still need their fsync) */
+    memset(l->made, 0, sizeof l->made); /* (dirs[] stays: those still need their fsync) */
     for (unsigned lv = 0; lv < LEVELS; lv++)
         l->lv[lv].n = 0;
     sb_reset(&l->ebuf);
