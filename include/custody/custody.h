@@ -58,7 +58,16 @@ extern "C" {
     XX(EBADSIG, -33, "bad_signature", 403, "signature verification failed")                       \
     XX(EBADPROOF, -34, "invalid_proof", 422, "invalid proof")                                     \
     XX(ECONFLICT, -35, "conflict", 409, "conflicting state")                                      \
-    XX(ECORRUPT, -36, "corrupt", 500, "data failed verification")
+    XX(ECORRUPT, -36, "corrupt", 500, "data failed verification")                                \
+    XX(EUNAUTH, -37, "unauthenticated", 401, "authentication required")                           \
+    XX(EDENIED, -38, "policy_denied", 403, "denied by policy")                                    \
+    XX(EBADTOKEN, -39, "invalid_token", 401, "invalid capability token")                          \
+    XX(EEXPIRED, -40, "token_expired", 401, "capability token expired")                           \
+    XX(EREVOKED, -41, "revoked", 401, "revoked")                                                  \
+    XX(EQUARANTINED, -42, "agent_quarantined", 403, "agent is quarantined")                       \
+    XX(EREPLAY, -43, "replayed", 401, "replayed request")                                         \
+    XX(EUNSUPPORTED, -44, "unsupported", 400, "unsupported feature")                              \
+    XX(ESYNTAX, -45, "syntax_error", 400, "syntax error")
 
 typedef enum {
     CUSTODY_OK = 0,

@@ -1,0 +1,109 @@
+/*
+ * authz.h — the doorway to src/authz: who is asking, and may they.
+ *
+ * Identities (this file's first half):
+ *   - principals: the people agents act for ("alice"); named by agents;
+ *   - agents: a name, an Ed25519 public key, the principal it acts for,
+ *     groups, a revocation epoch and a quarantine flag;
+ *   - revoked token ids (kept until the token would have expired anyway).
+ * They live in STATE/authz/identities.db (SQLite, synchronous=FULL) and in
+ * memory; every change is written to the database before it takes effect,
+ * and takes effect for the very next request.
+ *
+ * Proof of possession: an agent proves it holds its private key by signing
+ * a session message (authz_session_message) once per connection; requests
+ * on that connection then carry capability tokens bound to the agent and
+ * its key. Ed25519 verification costs ~100 us here, so it is paid per
+ * connection, not per request (docs/authz.md).
+ *
+ * Threading: a struct authz_ids is used from one thread (custodyd's loop).
+ */
+#ifndef CUSTODY_AUTHZ_H
+#define CUSTODY_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+#define AUTHZ_NAME_MAX 64  /* agent, principal and group names */
+#define AUTHZ_GROUPS_MAX 8 /* groups per agent */
+#define AUTHZ_FP_LEN 72    /* "ed25519:" + 64 hex */
+#define AUTHZ_AGENTS_MAX 100000
+#define AUTHZ_SESSION_SKEW_S 120 /* accepted clock difference for a session signature */
+
+struct authz_agent {
+    char name[AUTHZ_NAME_MAX + 1];
+    char principal[AUTHZ_NAME_MAX + 1]; /* "" when none */
+    char groups[AUTHZ_GROUPS_MAX][AUTHZ_NAME_MAX + 1];
+    size_t ngroups;
+    uint8_t pubkey[32];
+    char key_fp[AUTHZ_FP_LEN + 1]; /* "ed25519:<hex sha256(pubkey)>" */
+    uint64_t epoch;                /* bumped by revoke: older tokens die */
+    bool quarantined;
+    uint64_t created; /* unix seconds */
+};
+
+/* Names: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool authz_name_valid(const char *s);
+
+/* ---- keys ---- */
+
+/* A new Ed25519 key pair: the public key and the private key as PKCS#8 PEM. */
+int authz_keygen(uint8_t pub[32], struct strbuf *private_pem);
+/* The public key and a signing handle from a PKCS#8 PEM private key. */
+int authz_key_load_pem(const char *pem, size_t len, uint8_t pub[32]);
+/* "ed25519:" + lower-case hex SHA-256 of the raw public key. */
+void authz_key_fingerprint(const uint8_t pub[32], char out[AUTHZ_FP_LEN + 1]);
+/* Ed25519 signature of msg with a PKCS#8 PEM private key. */
+int authz_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uint8_t sig[64]);
+/* 0 when sig is pub's signature of msg, else CUSTODY_EBADSIG. */
+int authz_verify_sig(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64]);
+
+/* ---- the identity store ---- */
+
+struct authz_ids;
+
+int authz_ids_open(const char *path, struct authz_ids **out, struct strbuf *err);
+void authz_ids_close(struct authz_ids *ids);
+
+/* Enrolls an agent (CUSTODY_EEXIST when the name is taken). */
+int authz_agent_add(struct authz_ids *ids, const char *name, const char *principal,
+                    const char *const *groups, size_t ngroups, const uint8_t pub[32],
+                    struct authz_agent *out);
+/* The agent by name, or NULL. Valid until the next change to the store. */
+const struct authz_agent *authz_agent_find(const struct authz_ids *ids, const char *name);
+/* The i-th agent (name order is not kept), NULL past the end. */
+const struct authz_agent *authz_agent_at(const struct authz_ids *ids, size_t i);
+size_t authz_agent_count(const struct authz_ids *ids);
+/* Bumps the agent's epoch: every token minted before dies. */
+int authz_agent_revoke(struct authz_ids *ids, const char *name, uint64_t *new_epoch);
+int authz_agent_quarantine(struct authz_ids *ids, const char *name, bool on);
+int authz_agent_remove(struct authz_ids *ids, const char *name);
+
+/* Revokes one token id until `expires` (unix seconds; after that the token
+ * is dead anyway and the entry is dropped). */
+int authz_token_revoke(struct authz_ids *ids, const char *token_id, uint64_t expires);
+bool authz_token_revoked(const struct authz_ids *ids, const char *token_id);
+
+/* ---- sessions (proof of possession, once per connection) ---- */
+
+/* The bytes an agent signs:
+ *   "custody-session-v1\n" agent "\n" ts "\n" nonce "\n" binding "\n"
+ * ts is unix seconds in decimal, nonce 32 lower-case hex digits (16 random
+ * bytes), binding names the channel ("unix", or "tls-exporter:" + hex of
+ * the TLS exporter value, RFC 9266). */
+int authz_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
+                          struct strbuf *out);
+
+/* Checks a session proof: the agent exists and is not quarantined, ts is
+ * within AUTHZ_SESSION_SKEW_S of now, the nonce was not used before (kept
+ * for twice the skew), and sig verifies under the agent's key. On success
+ * *agent points at the agent. Errors: EUNAUTH (unknown agent, bad form),
+ * EQUARANTINED, EEXPIRED (clock skew), EREPLAY, EBADSIG. */
+int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, const char *nonce,
+                         const char *binding, const uint8_t sig[64], uint64_t now,
+                         const struct authz_agent **out, struct strbuf *reason);
+
+#endif

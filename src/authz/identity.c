@@ -1,0 +1,432 @@
+/*
+ * identity.c — the identity store: agents, revoked token ids, and the
+ * session nonces already used.
+ *
+ * SQLite (STATE/authz/identities.db, WAL, synchronous=FULL) is the record;
+ * memory holds a copy for lookups on the request path. A change is
+ * committed to the database first and applied in memory only when that
+ * worked, so a failed write never changes what is allowed.
+ *
+ * Tables:
+ *   agents(name PRIMARY KEY, principal, groups (comma-separated),
+ *          pubkey BLOB(32), epoch, quarantined, created)
+ *   revoked_tokens(id PRIMARY KEY, expires, revoked_at)
+ */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "custody/custody.h"
+
+#define TOKEN_ID_MAX 128
+#define NONCES_MAX (1u << 20)
+
+/* A string set with an expiry per member (open addressing, tombstones). */
+struct sset_slot {
+    char *key; /* NULL: empty; TOMB: deleted */
+    uint64_t expires;
+};
+struct sset {
+    struct sset_slot *slots;
+    size_t cap, used, live;
+};
+static char TOMB_[1];
+#define TOMB TOMB_
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static struct sset_slot *sset_find(const struct sset *s, const char *key)
+{
+    if (!s->cap) return NULL;
+    for (size_t i = hash_str(key) & (s->cap - 1), n = 0; n < s->cap;
+         i = (i + 1) & (s->cap - 1), n++) {
+        struct sset_slot *sl = &s->slots[i];
+        if (!sl->key) return NULL;
+        if (sl->key != TOMB && strcmp(sl->key, key) == 0) return sl;
+    }
+    return NULL;
+}
+
+static void sset_put_raw(struct sset *s, char *key, uint64_t expires)
+{
+    for (size_t i = hash_str(key) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->slots[i].key || s->slots[i].key == TOMB) {
+            if (!s->slots[i].key) s->used++;
+            s->slots[i] = (struct sset_slot){key, expires};
+            s->live++;
+            return;
+        }
+    }
+}
+
+/* Drops members whose expiry is before now (when now != 0) and rehashes. */
+static void sset_rebuild(struct sset *s, size_t cap, uint64_t now)
+{
+    struct sset old = *s;
+    s->slots = util_calloc(cap, sizeof *s->slots);
+    s->cap = cap;
+    s->used = s->live = 0;
+    for (size_t i = 0; i < old.cap; i++) {
+        char *k = old.slots[i].key;
+        if (!k || k == TOMB) continue;
+        if (now && old.slots[i].expires < now)
+            free(k);
+        else
+            sset_put_raw(s, k, old.slots[i].expires);
+    }
+    free(old.slots);
+}
+
+static void sset_add(struct sset *s, const char *key, uint64_t expires, uint64_t now)
+{
+    struct sset_slot *sl = sset_find(s, key);
+    if (sl) {
+        sl->expires = expires;
+        return;
+    }
+    if ((s->used + 1) * 4 >= s->cap * 3) {
+        size_t cap = s->cap ? s->cap : 64;
+        while ((s->live + 1) * 2 >= cap)
+            cap *= 2;
+        sset_rebuild(s, cap, now);
+    }
+    sset_put_raw(s, util_strdup(key), expires);
+}
+
+static void sset_free(struct sset *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i].key && s->slots[i].key != TOMB) free(s->slots[i].key);
+    free(s->slots);
+    memset(s, 0, sizeof *s);
+}
+
+struct authz_ids {
+    sqlite3 *db;
+    struct authz_agent *agents;
+    size_t nagents, cap;
+    struct sset revoked;
+    struct sset nonces;
+};
+
+static int sql_fail(struct authz_ids *ids, int rc, const char *what)
+{
+    log_error("authz: identities %s: %s", what, ids->db ? sqlite3_errmsg(ids->db) : "?");
+    return util_err_from_sqlite(rc);
+}
+
+static const char SCHEMA[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, principal TEXT NOT NULL,"
+    " groups TEXT NOT NULL, pubkey BLOB NOT NULL, epoch INTEGER NOT NULL,"
+    " quarantined INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS revoked_tokens (id TEXT PRIMARY KEY, expires INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL);";
+
+static void split_groups(const char *s, struct authz_agent *a)
+{
+    a->ngroups = 0;
+    while (s && *s && a->ngroups < AUTHZ_GROUPS_MAX) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        if (n && n <= AUTHZ_NAME_MAX) {
+            memcpy(a->groups[a->ngroups], s, n);
+            a->groups[a->ngroups++][n] = '\0';
+        }
+        s = comma ? comma + 1 : NULL;
+    }
+}
+
+static void join_groups(const struct authz_agent *a, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < a->ngroups; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "," : "", a->groups[i]);
+}
+
+static struct authz_agent *push_agent(struct authz_ids *ids)
+{
+    if (ids->nagents == ids->cap) {
+        ids->cap = ids->cap ? ids->cap * 2 : 16;
+        ids->agents = util_realloc(ids->agents, ids->cap * sizeof *ids->agents);
+    }
+    struct authz_agent *a = &ids->agents[ids->nagents++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+static int load(struct authz_ids *ids)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ids->db,
+                                "SELECT name, principal, groups, pubkey, epoch, quarantined, "
+                                "created FROM agents",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) return sql_fail(ids, rc, "load");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *principal = (const char *)sqlite3_column_text(st, 1);
+        if (!name || !authz_name_valid(name) || sqlite3_column_bytes(st, 3) != 32)
+            continue; /* a row no version of custody wrote */
+        struct authz_agent *a = push_agent(ids);
+        util_strlcpy(a->name, name, sizeof a->name);
+        util_strlcpy(a->principal, principal ? principal : "", sizeof a->principal);
+        split_groups((const char *)sqlite3_column_text(st, 2), a);
+        memcpy(a->pubkey, sqlite3_column_blob(st, 3), 32);
+        authz_key_fingerprint(a->pubkey, a->key_fp);
+        a->epoch = (uint64_t)sqlite3_column_int64(st, 4);
+        a->quarantined = sqlite3_column_int(st, 5) != 0;
+        a->created = (uint64_t)sqlite3_column_int64(st, 6);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return sql_fail(ids, rc, "load");
+    uint64_t now = util_now_ns() / 1000000000ull;
+    rc = sqlite3_prepare_v2(ids->db, "SELECT id, expires FROM revoked_tokens", -1, &st, NULL);
+    if (rc != SQLITE_OK) return sql_fail(ids, rc, "load");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        uint64_t exp = (uint64_t)sqlite3_column_int64(st, 1);
+        if (id && exp >= now) sset_add(&ids->revoked, id, exp, now);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sql_fail(ids, rc, "load");
+}
+
+int authz_ids_open(const char *path, struct authz_ids **out, struct strbuf *err)
+{
+    struct authz_ids *ids = util_calloc(1, sizeof *ids);
+    int rc = sqlite3_open_v2(
+        path, &ids->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(ids->db, SCHEMA, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        if (err)
+            sb_printf(err, "%s: %s", path, ids->db ? sqlite3_errmsg(ids->db) : sqlite3_errstr(rc));
+        rc = util_err_from_sqlite(rc);
+        authz_ids_close(ids);
+        return rc;
+    }
+    sqlite3_busy_timeout(ids->db, 2000);
+    if ((rc = load(ids)) != 0) {
+        if (err) sb_printf(err, "%s: cannot read the identity store", path);
+        authz_ids_close(ids);
+        return rc;
+    }
+    *out = ids;
+    return 0;
+}
+
+void authz_ids_close(struct authz_ids *ids)
+{
+    if (!ids) return;
+    sqlite3_close(ids->db);
+    free(ids->agents);
+    sset_free(&ids->revoked);
+    sset_free(&ids->nonces);
+    free(ids);
+}
+
+static struct authz_agent *find(const struct authz_ids *ids, const char *name)
+{
+    for (size_t i = 0; i < ids->nagents; i++)
+        if (strcmp(ids->agents[i].name, name) == 0) return &ids->agents[i];
+    return NULL;
+}
+
+const struct authz_agent *authz_agent_find(const struct authz_ids *ids, const char *name)
+{
+    return name ? find(ids, name) : NULL;
+}
+
+const struct authz_agent *authz_agent_at(const struct authz_ids *ids, size_t i)
+{
+    return i < ids->nagents ? &ids->agents[i] : NULL;
+}
+
+size_t authz_agent_count(const struct authz_ids *ids)
+{
+    return ids->nagents;
+}
+
+/* Runs one statement with bound text/int64 parameters ("t", "i", "b" for a
+ * 32-byte blob), in its own (durable) transaction. */
+static int exec_bound(struct authz_ids *ids, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ids->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return sql_fail(ids, rc, "prepare");
+    va_list ap;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 't')
+            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (types[i] == 'i')
+            sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, uint64_t));
+        else
+            sqlite3_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), 32, SQLITE_TRANSIENT);
+    }
+    va_end(ap);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT) return CUSTODY_EEXIST;
+    if (rc != SQLITE_DONE) return sql_fail(ids, rc, "write");
+    return 0;
+}
+
+int authz_agent_add(struct authz_ids *ids, const char *name, const char *principal,
+                    const char *const *groups, size_t ngroups, const uint8_t pub[32],
+                    struct authz_agent *out)
+{
+    if (!authz_name_valid(name) || (principal && *principal && !authz_name_valid(principal)) ||
+        ngroups > AUTHZ_GROUPS_MAX)
+        return CUSTODY_EINVAL;
+    for (size_t i = 0; i < ngroups; i++)
+        if (!authz_name_valid(groups[i])) return CUSTODY_EINVAL;
+    if (find(ids, name)) return CUSTODY_EEXIST;
+    if (ids->nagents >= AUTHZ_AGENTS_MAX) return CUSTODY_ETOOBIG;
+    struct authz_agent a = {0};
+    util_strlcpy(a.name, name, sizeof a.name);
+    util_strlcpy(a.principal, principal ? principal : "", sizeof a.principal);
+    for (size_t i = 0; i < ngroups; i++)
+        util_strlcpy(a.groups[a.ngroups++], groups[i], sizeof a.groups[0]);
+    memcpy(a.pubkey, pub, 32);
+    authz_key_fingerprint(pub, a.key_fp);
+    a.created = util_now_ns() / 1000000000ull;
+    char gl[AUTHZ_GROUPS_MAX * (AUTHZ_NAME_MAX + 1) + 1];
+    join_groups(&a, gl, sizeof gl);
+    int rc = exec_bound(ids,
+                        "INSERT INTO agents (name, principal, groups, pubkey, epoch, quarantined,"
+                        " created) VALUES (?, ?, ?, ?, 0, 0, ?)",
+                        "tttbi", a.name, a.principal, gl, a.pubkey, a.created);
+    if (rc) return rc;
+    *push_agent(ids) = a;
+    if (out) *out = a;
+    return 0;
+}
+
+int authz_agent_revoke(struct authz_ids *ids, const char *name, uint64_t *new_epoch)
+{
+    struct authz_agent *a = name ? find(ids, name) : NULL;
+    if (!a) return CUSTODY_ENOENT;
+    int rc =
+        exec_bound(ids, "UPDATE agents SET epoch = ? WHERE name = ?", "it", a->epoch + 1, a->name);
+    if (rc) return rc;
+    a->epoch++;
+    if (new_epoch) *new_epoch = a->epoch;
+    return 0;
+}
+
+int authz_agent_quarantine(struct authz_ids *ids, const char *name, bool on)
+{
+    struct authz_agent *a = name ? find(ids, name) : NULL;
+    if (!a) return CUSTODY_ENOENT;
+    int rc = exec_bound(ids, "UPDATE agents SET quarantined = ? WHERE name = ?", "it", (uint64_t)on,
+                        a->name);
+    if (rc) return rc;
+    a->quarantined = on;
+    return 0;
+}
+
+int authz_agent_remove(struct authz_ids *ids, const char *name)
+{
+    struct authz_agent *a = name ? find(ids, name) : NULL;
+    if (!a) return CUSTODY_ENOENT;
+    int rc = exec_bound(ids, "DELETE FROM agents WHERE name = ?", "t", a->name);
+    if (rc) return rc;
+    *a = ids->agents[--ids->nagents];
+    return 0;
+}
+
+int authz_token_revoke(struct authz_ids *ids, const char *token_id, uint64_t expires)
+{
+    size_t n = token_id ? strlen(token_id) : 0;
+    if (n == 0 || n > TOKEN_ID_MAX || !util_utf8_valid(token_id, n)) return CUSTODY_EINVAL;
+    uint64_t now = util_now_ns() / 1000000000ull;
+    int rc = exec_bound(ids,
+                        "INSERT INTO revoked_tokens (id, expires, revoked_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT(id) DO UPDATE SET expires = max(expires, excluded.expires)",
+                        "tii", token_id, expires, now);
+    if (rc) return rc;
+    sset_add(&ids->revoked, token_id, expires, now);
+    /* forget ids whose tokens are dead anyway (the database too) */
+    exec_bound(ids, "DELETE FROM revoked_tokens WHERE expires < ?", "i", now);
+    return 0;
+}
+
+bool authz_token_revoked(const struct authz_ids *ids, const char *token_id)
+{
+    return token_id && sset_find(&ids->revoked, token_id) != NULL;
+}
+
+/* ---- sessions ---- */
+
+int authz_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
+                          struct strbuf *out)
+{
+    return sb_printf(out, "custody-session-v1\n%s\n%llu\n%s\n%s\n", agent, (unsigned long long)ts,
+                     nonce, binding);
+}
+
+static bool nonce_valid(const char *n)
+{
+    if (strlen(n) != 32) return false;
+    for (int i = 0; i < 32; i++)
+        if (util_hexval(n[i]) < 0 || (n[i] >= 'A' && n[i] <= 'F')) return false;
+    return true;
+}
+
+int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, const char *nonce,
+                         const char *binding, const uint8_t sig[64], uint64_t now,
+                         const struct authz_agent **out, struct strbuf *reason)
+{
+    const struct authz_agent *a = authz_agent_find(ids, agent);
+    if (!a) {
+        sb_printf(reason, "no agent named \"%.64s\"", agent ? agent : "");
+        return CUSTODY_EUNAUTH;
+    }
+    if (!nonce || !nonce_valid(nonce) || !binding || strlen(binding) > 256) {
+        sb_puts(reason, "malformed session proof (nonce must be 32 lower-case hex digits)");
+        return CUSTODY_EUNAUTH;
+    }
+    if (a->quarantined) {
+        sb_printf(reason, "agent \"%s\" is quarantined", a->name);
+        return CUSTODY_EQUARANTINED;
+    }
+    if (ts + AUTHZ_SESSION_SKEW_S < now || ts > now + AUTHZ_SESSION_SKEW_S) {
+        sb_printf(reason, "session proof time %llu is more than %d s from the server's %llu",
+                  (unsigned long long)ts, AUTHZ_SESSION_SKEW_S, (unsigned long long)now);
+        return CUSTODY_EEXPIRED;
+    }
+    struct sset_slot *seen = sset_find(&ids->nonces, nonce);
+    if (seen && seen->expires >= now) {
+        sb_puts(reason, "session proof already used (replay)");
+        return CUSTODY_EREPLAY;
+    }
+    struct strbuf msg = {0};
+    authz_session_message(a->name, ts, nonce, binding, &msg);
+    int rc = authz_verify_sig(a->pubkey, msg.buf, msg.len, sig);
+    sb_free(&msg);
+    if (rc) {
+        sb_printf(reason, "session proof signature does not verify under agent \"%s\"'s key",
+                  a->name);
+        return CUSTODY_EBADSIG;
+    }
+    if (ids->nonces.live >= NONCES_MAX) sset_rebuild(&ids->nonces, ids->nonces.cap, now);
+    if (ids->nonces.live >= NONCES_MAX) {
+        sb_puts(reason, "too many sessions opened recently; try again shortly");
+        return CUSTODY_EAGAIN;
+    }
+    sset_add(&ids->nonces, nonce, ts + 2 * AUTHZ_SESSION_SKEW_S, now);
+    *out = a;
+    return 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * keys.c — Ed25519 keys for agents (OpenSSL): generation, PKCS#8 PEM,
+ * fingerprints, signing and verification.
+ */
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "authz.h"
+#include "custody/custody.h"
+
+bool authz_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > AUTHZ_NAME_MAX || s[0] == '.' || s[0] == '-') return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int raw_public(EVP_PKEY *pk, uint8_t pub[32])
+{
+    size_t len = 32;
+    if (EVP_PKEY_get_raw_public_key(pk, pub, &len) != 1 || len != 32) return CUSTODY_EINTERNAL;
+    return 0;
+}
+
+int authz_keygen(uint8_t pub[32], struct strbuf *private_pem)
+{
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    if (!pk) return CUSTODY_EINTERNAL;
+    int rc = raw_public(pk, pub);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!rc && (!b || PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL) != 1))
+        rc = CUSTODY_EINTERNAL;
+    if (!rc) {
+        char *data;
+        long n = BIO_get_mem_data(b, &data);
+        rc = sb_append(private_pem, data, (size_t)n);
+    }
+    BIO_free(b);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+static EVP_PKEY *load_pem(const char *pem, size_t len)
+{
+    if (len > 16384) return NULL;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    if (!b) return NULL;
+    EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (pk && EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(pk);
+        return NULL;
+    }
+    return pk;
+}
+
+int authz_key_load_pem(const char *pem, size_t len, uint8_t pub[32])
+{
+    EVP_PKEY *pk = load_pem(pem, len);
+    if (!pk) return CUSTODY_EINVAL;
+    int rc = raw_public(pk, pub);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+void authz_key_fingerprint(const uint8_t pub[32], char out[AUTHZ_FP_LEN + 1])
+{
+    uint8_t h[UTIL_SHA256_LEN];
+    util_sha256(pub, 32, h);
+    memcpy(out, "ed25519:", 8);
+    util_hex_encode(h, sizeof h, out + 8);
+}
+
+int authz_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uint8_t sig[64])
+{
+    EVP_PKEY *pk = load_pem(pem, pem_len);
+    if (!pk) return CUSTODY_EINVAL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t siglen = 64;
+    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+             EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == 64;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok ? 0 : CUSTODY_EINTERNAL;
+}
+
+int authz_verify_sig(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64])
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    if (!pk) return CUSTODY_EINTERNAL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+             EVP_DigestVerify(ctx, sig, 64, msg, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok ? 0 : CUSTODY_EBADSIG;
+}
