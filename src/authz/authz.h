@@ -11,7 +11,7 @@
  * and takes effect for the very next request.
  *
  * Proof of possession: an agent proves it holds its private key by signing
- * a session message (authz_session_message) once per connection; requests
+ * a session message (util_session_message) once per connection; requests
  * on that connection then carry capability tokens bound to the agent and
  * its key. Ed25519 verification costs ~100 us here, so it is paid per
  * connection, not per request (docs/authz.md).
@@ -27,9 +27,9 @@
 
 #include "util/util.h"
 
-#define AUTHZ_NAME_MAX 64  /* agent, principal and group names */
-#define AUTHZ_GROUPS_MAX 8 /* groups per agent */
-#define AUTHZ_FP_LEN 72    /* "ed25519:" + 64 hex */
+#define AUTHZ_NAME_MAX 64      /* agent, principal and group names */
+#define AUTHZ_GROUPS_MAX 8     /* groups per agent */
+#define UTIL_ED25519_FP_LEN 72 /* "ed25519:" + 64 hex */
 #define AUTHZ_AGENTS_MAX 100000
 #define AUTHZ_SESSION_SKEW_S 120 /* accepted clock difference for a session signature */
 
@@ -39,27 +39,14 @@ struct authz_agent {
     char groups[AUTHZ_GROUPS_MAX][AUTHZ_NAME_MAX + 1];
     size_t ngroups;
     uint8_t pubkey[32];
-    char key_fp[AUTHZ_FP_LEN + 1]; /* "ed25519:<hex sha256(pubkey)>" */
-    uint64_t epoch;                /* bumped by revoke: older tokens die */
+    char key_fp[UTIL_ED25519_FP_LEN + 1]; /* "ed25519:<hex sha256(pubkey)>" */
+    uint64_t epoch;                       /* bumped by revoke: older tokens die */
     bool quarantined;
     uint64_t created; /* unix seconds */
 };
 
 /* Names: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool authz_name_valid(const char *s);
-
-/* ---- keys ---- */
-
-/* A new Ed25519 key pair: the public key and the private key as PKCS#8 PEM. */
-int authz_keygen(uint8_t pub[32], struct strbuf *private_pem);
-/* The public key and a signing handle from a PKCS#8 PEM private key. */
-int authz_key_load_pem(const char *pem, size_t len, uint8_t pub[32]);
-/* "ed25519:" + lower-case hex SHA-256 of the raw public key. */
-void authz_key_fingerprint(const uint8_t pub[32], char out[AUTHZ_FP_LEN + 1]);
-/* Ed25519 signature of msg with a PKCS#8 PEM private key. */
-int authz_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uint8_t sig[64]);
-/* 0 when sig is pub's signature of msg, else CUSTODY_EBADSIG. */
-int authz_verify_sig(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64]);
 
 /* ---- the identity store ---- */
 
@@ -88,14 +75,6 @@ int authz_token_revoke(struct authz_ids *ids, const char *token_id, uint64_t exp
 bool authz_token_revoked(const struct authz_ids *ids, const char *token_id);
 
 /* ---- sessions (proof of possession, once per connection) ---- */
-
-/* The bytes an agent signs:
- *   "custody-session-v1\n" agent "\n" ts "\n" nonce "\n" binding "\n"
- * ts is unix seconds in decimal, nonce 32 lower-case hex digits (16 random
- * bytes), binding names the channel ("unix", or "tls-exporter:" + hex of
- * the TLS exporter value, RFC 9266). */
-int authz_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
-                          struct strbuf *out);
 
 /* Checks a session proof: the agent exists and is not quarantined, ts is
  * within AUTHZ_SESSION_SKEW_S of now, the nonce was not used before (kept

@@ -110,6 +110,19 @@ static void sset_free(struct sset *s)
     memset(s, 0, sizeof *s);
 }
 
+bool authz_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > AUTHZ_NAME_MAX || s[0] == '.' || s[0] == '-') return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 struct authz_ids {
     sqlite3 *db;
     struct authz_agent *agents;
@@ -184,7 +197,7 @@ static int load(struct authz_ids *ids)
         util_strlcpy(a->principal, principal ? principal : "", sizeof a->principal);
         split_groups((const char *)sqlite3_column_text(st, 2), a);
         memcpy(a->pubkey, sqlite3_column_blob(st, 3), 32);
-        authz_key_fingerprint(a->pubkey, a->key_fp);
+        util_ed25519_fingerprint(a->pubkey, a->key_fp);
         a->epoch = (uint64_t)sqlite3_column_int64(st, 4);
         a->quarantined = sqlite3_column_int(st, 5) != 0;
         a->created = (uint64_t)sqlite3_column_int64(st, 6);
@@ -300,7 +313,7 @@ int authz_agent_add(struct authz_ids *ids, const char *name, const char *princip
     for (size_t i = 0; i < ngroups; i++)
         util_strlcpy(a.groups[a.ngroups++], groups[i], sizeof a.groups[0]);
     memcpy(a.pubkey, pub, 32);
-    authz_key_fingerprint(pub, a.key_fp);
+    util_ed25519_fingerprint(pub, a.key_fp);
     a.created = util_now_ns() / 1000000000ull;
     char gl[AUTHZ_GROUPS_MAX * (AUTHZ_NAME_MAX + 1) + 1];
     join_groups(&a, gl, sizeof gl);
@@ -370,13 +383,6 @@ bool authz_token_revoked(const struct authz_ids *ids, const char *token_id)
 
 /* ---- sessions ---- */
 
-int authz_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
-                          struct strbuf *out)
-{
-    return sb_printf(out, "custody-session-v1\n%s\n%llu\n%s\n%s\n", agent, (unsigned long long)ts,
-                     nonce, binding);
-}
-
 static bool nonce_valid(const char *n)
 {
     if (strlen(n) != 32) return false;
@@ -413,8 +419,8 @@ int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, 
         return CUSTODY_EREPLAY;
     }
     struct strbuf msg = {0};
-    authz_session_message(a->name, ts, nonce, binding, &msg);
-    int rc = authz_verify_sig(a->pubkey, msg.buf, msg.len, sig);
+    util_session_message(a->name, ts, nonce, binding, &msg);
+    int rc = util_ed25519_verify(a->pubkey, msg.buf, msg.len, sig);
     sb_free(&msg);
     if (rc) {
         sb_printf(reason, "session proof signature does not verify under agent \"%s\"'s key",

@@ -32,6 +32,7 @@ struct daemon {
     struct gateway *gw;
     struct ledger *ledger;
     struct ledger_witnesses *witnesses;
+    struct authz_ids *ids;
     struct event *ledger_ev;
     char *pidfile;
 };
@@ -282,8 +283,23 @@ int main(int argc, char **argv)
     ledger_stats(d.ledger, &lst);
     if ((rc = ledger_witnesses_start(d.ledger, d.cfg->state_dir, &d.witnesses)) != 0)
         log_warn("custodyd: witnesses disabled: %s", custody_strerror(rc));
+    /* identities: agents, their keys and epochs, revoked tokens */
+    sb_reset(&err);
+    char *authz_dir = util_path_join(d.cfg->state_dir, "authz");
+    char *ids_path = util_path_join(authz_dir, "identities.db");
+    rc = util_mkdir_p(authz_dir, 0700);
+    if (!rc)
+        rc = authz_ids_open(ids_path, &d.ids, &err);
+    free(authz_dir);
+    free(ids_path);
+    if (rc) {
+        log_error("custodyd: cannot open the identity store: %s",
+                  err.buf ? err.buf : custody_strerror(rc));
+        return 1;
+    }
     struct gateway_opts go = {.cfg = d.cfg, .store = d.store, .reload = daemon_reload,
-                              .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin};
+                              .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin,
+                              .ids = d.ids};
     gateway_new(&go, &d.gw);
     /* The epoll changelist merges the EV_WRITE add/delete pairs libevent's
      * TLS bufferevents make around every flush into no-ops within one loop
@@ -351,6 +367,7 @@ int main(int argc, char **argv)
     ledger_witnesses_free(d.witnesses);
     event_free(d.ledger_ev);
     gateway_free(d.gw);
+    authz_ids_close(d.ids);
     store_close(d.store);
     if (d.pidfile) {
         unlink(d.pidfile);

@@ -24,8 +24,10 @@ struct gw_call {
     char resource[STORE_PATH_MAX + CONFIG_NAME_MAX + 4];
     char destination[STORE_PATH_MAX + CONFIG_NAME_MAX + 4];
     char sha256[UTIL_SHA256_HEX_LEN + 1];
-    char principal[32];
-    bool has_range;
+    char principal[AUTHZ_NAME_MAX + 32]; /* "uid:N", or the agent's principal */
+    char agent[AUTHZ_NAME_MAX + 1];
+    char session[33];
+    bool has_range, sign;
     uint64_t range_off, range_len;
     int64_t version;
     uint64_t in_bytes; /* request body bytes (writes) */
@@ -110,6 +112,24 @@ void gw_audit_body_bytes(struct http_req *req, uint64_t n)
         c->in_bytes = n;
 }
 
+void gw_audit_identity(struct http_req *req, const struct gw_identity *id)
+{
+    struct gw_call *c = req->audit;
+    if (!c || id->kind != GW_ID_AGENT)
+        return; /* the operator: principal "uid:N" from the socket */
+    util_strlcpy(c->agent, id->agent, sizeof c->agent);
+    util_strlcpy(c->session, id->session_id, sizeof c->session);
+    if (id->principal[0]) /* else the socket's "uid:N" stays */
+        util_strlcpy(c->principal, id->principal, sizeof c->principal);
+}
+
+void gw_audit_sign(struct http_req *req)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        c->sign = true;
+}
+
 void gw_audit_reason(struct http_req *req, int err, const char *msg)
 {
     struct gw_call *c = req->audit;
@@ -177,6 +197,8 @@ static void finish(struct gw_call *c)
     struct ledger_event ev = {0};
     ev.action = c->action;
     ev.principal_id = c->principal[0] ? c->principal : NULL;
+    ev.agent_id = c->agent[0] ? c->agent : NULL;
+    ev.session_id = c->session[0] ? c->session : NULL;
     ev.endpoint_id = gw->endpoint_id;
     ev.resource_id = c->resource[0] ? c->resource : NULL;
     ev.destination_id = c->destination[0] ? c->destination : NULL;
@@ -194,6 +216,7 @@ static void finish(struct gw_call *c)
                            : c->is_file && req->method != HTTP_HEAD ? c->flen
                                                                     : 0;
     ev.sensitive_resource = sensitive_root(gw, c->root);
+    ev.sign = c->sign;
     int rc = ledger_submit(gw->ledger, &ev, on_durable, c);
     if (rc) {
         if (rc == CUSTODY_EAUDIT) {

@@ -7,6 +7,7 @@
 #ifndef CUSTODY_GATEWAY_H
 #define CUSTODY_GATEWAY_H
 
+#include "authz/authz.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "ledger/ledger.h"
@@ -23,6 +24,7 @@ struct gateway_opts {
     void *reload_arg;
     struct ledger *ledger;   /* the audit log; NULL = no auditing (unit tests only) */
     const char *endpoint_id; /* this node, written into every event */
+    struct authz_ids *ids;   /* identities (required) */
 };
 
 int gateway_new(const struct gateway_opts *opts, struct gateway **out);

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "authz/authz.h"
 #include "gateway.h"
 #include "ledger/ledger.h"
 
@@ -16,7 +17,20 @@ struct gateway {
     uint64_t started_ns;
     struct ledger *ledger;  /* NULL: nothing is audited (unit tests) */
     char endpoint_id[128];
+    struct authz_ids *ids; /* agents, revocations, session nonces */
 };
+
+/* auth.c: who is behind a request (kept per connection). */
+enum gw_id_kind { GW_ID_OPERATOR = 1, GW_ID_AGENT };
+struct gw_identity {
+    enum gw_id_kind kind;
+    char agent[AUTHZ_NAME_MAX + 1];     /* agents */
+    char principal[AUTHZ_NAME_MAX + 1]; /* the agent's principal, "" when none */
+    char session_id[33];                /* the session proof's nonce */
+};
+/* Establishes the identity (0), or answers with an audited refusal and
+ * returns the error. */
+int gw_authenticate(struct gateway *gw, struct http_req *req, const struct gw_identity **out);
 
 /* Answers with a JSON error; message is printf-style. */
 void gw_error(struct http_req *req, int err, const char *fmt, ...)
@@ -45,6 +59,9 @@ void gw_audit_content(struct http_req *req, const char *sha256_hex, int64_t vers
 void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len);
 void gw_audit_body_bytes(struct http_req *req, uint64_t n);
 void gw_audit_reason(struct http_req *req, int err, const char *msg);
+void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
+/* The event gets a per-event signature (revocations, policy changes). */
+void gw_audit_sign(struct http_req *req);
 void gw_send(struct http_req *req, int status, const void *body, size_t len);
 void gw_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len);
 /* audit_api.c: /v1/audit/... and the read-only tlog-tiles mirror /audit/... */
@@ -59,6 +76,12 @@ void gw_witness(struct gateway *gw, struct http_req *req, const char *rest, size
 void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,
            const char *query, size_t qlen);
 void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len);
+/* agents_api.c: /v1/whoami, /v1/agents..., /v1/tokens/... */
+void gw_whoami(struct gateway *gw, struct http_req *req, const struct gw_identity *id);
+void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+               const char *rest, size_t len);
+void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+               const char *rest, size_t len);
 /* admin.c */
 void gw_health(struct gateway *gw, struct http_req *req);
 void gw_status(struct gateway *gw, struct http_req *req);

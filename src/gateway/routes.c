@@ -15,6 +15,7 @@ int gateway_new(const struct gateway_opts *opts, struct gateway **out)
     gw->reload_arg = opts->reload_arg;
     gw->started_ns = util_monotonic_ns();
     gw->ledger = opts->ledger;
+    gw->ids = opts->ids;
     util_strlcpy(gw->endpoint_id, opts->endpoint_id ? opts->endpoint_id : "", sizeof gw->endpoint_id);
     *out = gw;
     return 0;
@@ -311,12 +312,19 @@ void gateway_handle(struct http_req *req, void *arg)
         gw_audit_public(gw, req, t.path + rest, t.path_len - rest);
         return;
     }
-    if (prefix(t.path, t.path_len, "/v1/audit/", &rest)) {
-        gw_audit_api(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
-        return;
-    }
     if (prefix(t.path, t.path_len, "/witness/", &rest)) {
         gw_witness(gw, req, t.path + rest, t.path_len - rest);
+        return;
+    }
+    if (t.path_len == 10 && memcmp(t.path, "/v1/health", 10) == 0) {
+        gw_health(gw, req);
+        return;
+    }
+    const struct gw_identity *id;
+    if (gw_authenticate(gw, req, &id) != 0)
+        return; /* answered (audited) */
+    if (id->kind == GW_ID_OPERATOR && prefix(t.path, t.path_len, "/v1/audit/", &rest)) {
+        gw_audit_api(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
         return;
     }
     if (mutating && gw->ledger && !ledger_healthy(gw->ledger)) {
@@ -327,12 +335,23 @@ void gateway_handle(struct http_req *req, void *arg)
                         "custodyd's log; service resumes when the log can write again)");
         return;
     }
-    if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
+    if (t.path_len == 10 && memcmp(t.path, "/v1/whoami", 10) == 0) {
+        gw_whoami(gw, req, id);
+    } else if (prefix(t.path, t.path_len, "/v1/agents", &rest) &&
+               (t.path_len == rest || t.path[rest] == '/')) {
+        size_t r = t.path_len > rest ? rest + 1 : rest;
+        gw_agents(gw, req, id, t.path + r, t.path_len - r);
+    } else if (prefix(t.path, t.path_len, "/v1/tokens/", &rest)) {
+        gw_tokens(gw, req, id, t.path + rest, t.path_len - rest);
+    } else if (id->kind != GW_ID_OPERATOR) {
+        /* agents reach the data plane through policy and tokens (issue 4,
+         * in progress): until that path is complete they are refused */
+        gw_audit_action(req, "request", NULL, NULL);
+        gw_error(req, CUSTODY_EDENIED, "no policy permits agents yet");
+    } else if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
         gw_fs(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {
         gw_versions(gw, req, t.path + rest, t.path_len - rest);
-    } else if (t.path_len == 10 && memcmp(t.path, "/v1/health", 10) == 0) {
-        gw_health(gw, req);
     } else if (t.path_len == 10 && memcmp(t.path, "/v1/status", 10) == 0) {
         gw_status(gw, req);
     } else if (t.path_len == 9 && memcmp(t.path, "/v1/roots", 9) == 0) {

@@ -36,6 +36,8 @@ void conn_ref(struct http_conn *c)
 void conn_unref(struct http_conn *c)
 {
     if (--c->refs == 0) {
+        if (c->user_free)
+            c->user_free(c->user);
         free(c->scratch);
         free(c);
     }
@@ -625,4 +627,29 @@ void h1_respond(struct http_req_priv *r)
     r->done = true;
     io_timeouts(c, !r->body_complete, true);
     conn_flush(c);
+}
+
+void *http_req_conn_data(const struct http_req *req)
+{
+    return req->conn->user;
+}
+
+void http_req_set_conn_data(struct http_req *req, void *data, void (*free_fn)(void *))
+{
+    struct http_conn *c = req->conn;
+    if (c->user_free && c->user && c->user != data)
+        c->user_free(c->user);
+    c->user = data;
+    c->user_free = free_fn;
+}
+
+int http_req_tls_exporter(const struct http_req *req, uint8_t out[32])
+{
+    struct http_conn *c = req->conn;
+    if (!c->tls || !c->ssl)
+        return CUSTODY_EINVAL;
+    static const char label[] = "EXPORTER-Channel-Binding";
+    if (SSL_export_keying_material(c->ssl, out, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
+        return CUSTODY_EINTERNAL;
+    return 0;
 }

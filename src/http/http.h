@@ -146,6 +146,14 @@ void http_req_ref(struct http_req *req);
 void http_req_unref(struct http_req *req);
 /* True when the client went away: answering is then a no-op. */
 bool http_req_gone(const struct http_req *req);
+/* The handler's data for the request's connection (e.g. who proved to be
+ * on the other end), NULL at first. Setting it frees the previous value;
+ * free_fn runs when the connection and all its requests are gone. */
+void *http_req_conn_data(const struct http_req *req);
+void http_req_set_conn_data(struct http_req *req, void *data, void (*free_fn)(void *));
+/* TLS connections: the RFC 9266 tls-exporter channel binding (32 bytes of
+ * "EXPORTER-Channel-Binding"); CUSTODY_EINVAL on plain sockets. */
+int http_req_tls_exporter(const struct http_req *req, uint8_t out[32]);
 /* Starts delivering the body to cbs (sends 100 Continue when asked for). */
 void http_req_read_body(struct http_req *req, const struct http_body_cbs *cbs);
 

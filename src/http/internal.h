@@ -73,6 +73,8 @@ struct http_conn {
     bool in_process;     /* h1_process is on the stack (no recursion through pipelining) */
     bool process_again;  /* ... and should run once more */
     struct http_header *scratch; /* max_headers entries: the h1 parser's output */
+    void *user;                  /* the handler's per-connection data */
+    void (*user_free)(void *);
     size_t scratch_cap;
 
     /* transport (io.c) */

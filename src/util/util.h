@@ -121,4 +121,23 @@ char *util_path_join(const char *a, const char *b);
 /* Write all / read all with EINTR handling. */
 int util_write_all(int fd, const void *buf, size_t len);
 
+/* ---- Ed25519 keys (ed25519.c, OpenSSL) ---- */
+#define UTIL_ED25519_FP_LEN 72 /* "ed25519:" + 64 hex */
+/* A new key pair: the raw public key and the private key as PKCS#8 PEM. */
+int util_ed25519_keygen(uint8_t pub[32], struct strbuf *private_pem);
+/* The raw public key of a PKCS#8 PEM private key (CUSTODY_EINVAL if not Ed25519). */
+int util_ed25519_load_pem(const char *pem, size_t len, uint8_t pub[32]);
+/* "ed25519:" + lower-case hex SHA-256 of the raw public key. */
+void util_ed25519_fingerprint(const uint8_t pub[32], char out[UTIL_ED25519_FP_LEN + 1]);
+/* Signature of msg with a PKCS#8 PEM private key. */
+int util_ed25519_sign(const char *pem, size_t pem_len, const void *msg, size_t len,
+                      uint8_t sig[64]);
+/* 0 when sig is pub's signature of msg, else CUSTODY_EBADSIG. */
+int util_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64]);
+/* The bytes an agent signs to open a session (custodyd checks them in
+ * src/authz; libcustody signs them):
+ *   "custody-session-v1\n" agent "\n" ts "\n" nonce "\n" binding "\n" */
+int util_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
+                         struct strbuf *out);
+
 #endif

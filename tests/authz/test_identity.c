@@ -38,19 +38,19 @@ TEST(authz_keys_sign_verify)
 {
     uint8_t pub[32], pub2[32], sig[64];
     struct strbuf pem = {0};
-    ASSERT_OK(authz_keygen(pub, &pem));
+    ASSERT_OK(util_ed25519_keygen(pub, &pem));
     ASSERT_STR_CONTAINS(pem.buf, "BEGIN PRIVATE KEY");
-    ASSERT_OK(authz_key_load_pem(pem.buf, pem.len, pub2));
+    ASSERT_OK(util_ed25519_load_pem(pem.buf, pem.len, pub2));
     ASSERT_MEM_EQ(pub, pub2, 32);
-    ASSERT_OK(authz_sign(pem.buf, pem.len, "hello", 5, sig));
-    ASSERT_OK(authz_verify_sig(pub, "hello", 5, sig));
-    ASSERT_EQ(CUSTODY_EBADSIG, authz_verify_sig(pub, "hellp", 5, sig));
+    ASSERT_OK(util_ed25519_sign(pem.buf, pem.len, "hello", 5, sig));
+    ASSERT_OK(util_ed25519_verify(pub, "hello", 5, sig));
+    ASSERT_EQ(CUSTODY_EBADSIG, util_ed25519_verify(pub, "hellp", 5, sig));
     sig[10] ^= 1;
-    ASSERT_EQ(CUSTODY_EBADSIG, authz_verify_sig(pub, "hello", 5, sig));
-    ASSERT_EQ(CUSTODY_EINVAL, authz_key_load_pem("junk", 4, pub2));
-    char fp[AUTHZ_FP_LEN + 1];
-    authz_key_fingerprint(pub, fp);
-    ASSERT_EQ(AUTHZ_FP_LEN, strlen(fp));
+    ASSERT_EQ(CUSTODY_EBADSIG, util_ed25519_verify(pub, "hello", 5, sig));
+    ASSERT_EQ(CUSTODY_EINVAL, util_ed25519_load_pem("junk", 4, pub2));
+    char fp[UTIL_ED25519_FP_LEN + 1];
+    util_ed25519_fingerprint(pub, fp);
+    ASSERT_EQ(UTIL_ED25519_FP_LEN, strlen(fp));
     ASSERT(strncmp(fp, "ed25519:", 8) == 0);
     sb_free(&pem);
 }
@@ -62,7 +62,7 @@ TEST(authz_agents_persist)
     struct authz_ids *ids = open_ids(path);
     uint8_t pub[32];
     struct strbuf pem = {0};
-    ASSERT_OK(authz_keygen(pub, &pem));
+    ASSERT_OK(util_ed25519_keygen(pub, &pem));
     const char *groups[] = {"coders", "readers"};
     struct authz_agent a;
     ASSERT_OK(authz_agent_add(ids, "claude", "alice", groups, 2, pub, &a));
@@ -120,8 +120,8 @@ static void sign_session(const struct strbuf *pem, const char *agent, uint64_t t
                          const char *nonce, const char *binding, uint8_t sig[64])
 {
     struct strbuf m = {0};
-    ASSERT_OK(authz_session_message(agent, ts, nonce, binding, &m));
-    ASSERT_OK(authz_sign(pem->buf, pem->len, m.buf, m.len, sig));
+    ASSERT_OK(util_session_message(agent, ts, nonce, binding, &m));
+    ASSERT_OK(util_ed25519_sign(pem->buf, pem->len, m.buf, m.len, sig));
     sb_free(&m);
 }
 
@@ -132,8 +132,8 @@ TEST(authz_session_proofs)
     struct authz_ids *ids = open_ids(path);
     uint8_t pub[32], opub[32], sig[64];
     struct strbuf pem = {0}, other = {0}, why = {0};
-    ASSERT_OK(authz_keygen(pub, &pem));
-    ASSERT_OK(authz_keygen(opub, &other));
+    ASSERT_OK(util_ed25519_keygen(pub, &pem));
+    ASSERT_OK(util_ed25519_keygen(opub, &other));
     ASSERT_OK(authz_agent_add(ids, "claude", "alice", NULL, 0, pub, NULL));
     uint64_t now = 1800000000;
     const char *n1 = "00112233445566778899aabbccddeeff";

@@ -385,22 +385,27 @@ def _():
     assert out == "hello from custody\n\n2", out
     for flag, want in [("--http2", "2"), ("--http1.1", "1.1")]:
         out = subprocess.run(["curl", "-sk", flag, "-w", "\n%{http_version}",
+                              f"https://127.0.0.1:{PORT}/v1/health"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.endswith("\n" + want) and '"status":"ok"' in out, (flag, out)
+        # over TCP only authenticated agents get past the door
+        out = subprocess.run(["curl", "-sk", flag, "-w", "\n%{http_code}",
                               f"https://127.0.0.1:{PORT}/v1/fs/demo/hello.txt"],
                              capture_output=True, text=True, check=True).stdout
-        assert out == "hello from custody\n\n" + want, (flag, out)
+        assert out.endswith("\n401") and '"unauthenticated"' in out, (flag, out)
     r = subprocess.run(["curl", "-sk", "--tls-max", "1.2", f"https://127.0.0.1:{PORT}/v1/health"],
                        capture_output=True)
     assert r.returncode != 0, "TLS 1.2 must be refused"
-    # h2 upload and ranged read
+    # h2 upload and ranged read (h2c on the Unix socket, as the operator)
     blob = os.urandom(300000)
     p = os.path.join(WORK, "blob")
     open(p, "wb").write(blob)
-    subprocess.run(["curl", "-sfk", "--http2", "-T", p,
-                    f"https://127.0.0.1:{PORT}/v1/fs/demo/h2blob"], check=True, capture_output=True)
+    subprocess.run(["curl", "-sf", "--http2-prior-knowledge", "--unix-socket", SOCK, "-T", p,
+                    "http://localhost/v1/fs/demo/h2blob"], check=True, capture_output=True)
     assert open(os.path.join(DEMO, "h2blob"), "rb").read() == blob
-    out = subprocess.run(["curl", "-sk", "--http2", "-r", "100-199",
-                          f"https://127.0.0.1:{PORT}/v1/fs/demo/h2blob"], capture_output=True,
-                         check=True).stdout
+    out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "--unix-socket", SOCK,
+                          "-r", "100-199", "http://localhost/v1/fs/demo/h2blob"],
+                         capture_output=True, check=True).stdout
     assert out == blob[100:200]
 
 

@@ -1,27 +1,16 @@
 /*
- * keys.c — Ed25519 keys for agents (OpenSSL): generation, PKCS#8 PEM,
- * fingerprints, signing and verification.
+ * ed25519.c — Ed25519 keys for agents (OpenSSL): generation, PKCS#8 PEM,
+ * fingerprints, signing, verification, and the session message both
+ * custodyd and libcustody need.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "authz.h"
 #include "custody/custody.h"
-
-bool authz_name_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > AUTHZ_NAME_MAX || s[0] == '.' || s[0] == '-') return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
+#include "util.h"
 
 static int raw_public(EVP_PKEY *pk, uint8_t pub[32])
 {
@@ -30,7 +19,7 @@ static int raw_public(EVP_PKEY *pk, uint8_t pub[32])
     return 0;
 }
 
-int authz_keygen(uint8_t pub[32], struct strbuf *private_pem)
+int util_ed25519_keygen(uint8_t pub[32], struct strbuf *private_pem)
 {
     EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!pk) return CUSTODY_EINTERNAL;
@@ -62,7 +51,7 @@ static EVP_PKEY *load_pem(const char *pem, size_t len)
     return pk;
 }
 
-int authz_key_load_pem(const char *pem, size_t len, uint8_t pub[32])
+int util_ed25519_load_pem(const char *pem, size_t len, uint8_t pub[32])
 {
     EVP_PKEY *pk = load_pem(pem, len);
     if (!pk) return CUSTODY_EINVAL;
@@ -71,7 +60,7 @@ int authz_key_load_pem(const char *pem, size_t len, uint8_t pub[32])
     return rc;
 }
 
-void authz_key_fingerprint(const uint8_t pub[32], char out[AUTHZ_FP_LEN + 1])
+void util_ed25519_fingerprint(const uint8_t pub[32], char out[UTIL_ED25519_FP_LEN + 1])
 {
     uint8_t h[UTIL_SHA256_LEN];
     util_sha256(pub, 32, h);
@@ -79,7 +68,7 @@ void authz_key_fingerprint(const uint8_t pub[32], char out[AUTHZ_FP_LEN + 1])
     util_hex_encode(h, sizeof h, out + 8);
 }
 
-int authz_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uint8_t sig[64])
+int util_ed25519_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uint8_t sig[64])
 {
     EVP_PKEY *pk = load_pem(pem, pem_len);
     if (!pk) return CUSTODY_EINVAL;
@@ -92,7 +81,7 @@ int authz_sign(const char *pem, size_t pem_len, const void *msg, size_t len, uin
     return ok ? 0 : CUSTODY_EINTERNAL;
 }
 
-int authz_verify_sig(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64])
+int util_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64])
 {
     EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
     if (!pk) return CUSTODY_EINTERNAL;
@@ -102,4 +91,11 @@ int authz_verify_sig(const uint8_t pub[32], const void *msg, size_t len, const u
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(pk);
     return ok ? 0 : CUSTODY_EBADSIG;
+}
+
+int util_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
+                         struct strbuf *out)
+{
+    return sb_printf(out, "custody-session-v1\n%s\n%llu\n%s\n%s\n", agent, (unsigned long long)ts,
+                     nonce, binding);
 }
