@@ -65,6 +65,7 @@ fuzz: fuzz-build
 
 bench: build
 	@build/bin/ledger_bench
+	@build/bin/policy_bench
 	@build/bin/token_bench
 	@bench/run.sh
 

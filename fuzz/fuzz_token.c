@@ -123,8 +123,7 @@ static void fuzz_inspect(const char *s)
 static void fuzz_verify(const char *s)
 {
     static struct token_cache *cache;
-    if (!cache)
-        check(token_cache_new(key(), 64, &cache) == 0, "cache");
+    if (!cache) check(token_cache_new(key(), 64, &cache) == 0, "cache");
     struct token_request r = request("read", "demo:/a/b");
     struct strbuf why = STRBUF_INIT;
     int rc = token_verify(key(), s, &r, NULL, &why);
@@ -182,17 +181,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > TOKEN_MAX_LEN + 64)
-        return 0;
+    if (size > TOKEN_MAX_LEN + 64) return 0;
     char *s = malloc(size + 1);
-    if (!s)
-        return 0;
+    if (!s) return 0;
     memcpy(s, data, size);
     s[size] = '\0';
     fuzz_inspect(s);
     fuzz_verify(s);
-    if (size <= TOKEN_MAX_CAVEAT_LEN + 8 && !memchr(s, '\0', size))
-        fuzz_caveat(s, size);
+    if (size <= TOKEN_MAX_CAVEAT_LEN + 8 && !memchr(s, '\0', size)) fuzz_caveat(s, size);
     free(s);
     return 0;
 }

@@ -5,9 +5,10 @@
  * requests (revocation, epoch, expiry, agent, action, resource, range) is
  * still checked on every request by tok_check.
  *
- * Two-way set associative: a token's set is chosen by a seeded 64-bit hash
- * of its string; a new token takes an empty way or the one used least
- * recently (one bit per set). A hit needs the same hash, length
+ * Four-way set associative: a token's set is chosen by a seeded 64-bit hash
+ * of its string (kept in the slot too, so a lookup reads the set's slots,
+ * not the entries); a new token takes an empty way or the one used least recently. A
+ * hit needs the same hash, length
  * and bytes, compared in constant time (the token string is a bearer
  * secret: how much of it matched must not show in the timing). Entries are
  * reference counted (struct tok_ref), so a token_info or a verification in
@@ -21,16 +22,23 @@
 
 #include "token/internal.h"
 
-#define CACHE_MAX_TOKEN 4096   /* longer tokens are verified without the cache */
+#define CACHE_MAX_TOKEN 4096 /* longer tokens are verified without the cache */
+#define CACHE_WAYS 4
 #define CACHE_MAX_SLOTS (1u << 20)
+
+struct slot {
+    uint64_t hash;
+    uint64_t used; /* tick of the last use */
+    struct tok_ref *r;
+};
 
 struct token_cache {
     pthread_mutex_t mu;
     uint8_t key[TOKEN_KEY_LEN];
     uint64_t seed;
     size_t nsets;
-    struct tok_ref **slots; /* 2 per set */
-    uint8_t *mru;           /* per set: the way used last */
+    struct slot *slots; /* CACHE_WAYS per set */
+    uint64_t tick;      /* a clock for least-recently-used */
     struct token_cache_stats st;
 };
 
@@ -51,8 +59,7 @@ static uint64_t slot_hash(uint64_t seed, const char *s, size_t n)
 
 int token_cache_new(const uint8_t key[TOKEN_KEY_LEN], size_t slots, struct token_cache **out)
 {
-    if (!key || !out || slots == 0 || slots > CACHE_MAX_SLOTS)
-        return CUSTODY_EINVAL;
+    if (!key || !out || slots == 0 || slots > CACHE_MAX_SLOTS) return CUSTODY_EINVAL;
     struct token_cache *c = util_calloc(1, sizeof *c);
     if (util_random(&c->seed, sizeof c->seed) != 0) {
         free(c);
@@ -60,21 +67,19 @@ int token_cache_new(const uint8_t key[TOKEN_KEY_LEN], size_t slots, struct token
     }
     pthread_mutex_init(&c->mu, NULL);
     memcpy(c->key, key, TOKEN_KEY_LEN);
-    c->nsets = (slots + 1) / 2;
-    c->slots = util_calloc(2 * c->nsets, sizeof *c->slots);
-    c->mru = util_calloc(c->nsets, 1);
+    c->nsets = (slots + CACHE_WAYS - 1) / CACHE_WAYS;
+    c->slots = util_calloc(CACHE_WAYS * c->nsets, sizeof *c->slots);
     *out = c;
     return 0;
 }
 
 void token_cache_clear(struct token_cache *c)
 {
-    if (!c)
-        return;
-    for (size_t i = 0; i < 2 * c->nsets; i++) {
+    if (!c) return;
+    for (size_t i = 0; i < CACHE_WAYS * c->nsets; i++) {
         pthread_mutex_lock(&c->mu);
-        struct tok_ref *r = c->slots[i];
-        c->slots[i] = NULL;
+        struct tok_ref *r = c->slots[i].r;
+        c->slots[i] = (struct slot){0};
         pthread_mutex_unlock(&c->mu);
         tok_ref_release(r);
     }
@@ -82,11 +87,9 @@ void token_cache_clear(struct token_cache *c)
 
 void token_cache_free(struct token_cache *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     token_cache_clear(c);
     free(c->slots);
-    free(c->mru);
     pthread_mutex_destroy(&c->mu);
     OPENSSL_cleanse(c->key, sizeof c->key);
     free(c);
@@ -99,21 +102,18 @@ void token_cache_stats(struct token_cache *c, struct token_cache_stats *out)
     pthread_mutex_unlock(&c->mu);
 }
 
-static bool same(const struct tok_ref *r, uint64_t h, const char *token, size_t len)
-{
-    return r && r->hash == h && r->slen == len && util_ct_equal(r->str, token, len);
-}
-
 /* The entry for token (with a reference taken), or NULL. */
 static struct tok_ref *lookup(struct token_cache *c, size_t set, uint64_t h, const char *token,
                               size_t len)
 {
     pthread_mutex_lock(&c->mu);
+    struct slot *sl = c->slots + set * CACHE_WAYS;
     struct tok_ref *r = NULL;
-    for (int way = 0; way < 2 && !r; way++) {
-        if (same(c->slots[2 * set + (size_t)way], h, token, len)) {
-            r = c->slots[2 * set + (size_t)way];
-            c->mru[set] = (uint8_t)way;
+    for (int w = 0; w < CACHE_WAYS && !r; w++) {
+        if (sl[w].r && sl[w].hash == h && sl[w].r->slen == len &&
+            util_ct_equal(sl[w].r->str, token, len)) {
+            r = sl[w].r;
+            sl[w].used = ++c->tick;
         }
     }
     if (r) {
@@ -130,13 +130,13 @@ static void insert(struct token_cache *c, size_t set, struct tok_ref *r)
 {
     atomic_fetch_add(&r->refs, 1); /* the slot's reference */
     pthread_mutex_lock(&c->mu);
-    size_t way = !c->slots[2 * set] ? 0 : !c->slots[2 * set + 1] ? 1 : (size_t)!c->mru[set];
-    struct tok_ref *old = c->slots[2 * set + way];
-    c->slots[2 * set + way] = r;
-    c->mru[set] = (uint8_t)way;
+    struct slot *sl = c->slots + set * CACHE_WAYS, *victim = sl;
+    for (int w = 0; w < CACHE_WAYS && victim->r; w++)
+        if (!sl[w].r || sl[w].used < victim->used) victim = &sl[w];
+    struct tok_ref *old = victim->r;
+    *victim = (struct slot){r->hash, ++c->tick, r};
     c->st.inserts++;
-    if (old)
-        c->st.evictions++;
+    if (old) c->st.evictions++;
     pthread_mutex_unlock(&c->mu);
     tok_ref_release(old);
 }
@@ -144,13 +144,11 @@ static void insert(struct token_cache *c, size_t set, struct tok_ref *r)
 int token_cache_verify(struct token_cache *c, const char *token, const struct token_request *req,
                        struct token_info *info, struct strbuf *reason)
 {
-    if (info)
-        memset(info, 0, sizeof *info);
+    if (info) memset(info, 0, sizeof *info);
     if (!c || !token || !req)
         return tok_fail(reason, CUSTODY_EINVAL, "token_cache_verify: missing argument");
     size_t len = strnlen(token, CACHE_MAX_TOKEN + 1);
-    if (len > CACHE_MAX_TOKEN)
-        return token_verify(c->key, token, req, info, reason);
+    if (len > CACHE_MAX_TOKEN) return token_verify(c->key, token, req, info, reason);
     uint64_t h = slot_hash(c->seed, token, len);
     size_t set = (size_t)(h % c->nsets);
     struct tok_ref *r = lookup(c, set, h, token, len);
@@ -158,10 +156,8 @@ int token_cache_verify(struct token_cache *c, const char *token, const struct to
         struct tok_ref *fresh = util_calloc(1, sizeof *fresh);
         atomic_init(&fresh->refs, 1);
         int rc = tok_parse(token, len, &fresh->t, reason);
-        if (!rc && info)
-            tok_info_fill(info, fresh);
-        if (!rc)
-            rc = tok_mac_verify(c->key, &fresh->t, reason);
+        if (!rc && info) tok_info_fill(info, fresh);
+        if (!rc) rc = tok_mac_verify(c->key, &fresh->t, reason);
         if (rc) {
             tok_ref_release(fresh);
             return rc;

@@ -1,7 +1,7 @@
 /*
  * caveat.c — the caveat grammar (docs/tokens.md), the effective claims of a
- * token (the intersection of its caveats), the check of a token's caveats
- * against one request, and the narrowing check for attenuation.
+ * token (the intersection of its caveats), and the narrowing check for
+ * attenuation. The checks against a request are in check.c.
  *
  * A caveat is exactly "KEY OP VALUE": KEY and OP contain no space, single
  * spaces between them, VALUE is the rest (it may hold spaces, e.g. in a
@@ -47,8 +47,8 @@ void tok_quote(struct strbuf *sb, const char *s, size_t len)
 /* ---- actions ---- */
 
 static const char *const action_names[TOKEN_ACT_COUNT] = {
-    "read",     "write",    "list",       "stat",      "mkdir", "move",
-    "delete",   "rollback", "versions",   "token.mint", "model.load"};
+    "read",   "write",    "list",     "stat",       "mkdir",     "move",
+    "delete", "rollback", "versions", "token.mint", "model.load"};
 
 uint32_t token_action_from_name(const char *name, size_t len)
 {
@@ -61,8 +61,7 @@ uint32_t token_action_from_name(const char *name, size_t len)
 const char *token_action_name(uint32_t bit)
 {
     for (size_t i = 0; i < TOKEN_ACT_COUNT; i++)
-        if (bit == 1u << i)
-            return action_names[i];
+        if (bit == 1u << i) return action_names[i];
     return NULL;
 }
 
@@ -76,8 +75,7 @@ static void actions_str(struct strbuf *sb, uint32_t mask)
             first = false;
         }
     }
-    if (first)
-        sb_puts(sb, "(nothing)");
+    if (first) sb_puts(sb, "(nothing)");
 }
 
 /* ---- value syntax ---- */
@@ -89,48 +87,38 @@ static bool is_alnum(char c)
 
 bool tok_agent_name_valid(const char *s, size_t len)
 {
-    if (len == 0 || len > TOKEN_NAME_MAX || s[0] == '.' || s[0] == '-')
-        return false;
+    if (len == 0 || len > TOKEN_NAME_MAX || s[0] == '.' || s[0] == '-') return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return false;
+        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') return false;
     return true;
 }
 
 bool tok_policy_id_valid(const char *s, size_t len)
 {
-    if (len == 0 || len > TOKEN_POLICY_MAX || !is_alnum(s[0]))
-        return false;
+    if (len == 0 || len > TOKEN_POLICY_MAX || !is_alnum(s[0])) return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && !strchr("._:@/-", s[i]))
-            return false;
+        if (!is_alnum(s[i]) && !strchr("._:@/-", s[i])) return false;
     return true;
 }
 
 bool tok_hash_id_valid(const char *s, size_t len, const char *scheme)
 {
     size_t sl = strlen(scheme);
-    if (len != sl + 1 + 64 || memcmp(s, scheme, sl) != 0 || s[sl] != ':')
-        return false;
+    if (len != sl + 1 + 64 || memcmp(s, scheme, sl) != 0 || s[sl] != ':') return false;
     for (size_t i = sl + 1; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
     return true;
 }
 
 bool tok_resource_valid(const char *s, size_t len, bool prefix)
 {
     const char *colon = memchr(s, ':', len);
-    if (!colon || colon == s || colon - s > 64 || !is_alnum(s[0]))
-        return false;
+    if (!colon || colon == s || colon - s > 64 || !is_alnum(s[0])) return false;
     for (const char *p = s; p < colon; p++)
-        if (!is_alnum(*p) && *p != '_' && *p != '-')
-            return false;
+        if (!is_alnum(*p) && *p != '_' && *p != '-') return false;
     const char *path = colon + 1, *end = s + len;
-    if (path == end || *path != '/')
-        return false;
-    if (!util_utf8_valid(path, (size_t)(end - path)))
-        return false;
+    if (path == end || *path != '/') return false;
+    if (!util_utf8_valid(path, (size_t)(end - path))) return false;
     /* components between slashes: non-empty, not "." or "..", no controls */
     const char *c = path + 1;
     while (c < end) {
@@ -140,10 +128,8 @@ bool tok_resource_valid(const char *s, size_t len, bool prefix)
         if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
             return false;
         for (const char *p = c; p < ce; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return false;
-        if (!slash)
-            break;
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) return false;
+        if (!slash) break;
         c = slash + 1;
     }
     bool trailing = end[-1] == '/';
@@ -153,8 +139,7 @@ bool tok_resource_valid(const char *s, size_t len, bool prefix)
 /* Decimal, canonical (no leading zeros), fits in 64 bits. */
 static bool parse_num(const char *s, size_t len, uint64_t *out)
 {
-    if (len > 1 && s[0] == '0')
-        return false;
+    if (len > 1 && s[0] == '0') return false;
     return util_parse_u64(s, len, out) == 0;
 }
 
@@ -192,11 +177,9 @@ static int parse_actions(const char *v, size_t n, uint64_t *mask)
         const char *comma = memchr(v + i, ',', n - i);
         size_t e = comma ? (size_t)(comma - v) : n;
         uint32_t bit = token_action_from_name(v + i, e - i);
-        if (!bit || (m & bit))
-            return -1;
+        if (!bit || (m & bit)) return -1;
         m |= bit;
-        if (!comma)
-            break;
+        if (!comma) break;
         i = e + 1;
     }
     *mask = m;
@@ -263,30 +246,22 @@ enum bad { BAD_NONE, BAD_EMPTY, BAD_BYTES, BAD_SHAPE, BAD_KEY, BAD_OP, BAD_VALUE
 
 static enum bad parse_caveat(const char *text, size_t len, struct tok_caveat *c)
 {
-    if (len == 0)
-        return BAD_EMPTY;
-    if (!util_utf8_valid(text, len))
-        return BAD_BYTES;
+    if (len == 0) return BAD_EMPTY;
+    if (!util_utf8_valid(text, len)) return BAD_BYTES;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return BAD_BYTES;
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) return BAD_BYTES;
     const char *sp1 = memchr(text, ' ', len);
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - text)) : NULL;
-    if (!sp1 || !sp2 || sp1 == text || sp2 == sp1 + 1 || sp2 + 1 == text + len)
-        return BAD_SHAPE;
+    if (!sp1 || !sp2 || sp1 == text || sp2 == sp1 + 1 || sp2 + 1 == text + len) return BAD_SHAPE;
     size_t klen = (size_t)(sp1 - text), olen = (size_t)(sp2 - sp1 - 1);
     int kind = -1;
     for (int k = 0; k < TOKEN_CAV_COUNT && kind < 0; k++)
-        if (strlen(keys[k].key) == klen && memcmp(keys[k].key, text, klen) == 0)
-            kind = k;
-    if (kind < 0)
-        return BAD_KEY;
+        if (strlen(keys[k].key) == klen && memcmp(keys[k].key, text, klen) == 0) kind = k;
+    if (kind < 0) return BAD_KEY;
     c->kind = (uint8_t)kind;
-    if (strlen(keys[kind].op) != olen || memcmp(keys[kind].op, sp1 + 1, olen) != 0)
-        return BAD_OP;
+    if (strlen(keys[kind].op) != olen || memcmp(keys[kind].op, sp1 + 1, olen) != 0) return BAD_OP;
     c->value = sp2 + 1;
-    if (parse_value(c, c->value, len - (size_t)(c->value - text)) != 0)
-        return BAD_VALUE;
+    if (parse_value(c, c->value, len - (size_t)(c->value - text)) != 0) return BAD_VALUE;
     return BAD_NONE;
 }
 
@@ -299,10 +274,8 @@ int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct 
         return tok_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
                         TOKEN_MAX_CAVEAT_LEN);
     enum bad bad = parse_caveat(text, len, c);
-    if (bad == BAD_NONE)
-        return 0;
-    if (!reason)
-        return CUSTODY_EBADTOKEN;
+    if (bad == BAD_NONE) return 0;
+    if (!reason) return CUSTODY_EBADTOKEN;
     struct strbuf q = STRBUF_INIT;
     tok_quote(&q, text, len);
     const char *key = keys[c->kind].key;
@@ -334,8 +307,7 @@ int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct 
 
 int token_caveat_check(const char *caveat, size_t len, struct strbuf *reason)
 {
-    if (!caveat)
-        return tok_fail(reason, CUSTODY_EINVAL, "no caveat");
+    if (!caveat) return tok_fail(reason, CUSTODY_EINVAL, "no caveat");
     if (len > TOKEN_MAX_CAVEAT_LEN)
         return tok_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
                         TOKEN_MAX_CAVEAT_LEN);
@@ -353,8 +325,8 @@ int tok_add_caveat(struct tok *t, const char *s, size_t len, struct strbuf *reas
     if (t->ncav >= TOKEN_MAX_CAVEATS)
         return tok_fail(reason, CUSTODY_ETOOBIG, "more than %d caveats", TOKEN_MAX_CAVEATS);
     if (len > TOKEN_MAX_CAVEAT_LEN)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "caveat %zu is %zu bytes, over %d",
-                        t->ncav + 1, len, TOKEN_MAX_CAVEAT_LEN);
+        return tok_fail(reason, CUSTODY_ETOOBIG, "caveat %zu is %zu bytes, over %d", t->ncav + 1,
+                        len, TOKEN_MAX_CAVEAT_LEN);
     if (memchr(s, '\0', len))
         return tok_fail(reason, CUSTODY_EBADTOKEN, "caveat %zu holds a NUL byte", t->ncav + 1);
     if (t->memlen + len + 1 > t->memcap)
@@ -363,8 +335,7 @@ int tok_add_caveat(struct tok *t, const char *s, size_t len, struct strbuf *reas
     memcpy(text, s, len);
     text[len] = '\0';
     int rc = tok_caveat_parse(text, len, &t->cav[t->ncav], reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     t->memlen += len + 1;
     t->ncav++;
     return 0;
@@ -377,16 +348,14 @@ int tok_add_caveat(struct tok *t, const char *s, size_t len, struct strbuf *reas
 static bool prefix_covers(const char *p, const char *x)
 {
     size_t pl = strlen(p), xl = strlen(x);
-    if (xl >= pl)
-        return memcmp(p, x, pl) == 0;
+    if (xl >= pl) return memcmp(p, x, pl) == 0;
     return xl == pl - 1 && memcmp(p, x, xl) == 0 && p[xl - 1] != ':';
 }
 
 /* Whether scope (s, s_prefix) covers x (x_prefix: x is itself a prefix). */
-static bool scope_covers(const char *s, bool s_prefix, const char *x, bool x_prefix)
+bool tok_scope_covers(const char *s, bool s_prefix, const char *x, bool x_prefix)
 {
-    if (!s_prefix)
-        return !x_prefix && strcmp(s, x) == 0;
+    if (!s_prefix) return !x_prefix && strcmp(s, x) == 0;
     return prefix_covers(s, x);
 }
 
@@ -417,17 +386,16 @@ static void add_effective(struct token_effective *e, const struct tok_caveat *c)
         break;
     case TOKEN_CAV_ACTION:
         e->actions &= (uint32_t)c->a;
-        if (!e->actions)
-            e->conflicts |= TOKEN_CAV_BIT(k);
+        if (!e->actions) e->conflicts |= TOKEN_CAV_BIT(k);
         break;
     case TOKEN_CAV_RESOURCE:
     case TOKEN_CAV_RESOURCE_PREFIX: {
         bool pre = k == TOKEN_CAV_RESOURCE_PREFIX;
         if (!e->resource) {
             e->resource = c->value, e->resource_prefix = pre;
-        } else if (scope_covers(e->resource, e->resource_prefix, c->value, pre)) {
+        } else if (tok_scope_covers(e->resource, e->resource_prefix, c->value, pre)) {
             e->resource = c->value, e->resource_prefix = pre; /* narrower */
-        } else if (!scope_covers(c->value, pre, e->resource, e->resource_prefix)) {
+        } else if (!tok_scope_covers(c->value, pre, e->resource, e->resource_prefix)) {
             e->conflicts |= TOKEN_CAV_BIT(TOKEN_CAV_RESOURCE);
         }
         break;
@@ -438,8 +406,7 @@ static void add_effective(struct token_effective *e, const struct tok_caveat *c)
         } else {
             e->range_first = UTIL_MAX(e->range_first, c->a);
             e->range_last = UTIL_MIN(e->range_last, c->b);
-            if (e->range_first > e->range_last)
-                e->conflicts |= TOKEN_CAV_BIT(k);
+            if (e->range_first > e->range_last) e->conflicts |= TOKEN_CAV_BIT(k);
         }
         break;
     case TOKEN_CAV_EXPIRES:
@@ -470,8 +437,7 @@ void tok_effective(struct tok *t)
 
 /* ---- attenuation: does a new caveat narrow? ---- */
 
-int tok_narrows(const struct token_effective *e, const struct tok_caveat *c,
-                struct strbuf *reason)
+int tok_narrows(const struct token_effective *e, const struct tok_caveat *c, struct strbuf *reason)
 {
     bool has = e->present & TOKEN_CAV_BIT(c->kind);
     struct strbuf q = STRBUF_INIT, x = STRBUF_INIT;
@@ -487,8 +453,8 @@ int tok_narrows(const struct token_effective *e, const struct tok_caveat *c,
         break;
     case TOKEN_CAV_RESOURCE:
     case TOKEN_CAV_RESOURCE_PREFIX:
-        if (e->resource && !scope_covers(e->resource, e->resource_prefix, c->value,
-                                         c->kind == TOKEN_CAV_RESOURCE_PREFIX))
+        if (e->resource && !tok_scope_covers(e->resource, e->resource_prefix, c->value,
+                                             c->kind == TOKEN_CAV_RESOURCE_PREFIX))
             rc = tok_fail(reason, CUSTODY_EPERM,
                           "caveat %s would widen the token: it allows only %s%s", q.buf,
                           e->resource, e->resource_prefix ? " and below" : "");
@@ -532,172 +498,4 @@ int tok_narrows(const struct token_effective *e, const struct tok_caveat *c,
     sb_free(&q);
     sb_free(&x);
     return rc;
-}
-
-/* ---- verification against a request ---- */
-
-static const char *const required_what[] = {"agent", "agent_key", "action", "resource",
-                                            "expires", "issued", "epoch"};
-
-static int check_request(const struct token_request *r, uint32_t *action, struct strbuf *reason)
-{
-    if (!r || !r->agent || !r->action || !r->resource)
-        return tok_fail(reason, CUSTODY_EINVAL, "the request lacks an agent, action or resource");
-    *action = token_action_from_name(r->action, strlen(r->action));
-    if (!*action)
-        return tok_fail(reason, CUSTODY_EINVAL, "unknown action \"%s\"", r->action);
-    const char *res[2] = {r->resource, r->resource2};
-    for (int i = 0; i < 2; i++) {
-        if (res[i] && !tok_resource_valid(res[i], strlen(res[i]), false)) {
-            struct strbuf q = STRBUF_INIT;
-            tok_quote(&q, res[i], strlen(res[i]));
-            int rc = tok_fail(reason, CUSTODY_EBADPATH,
-                              "request resource %s is not a canonical ROOT:/PATH", q.buf);
-            sb_free(&q);
-            return rc;
-        }
-    }
-    if (r->has_range && r->range_first > r->range_last)
-        return tok_fail(reason, CUSTODY_EINVAL, "request range is empty");
-    return 0;
-}
-
-static int check_required(const struct tok *t, struct strbuf *reason)
-{
-    static const uint32_t need[] = {
-        TOKEN_CAV_BIT(TOKEN_CAV_AGENT),
-        TOKEN_CAV_BIT(TOKEN_CAV_AGENT_KEY),
-        TOKEN_CAV_BIT(TOKEN_CAV_ACTION),
-        TOKEN_CAV_BIT(TOKEN_CAV_RESOURCE) | TOKEN_CAV_BIT(TOKEN_CAV_RESOURCE_PREFIX),
-        TOKEN_CAV_BIT(TOKEN_CAV_EXPIRES),
-        TOKEN_CAV_BIT(TOKEN_CAV_ISSUED),
-        TOKEN_CAV_BIT(TOKEN_CAV_EPOCH)};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(need); i++)
-        if (!(t->eff.present & need[i]))
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "the token has no %s caveat",
-                            required_what[i]);
-    return 0;
-}
-
-/* One caveat against the request, for the checks of one class (5-9 in
- * token.h); 0 when it holds or is not of that class. */
-enum check_class { C_REVOKE, C_EXPIRY, C_LIFETIME, C_BINDING, C_SCOPE };
-
-struct req_view {
-    const struct token_request *r;
-    uint32_t action;
-    uint64_t now;
-    const struct tok *t;
-};
-
-static bool range_ok(const struct tok_caveat *c, const struct token_request *r)
-{
-    return r->has_range && r->range_first >= c->a && r->range_last <= c->b;
-}
-
-static int check_one(const struct req_view *v, const struct tok_caveat *c, enum check_class cls,
-                     struct strbuf *reason)
-{
-    const struct token_request *r = v->r;
-    switch (c->kind) {
-    case TOKEN_CAV_EPOCH:
-        if (cls == C_REVOKE && c->a != r->agent_epoch)
-            return tok_fail(reason, CUSTODY_EREVOKED,
-                            "caveat \"%s\": the agent's epoch is now %" PRIu64 " (it was revoked)", c->text,
-                            r->agent_epoch);
-        return 0;
-    case TOKEN_CAV_POLICY:
-        if (cls == C_REVOKE && r->policy_retired && r->policy_retired(r->ctx, c->value))
-            return tok_fail(reason, CUSTODY_EREVOKED, "caveat \"%s\": the policy was retired", c->text);
-        return 0;
-    case TOKEN_CAV_EXPIRES:
-        if (cls == C_EXPIRY && v->now >= c->a)
-            return tok_fail(reason, CUSTODY_EEXPIRED, "caveat \"%s\" has passed (now %" PRIu64 ")",
-                            c->text, v->now);
-        return 0;
-    case TOKEN_CAV_ISSUED:
-        if (cls == C_LIFETIME && c->a > v->now + TOKEN_CLOCK_SKEW_S)
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" is in the future (now %" PRIu64 ")",
-                            c->text, v->now);
-        return 0;
-    case TOKEN_CAV_AGENT:
-        if (cls == C_BINDING && strcmp(c->value, r->agent) != 0)
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit agent \"%s\"", c->text,
-                            r->agent);
-        return 0;
-    case TOKEN_CAV_AGENT_KEY:
-        if (cls == C_BINDING && (!r->agent_key || strcmp(c->value, r->agent_key) != 0))
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit key \"%s\"", c->text,
-                            r->agent_key ? r->agent_key : "(none)");
-        return 0;
-    case TOKEN_CAV_ATTEST:
-        if (cls == C_BINDING && (!r->attest || strcmp(c->value, r->attest) != 0))
-            return tok_fail(reason, CUSTODY_EPERM,
-                            "caveat \"%s\" does not match the agent's attestation \"%s\"", c->text,
-                            r->attest ? r->attest : "(none)");
-        return 0;
-    case TOKEN_CAV_ACTION:
-        if (cls == C_SCOPE && !(c->a & v->action))
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"", c->text,
-                            r->action);
-        return 0;
-    case TOKEN_CAV_RESOURCE:
-    case TOKEN_CAV_RESOURCE_PREFIX: {
-        if (cls != C_SCOPE)
-            return 0;
-        bool pre = c->kind == TOKEN_CAV_RESOURCE_PREFIX;
-        const char *res[2] = {r->resource, r->resource2};
-        for (int i = 0; i < 2; i++)
-            if (res[i] && !scope_covers(c->value, pre, res[i], false))
-                return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"", c->text,
-                                res[i]);
-        return 0;
-    }
-    case TOKEN_CAV_RANGE:
-        if (cls != C_SCOPE || range_ok(c, r))
-            return 0;
-        if (!r->has_range)
-            return tok_fail(reason, CUSTODY_EPERM,
-                            "caveat \"%s\" does not permit a request without a byte range", c->text);
-        return tok_fail(reason, CUSTODY_EPERM,
-                        "caveat \"%s\" does not permit bytes %" PRIu64 "-%" PRIu64, c->text,
-                        r->range_first, r->range_last);
-    }
-    return tok_fail(reason, CUSTODY_EBADTOKEN, "caveat \"%s\" is not understood", c->text);
-}
-
-static int check_class(const struct req_view *v, enum check_class cls, struct strbuf *reason)
-{
-    for (size_t i = 0; i < v->t->ncav; i++) {
-        const struct tok_caveat *c = &v->t->cav[i];
-        int rc = check_one(v, c, cls, reason); /* caveat texts are clean UTF-8 */
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-int tok_check(const struct tok *t, const struct token_request *r, struct strbuf *reason)
-{
-    struct req_view v = {.r = r, .t = t};
-    int rc = check_request(r, &v.action, reason);
-    if (!rc)
-        rc = check_required(t, reason);
-    if (rc)
-        return rc;
-    v.now = r->now ? r->now : util_now_ns() / 1000000000u;
-    if (r->is_revoked && r->is_revoked(r->ctx, t->id))
-        return tok_fail(reason, CUSTODY_EREVOKED, "token %s is revoked", t->id);
-    if ((rc = check_class(&v, C_REVOKE, reason)) || (rc = check_class(&v, C_EXPIRY, reason)) ||
-        (rc = check_class(&v, C_LIFETIME, reason)))
-        return rc;
-    if (r->max_ttl && t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires) > r->max_ttl)
-        return tok_fail(reason, CUSTODY_EPERM,
-                        "the token lives %" PRIu64 " s (issued %" PRIu64 ", expires %" PRIu64
-                        "), over this resource's cap of %" PRIu64 " s",
-                        t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires), t->eff.issued,
-                        t->eff.expires, r->max_ttl);
-    if ((rc = check_class(&v, C_BINDING, reason)) || (rc = check_class(&v, C_SCOPE, reason)))
-        return rc;
-    return 0;
 }

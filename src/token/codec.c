@@ -29,8 +29,7 @@ static const char b64url_chars[] =
 int tok_b64url_encode(const uint8_t *in, size_t len, struct strbuf *out)
 {
     int rc = sb_reserve(out, len / 3 * 4 + 4);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *p = out->buf + out->len;
     size_t i = 0;
     for (; i + 3 <= len; i += 3) {
@@ -79,10 +78,8 @@ int tok_b64_decode(const char *s, size_t len, uint8_t *out, size_t *outlen)
     while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
         pad++;
     size_t n = len - pad;
-    if (n == 0 || n % 4 == 1)
-        return CUSTODY_EINVAL;
-    if (pad && (len % 4 != 0 || pad != 4 - n % 4))
-        return CUSTODY_EINVAL;
+    if (n == 0 || n % 4 == 1) return CUSTODY_EINVAL;
+    if (pad && (len % 4 != 0 || pad != 4 - n % 4)) return CUSTODY_EINVAL;
     const unsigned char *u = (const unsigned char *)s;
     unsigned flags = 0;
     size_t o = 0, i = 0;
@@ -103,15 +100,12 @@ int tok_b64_decode(const char *s, size_t len, uint8_t *out, size_t *outlen)
         acc = acc << 6 | (d & 63);
     }
     /* an invalid byte (0xff) sets both alphabet bits: one test for both */
-    if ((flags & 0xc0) == 0xc0)
-        return CUSTODY_EINVAL;
+    if ((flags & 0xc0) == 0xc0) return CUSTODY_EINVAL;
     if (n - i == 2) { /* 12 bits: one byte, 4 bits that must be 0 */
-        if (acc & 0xf)
-            return CUSTODY_EINVAL;
+        if (acc & 0xf) return CUSTODY_EINVAL;
         out[o++] = (uint8_t)(acc >> 4);
     } else if (n - i == 3) { /* 18 bits: two bytes, 2 bits that must be 0 */
-        if (acc & 0x3)
-            return CUSTODY_EINVAL;
+        if (acc & 0x3) return CUSTODY_EINVAL;
         out[o++] = (uint8_t)(acc >> 10);
         out[o++] = (uint8_t)(acc >> 2);
     }
@@ -165,10 +159,8 @@ struct packet {
 
 static int hexdigit_lc(uint8_t c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
 
@@ -214,33 +206,25 @@ static int parse_v1(const uint8_t *d, size_t n, struct tok *t, struct strbuf *re
     size_t pos = 0;
     struct packet p;
     int rc = next_packet(d, n, &pos, &p, reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!key_is(&p, "location"))
         return tok_fail(reason, CUSTODY_EBADTOKEN, "the first V1 packet is not the location");
-    if ((rc = set_location(t, (const char *)p.val, p.vlen, reason)))
-        return rc;
-    if ((rc = next_packet(d, n, &pos, &p, reason)))
-        return rc;
+    if ((rc = set_location(t, (const char *)p.val, p.vlen, reason))) return rc;
+    if ((rc = next_packet(d, n, &pos, &p, reason))) return rc;
     if (!key_is(&p, "identifier"))
         return tok_fail(reason, CUSTODY_EBADTOKEN, "the second V1 packet is not the identifier");
-    if ((rc = tok_set_identifier(t, (const char *)p.val, p.vlen, reason)))
-        return rc;
+    if ((rc = tok_set_identifier(t, (const char *)p.val, p.vlen, reason))) return rc;
     for (;;) {
-        if (pos == n)
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "truncated token: no signature");
-        if ((rc = next_packet(d, n, &pos, &p, reason)))
-            return rc;
+        if (pos == n) return tok_fail(reason, CUSTODY_EBADTOKEN, "truncated token: no signature");
+        if ((rc = next_packet(d, n, &pos, &p, reason))) return rc;
         if (key_is(&p, "cid")) {
             /* a third-party caveat is cid, vid, cl: say so, not "bad caveat" */
             size_t peek = pos;
             struct packet q;
             if (pos < n && next_packet(d, n, &peek, &q, NULL) == 0 &&
                 (key_is(&q, "vid") || key_is(&q, "cl")))
-                return tok_fail(reason, CUSTODY_EBADTOKEN,
-                                "third-party caveats are not supported");
-            if ((rc = tok_add_caveat(t, (const char *)p.val, p.vlen, reason)))
-                return rc;
+                return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
+            if ((rc = tok_add_caveat(t, (const char *)p.val, p.vlen, reason))) return rc;
         } else if (key_is(&p, "vid") || key_is(&p, "cl")) {
             return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
         } else if (key_is(&p, "signature")) {
@@ -265,31 +249,24 @@ static int parse_v1(const uint8_t *d, size_t n, struct tok *t, struct strbuf *re
 static int put_packet(struct strbuf *out, const char *key, const void *val, size_t vlen)
 {
     size_t klen = strlen(key), plen = 4 + klen + 1 + vlen + 1;
-    if (plen > 0xffff)
-        return CUSTODY_ETOOBIG;
+    if (plen > 0xffff) return CUSTODY_ETOOBIG;
     char head[5];
     util_snprintf(head, sizeof head, "%04zx", plen);
     int rc = sb_append(out, head, 4);
-    if (!rc)
-        rc = sb_append(out, key, klen);
-    if (!rc)
-        rc = sb_append(out, " ", 1);
-    if (!rc)
-        rc = sb_append(out, val, vlen);
-    if (!rc)
-        rc = sb_append(out, "\n", 1);
+    if (!rc) rc = sb_append(out, key, klen);
+    if (!rc) rc = sb_append(out, " ", 1);
+    if (!rc) rc = sb_append(out, val, vlen);
+    if (!rc) rc = sb_append(out, "\n", 1);
     return rc;
 }
 
 int tok_v1_encode(const struct tok *t, struct strbuf *out)
 {
     int rc = put_packet(out, "location", t->location, strlen(t->location));
-    if (!rc)
-        rc = put_packet(out, "identifier", t->id, strlen(t->id));
+    if (!rc) rc = put_packet(out, "identifier", t->id, strlen(t->id));
     for (size_t i = 0; !rc && i < t->ncav; i++)
         rc = put_packet(out, "cid", t->cav[i].text, t->cav[i].len);
-    if (!rc)
-        rc = put_packet(out, "signature", t->sig, sizeof t->sig);
+    if (!rc) rc = put_packet(out, "signature", t->sig, sizeof t->sig);
     return rc;
 }
 
@@ -299,8 +276,7 @@ int tok_v1_encode(const struct tok *t, struct strbuf *out)
 static void sanitize(char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-            *s = '?';
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
 }
 
 static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
@@ -312,8 +288,7 @@ static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
     json_array_foreach(arr, i, c)
     {
         if (!json_is_object(c))
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu is not an object",
-                            i);
+            return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu is not an object", i);
         const char *k;
         json_t *v;
         const char *cid = NULL;
@@ -321,8 +296,7 @@ static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
         json_object_foreach(c, k, v)
         {
             if (strcmp(k, "vid") == 0 || strcmp(k, "cl") == 0)
-                return tok_fail(reason, CUSTODY_EBADTOKEN,
-                                "third-party caveats are not supported");
+                return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
             if (strcmp(k, "cid") != 0 || !json_is_string(v))
                 return tok_fail(reason, CUSTODY_EBADTOKEN,
                                 "JSON form: caveat %zu holds something other than a \"cid\" "
@@ -334,8 +308,7 @@ static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
         if (!cid)
             return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu has no \"cid\"", i);
         int rc = tok_add_caveat(t, cid, cidlen, reason);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -344,8 +317,7 @@ static int json_signature(json_t *v, struct tok *t, struct strbuf *reason)
 {
     const char *s = json_string_value(v);
     if (!s || json_string_length(v) != 64 || util_hex_decode(s, 64, t->sig) != 0)
-        return tok_fail(reason, CUSTODY_EBADTOKEN,
-                        "JSON form: \"signature\" is not 64 hex digits");
+        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"signature\" is not 64 hex digits");
     return 0;
 }
 
@@ -355,8 +327,7 @@ static int parse_json(const char *s, size_t len, struct tok *t, struct strbuf *r
     json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
         sanitize(e.text);
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: %s at byte %d", e.text,
-                        e.position);
+        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: %s at byte %d", e.text, e.position);
     }
     int rc = 0;
     json_t *id = NULL, *sig = NULL, *loc = NULL, *cavs = NULL;
@@ -389,14 +360,10 @@ static int parse_json(const char *s, size_t len, struct tok *t, struct strbuf *r
         rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: no \"signature\" string");
     if (!rc && loc && !json_is_string(loc))
         rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"location\" is not a string");
-    if (!rc && loc)
-        rc = set_location(t, json_string_value(loc), json_string_length(loc), reason);
-    if (!rc)
-        rc = tok_set_identifier(t, json_string_value(id), json_string_length(id), reason);
-    if (!rc && cavs)
-        rc = json_caveats(cavs, t, reason);
-    if (!rc)
-        rc = json_signature(sig, t, reason);
+    if (!rc && loc) rc = set_location(t, json_string_value(loc), json_string_length(loc), reason);
+    if (!rc) rc = tok_set_identifier(t, json_string_value(id), json_string_length(id), reason);
+    if (!rc && cavs) rc = json_caveats(cavs, t, reason);
+    if (!rc) rc = json_signature(sig, t, reason);
     json_decref(j);
     return rc;
 }
@@ -406,19 +373,14 @@ int tok_json_encode(const struct tok *t, struct strbuf *out)
     char sig[65];
     util_hex_encode(t->sig, sizeof t->sig, sig);
     int rc = sb_puts(out, "{\"location\":\"");
-    if (!rc)
-        rc = sb_json_escape(out, t->location, strlen(t->location));
-    if (!rc)
-        rc = sb_printf(out, "\",\"identifier\":\"%s\",\"caveats\":[", t->id);
+    if (!rc) rc = sb_json_escape(out, t->location, strlen(t->location));
+    if (!rc) rc = sb_printf(out, "\",\"identifier\":\"%s\",\"caveats\":[", t->id);
     for (size_t i = 0; !rc && i < t->ncav; i++) {
         rc = sb_puts(out, i ? ",{\"cid\":\"" : "{\"cid\":\"");
-        if (!rc)
-            rc = sb_json_escape(out, t->cav[i].text, t->cav[i].len);
-        if (!rc)
-            rc = sb_puts(out, "\"}");
+        if (!rc) rc = sb_json_escape(out, t->cav[i].text, t->cav[i].len);
+        if (!rc) rc = sb_puts(out, "\"}");
     }
-    if (!rc)
-        rc = sb_printf(out, "],\"signature\":\"%s\"}", sig);
+    if (!rc) rc = sb_printf(out, "],\"signature\":\"%s\"}", sig);
     return rc;
 }
 
@@ -436,8 +398,7 @@ int tok_parse(const char *s, size_t len, struct tok *t, struct strbuf *reason)
     memset(t, 0, sizeof *t);
     if (len > TOKEN_MAX_LEN)
         return tok_fail(reason, CUSTODY_ETOOBIG, "the token is over %d bytes", TOKEN_MAX_LEN);
-    if (len == 0)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "empty token");
+    if (len == 0) return tok_fail(reason, CUSTODY_EBADTOKEN, "empty token");
     /* caveats are at most as long as the text they came from */
     t->memcap = len + TOKEN_MAX_CAVEATS + 1;
     t->mem = util_calloc(1, t->memcap);
@@ -454,7 +415,6 @@ int tok_parse(const char *s, size_t len, struct tok *t, struct strbuf *reason)
         else
             rc = parse_v1(raw, n, t, reason);
     }
-    if (!rc)
-        tok_effective(t);
+    if (!rc) tok_effective(t);
     return rc;
 }

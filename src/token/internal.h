@@ -5,7 +5,8 @@
  * gives the others.
  *
  *   codec.c   base64, V1 packets, the JSON form: string <-> struct tok
- *   caveat.c  the caveat grammar, effective claims, checks against a request
+ *   caveat.c  the caveat grammar, effective claims, the narrowing check
+ *   check.c   a token's caveats against one request
  *   token.c   the key, mint, attenuate, inspect, verify (MAC via libmacaroons)
  *   cache.c   the verification cache
  */
@@ -22,9 +23,9 @@
 struct tok_caveat {
     const char *text;
     const char *value;
-    uint64_t a, b;   /* numbers: expires/issued/epoch in a; range a-b; action mask in a */
-    uint16_t len;    /* strlen(text) */
-    uint8_t kind;    /* enum token_caveat_key */
+    uint64_t a, b; /* numbers: expires/issued/epoch in a; range a-b; action mask in a */
+    uint16_t len;  /* strlen(text) */
+    uint8_t kind;  /* enum token_caveat_key */
 };
 
 struct tok {
@@ -76,6 +77,12 @@ int tok_add_caveat(struct tok *t, const char *s, size_t len, struct strbuf *reas
 int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct strbuf *reason);
 /* Computes t->eff from t's caveats. */
 void tok_effective(struct tok *t);
+/* Whether scope (s, s_prefix) covers x (x_prefix: x is itself a prefix):
+ * an exact scope only itself, a prefix "R:/d/" the directory R:/d, R:/d/
+ * and everything below, on component boundaries. */
+bool tok_scope_covers(const char *s, bool s_prefix, const char *x, bool x_prefix);
+
+/* ---- check.c ---- */
 /* Steps 4-9 of token_verify. */
 int tok_check(const struct tok *t, const struct token_request *req, struct strbuf *reason);
 /* 0 when adding c to a token with effective claims eff narrows it (or

@@ -29,24 +29,20 @@ static int key_create(const char *path, uint8_t key[TOKEN_KEY_LEN])
 {
     char hex[2 * TOKEN_KEY_LEN + 2];
     int rc = util_random(key, TOKEN_KEY_LEN);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     util_hex_encode(key, TOKEN_KEY_LEN, hex);
     hex[2 * TOKEN_KEY_LEN] = '\n';
     rc = util_write_file_atomic(path, hex, 2 * TOKEN_KEY_LEN + 1, 0600);
     OPENSSL_cleanse(hex, sizeof hex);
-    if (rc)
-        OPENSSL_cleanse(key, TOKEN_KEY_LEN);
+    if (rc) OPENSSL_cleanse(key, TOKEN_KEY_LEN);
     return rc;
 }
 
 int token_key_load_or_create(const char *path, uint8_t key[TOKEN_KEY_LEN])
 {
-    if (!path || !key)
-        return CUSTODY_EINVAL;
+    if (!path || !key) return CUSTODY_EINVAL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT ? key_create(path, key) : custody_err_from_errno(errno);
+    if (fd < 0) return errno == ENOENT ? key_create(path, key) : custody_err_from_errno(errno);
     struct stat st;
     char buf[2 * TOKEN_KEY_LEN + 3];
     ssize_t n = 0;
@@ -75,8 +71,7 @@ int token_new_id(char out[TOKEN_ID_HEX_LEN + 1])
 {
     uint8_t b[TOKEN_ID_HEX_LEN / 2];
     int rc = util_random(b, sizeof b);
-    if (!rc)
-        util_hex_encode(b, sizeof b, out);
+    if (!rc) util_hex_encode(b, sizeof b, out);
     return rc;
 }
 
@@ -84,8 +79,7 @@ int token_new_id(char out[TOKEN_ID_HEX_LEN + 1])
 
 static int ref_parse(const char *token, struct tok_ref **out, struct strbuf *reason)
 {
-    if (!token)
-        return tok_fail(reason, CUSTODY_EINVAL, "no token");
+    if (!token) return tok_fail(reason, CUSTODY_EINVAL, "no token");
     size_t len = strnlen(token, TOKEN_MAX_LEN + 1);
     struct tok_ref *r = util_calloc(1, sizeof *r);
     atomic_init(&r->refs, 1);
@@ -124,8 +118,7 @@ void tok_info_fill(struct token_info *info, struct tok_ref *r)
 
 void token_info_free(struct token_info *info)
 {
-    if (!info)
-        return;
+    if (!info) return;
     tok_ref_release(info->priv_);
     memset(info, 0, sizeof *info);
 }
@@ -151,8 +144,8 @@ static struct macaroon *to_macaroon(const struct tok *t)
     struct strbuf raw = STRBUF_INIT, b64 = STRBUF_INIT;
     struct macaroon *m = NULL;
     enum macaroon_returncode err = MACAROON_SUCCESS;
-    if (tok_v1_encode(t, &raw) == 0 && tok_b64url_encode((const uint8_t *)raw.buf, raw.len,
-                                                         &b64) == 0)
+    if (tok_v1_encode(t, &raw) == 0 &&
+        tok_b64url_encode((const uint8_t *)raw.buf, raw.len, &b64) == 0)
         m = macaroon_deserialize(b64.buf, &err);
     sb_free(&raw);
     sb_free(&b64);
@@ -164,10 +157,8 @@ static int from_macaroon(const struct macaroon *m, struct strbuf *out)
     size_t n = macaroon_serialize_size_hint(m);
     enum macaroon_returncode err = MACAROON_SUCCESS;
     int rc = sb_reserve(out, n + 1);
-    if (rc)
-        return rc;
-    if (macaroon_serialize(m, out->buf + out->len, n + 1, &err) != 0)
-        return CUSTODY_EINTERNAL;
+    if (rc) return rc;
+    if (macaroon_serialize(m, out->buf + out->len, n + 1, &err) != 0) return CUSTODY_EINTERNAL;
     out->len += strlen(out->buf + out->len);
     return 0;
 }
@@ -220,8 +211,7 @@ static int add_caveats(struct macaroon **m, const struct tok_caveat *cav, size_t
         enum macaroon_returncode err = MACAROON_SUCCESS;
         struct macaroon *next = macaroon_add_first_party_caveat(
             *m, (const unsigned char *)cav[i].text, cav[i].len, &err);
-        if (!next)
-            return err == MACAROON_OUT_OF_MEMORY ? CUSTODY_ENOMEM : CUSTODY_EINTERNAL;
+        if (!next) return err == MACAROON_OUT_OF_MEMORY ? CUSTODY_ENOMEM : CUSTODY_EINTERNAL;
         macaroon_destroy(*m);
         *m = next;
     }
@@ -239,28 +229,23 @@ static int claims_caveats(const struct token_claims *c, uint64_t issued, struct 
     do {                                                                                           \
         sb_reset(&s);                                                                              \
         sb_printf(&s, __VA_ARGS__);                                                                \
-        if (!rc)                                                                                   \
-            rc = tok_add_caveat(t, s.buf, s.len, reason);                                          \
+        if (!rc) rc = tok_add_caveat(t, s.buf, s.len, reason);                                     \
     } while (0)
     CAV("agent = %s", c->agent);
     CAV("agent_key = %s", c->agent_key);
     sb_reset(&s);
     sb_puts(&s, "action in ");
     for (uint32_t bit = 1; bit & TOKEN_ACT_ALL; bit <<= 1)
-        if (c->actions & bit)
-            sb_printf(&s, "%s%s", s.len > 10 ? "," : "", token_action_name(bit));
-    if (!rc)
-        rc = tok_add_caveat(t, s.buf, s.len, reason);
+        if (c->actions & bit) sb_printf(&s, "%s%s", s.len > 10 ? "," : "", token_action_name(bit));
+    if (!rc) rc = tok_add_caveat(t, s.buf, s.len, reason);
     CAV("%s = %s", c->resource_prefix ? "resource_prefix" : "resource", c->resource);
-    if (c->has_range)
-        CAV("range = %" PRIu64 "-%" PRIu64, c->range_first, c->range_last);
+    if (c->has_range) CAV("range = %" PRIu64 "-%" PRIu64, c->range_first, c->range_last);
     CAV("expires < %" PRIu64, c->expires);
     CAV("issued = %" PRIu64, issued);
     for (size_t i = 0; i < c->npolicies; i++)
         CAV("policy = %s", c->policies[i]);
     CAV("epoch = %" PRIu64, c->epoch);
-    if (c->attest)
-        CAV("attest = %s", c->attest);
+    if (c->attest) CAV("attest = %s", c->attest);
 #undef CAV
     sb_free(&s);
     return rc;
@@ -306,24 +291,22 @@ static int claims_check(const struct token_claims *c, uint64_t issued, struct st
 int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct strbuf *out,
                struct strbuf *reason)
 {
-    if (!key || !c || !out)
-        return tok_fail(reason, CUSTODY_EINVAL, "token_mint: missing argument");
+    if (!key || !c || !out) return tok_fail(reason, CUSTODY_EINVAL, "token_mint: missing argument");
     uint64_t issued = c->issued ? c->issued : util_now_ns() / 1000000000u;
     int rc = claims_check(c, issued, reason);
-    if (rc)
-        return rc;
-    if (!c->id[0] && (rc = token_new_id(c->id)))
-        return rc;
+    if (rc) return rc;
+    if (!c->id[0] && (rc = token_new_id(c->id))) return rc;
     struct tok t;
     memset(&t, 0, sizeof t);
     t.memcap = 8192;
     t.mem = util_calloc(1, t.memcap);
     /* the id and every caveat go through the same checks as a parsed token */
     if (tok_set_identifier(&t, c->id, strnlen(c->id, sizeof c->id), NULL) != 0)
-        rc = tok_fail(reason, CUSTODY_EINVAL, "claims: the identifier must be %d lower-case hex "
-                      "digits", TOKEN_ID_HEX_LEN);
-    if (!rc)
-        rc = claims_caveats(c, issued, &t, reason);
+        rc = tok_fail(reason, CUSTODY_EINVAL,
+                      "claims: the identifier must be %d lower-case hex "
+                      "digits",
+                      TOKEN_ID_HEX_LEN);
+    if (!rc) rc = claims_caveats(c, issued, &t, reason);
     const char *loc = c->location ? c->location : "custody";
     enum macaroon_returncode err = MACAROON_SUCCESS;
     struct macaroon *m = NULL;
@@ -332,8 +315,7 @@ int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct 
                             (const unsigned char *)c->id, strlen(c->id), &err);
         rc = m ? add_caveats(&m, t.cav, t.ncav) : CUSTODY_EINTERNAL;
     }
-    if (!rc)
-        rc = from_macaroon(m, out);
+    if (!rc) rc = from_macaroon(m, out);
     macaroon_destroy(m);
     tok_free(&t);
     return rc;
@@ -343,13 +325,11 @@ int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct 
 
 int token_inspect(const char *token, struct token_info *info, struct strbuf *reason)
 {
-    if (!info)
-        return tok_fail(reason, CUSTODY_EINVAL, "token_inspect: no info");
+    if (!info) return tok_fail(reason, CUSTODY_EINVAL, "token_inspect: no info");
     memset(info, 0, sizeof *info);
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     tok_info_fill(info, r);
     tok_ref_release(r);
     return 0;
@@ -359,8 +339,7 @@ int token_to_json(const char *token, struct strbuf *out, struct strbuf *reason)
 {
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = tok_json_encode(&r->t, out);
     tok_ref_release(r);
     return rc;
@@ -370,12 +349,10 @@ int token_from_json(const char *token, struct strbuf *out, struct strbuf *reason
 {
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct strbuf raw = STRBUF_INIT;
     rc = tok_v1_encode(&r->t, &raw);
-    if (!rc)
-        rc = tok_b64url_encode((const uint8_t *)raw.buf, raw.len, out);
+    if (!rc) rc = tok_b64url_encode((const uint8_t *)raw.buf, raw.len, out);
     sb_free(&raw);
     tok_ref_release(r);
     return rc;
@@ -390,8 +367,7 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
         return tok_fail(reason, CUSTODY_EINVAL, "token_attenuate: missing argument");
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct tok w; /* the token with the new caveats, to check them */
     size_t extra = 0;
     for (size_t i = 0; i < n; i++)
@@ -402,12 +378,9 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
             rc = tok_fail(reason, CUSTODY_EINVAL, "caveat %zu is NULL", i);
             break;
         }
-        rc = tok_add_caveat(&w, caveats[i], strnlen(caveats[i], TOKEN_MAX_CAVEAT_LEN + 1),
-                            reason);
-        if (!rc)
-            rc = tok_narrows(&w.eff, &w.cav[w.ncav - 1], reason);
-        if (!rc)
-            tok_effective(&w);
+        rc = tok_add_caveat(&w, caveats[i], strnlen(caveats[i], TOKEN_MAX_CAVEAT_LEN + 1), reason);
+        if (!rc) rc = tok_narrows(&w.eff, &w.cav[w.ncav - 1], reason);
+        if (!rc) tok_effective(&w);
     }
     struct macaroon *m = NULL;
     struct strbuf res = STRBUF_INIT;
@@ -415,8 +388,7 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
         m = to_macaroon(&r->t);
         rc = m ? add_caveats(&m, w.cav + r->t.ncav, n) : CUSTODY_EINTERNAL;
     }
-    if (!rc)
-        rc = from_macaroon(m, &res);
+    if (!rc) rc = from_macaroon(m, &res);
     if (!rc && r->t.json) { /* answer in the form the token came in */
         struct strbuf js = STRBUF_INIT;
         rc = token_to_json(res.buf, &js, reason);
@@ -426,8 +398,7 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
     if (!rc && res.len > TOKEN_MAX_LEN)
         rc = tok_fail(reason, CUSTODY_ETOOBIG, "the attenuated token would be over %d bytes",
                       TOKEN_MAX_LEN);
-    if (!rc)
-        rc = sb_append(out, res.buf, res.len);
+    if (!rc) rc = sb_append(out, res.buf, res.len);
     sb_free(&res);
     macaroon_destroy(m);
     tok_free(&w);
@@ -440,19 +411,14 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
 int token_verify(const uint8_t key[TOKEN_KEY_LEN], const char *token,
                  const struct token_request *req, struct token_info *info, struct strbuf *reason)
 {
-    if (info)
-        memset(info, 0, sizeof *info);
-    if (!key || !req)
-        return tok_fail(reason, CUSTODY_EINVAL, "token_verify: missing argument");
+    if (info) memset(info, 0, sizeof *info);
+    if (!key || !req) return tok_fail(reason, CUSTODY_EINVAL, "token_verify: missing argument");
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
-    if (rc)
-        return rc;
-    if (info)
-        tok_info_fill(info, r);
+    if (rc) return rc;
+    if (info) tok_info_fill(info, r);
     rc = tok_mac_verify(key, &r->t, reason);
-    if (!rc)
-        rc = tok_check(&r->t, req, reason);
+    if (!rc) rc = tok_check(&r->t, req, reason);
     tok_ref_release(r);
     return rc;
 }

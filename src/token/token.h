@@ -56,12 +56,11 @@
 #define TOKEN_NAME_MAX 64         /* agent names (same grammar as authz_name_valid) */
 #define TOKEN_POLICY_MAX 128      /* one policy id */
 #define TOKEN_MAX_POLICIES 8      /* policy ids token_mint accepts */
-#define TOKEN_FP_LEN 72           /* "ed25519:" / "sha256:" prefix + 64 hex digits, at most */
 
 /* ---- lifetimes ---- */
-#define TOKEN_TTL_MAX_S 86400     /* no token lives longer (mint refuses) */
-#define TOKEN_TTL_SENSITIVE_S 60  /* default cap for sensitive labels (authz applies it) */
-#define TOKEN_CLOCK_SKEW_S 60     /* an `issued` this far in the future is tolerated */
+#define TOKEN_TTL_MAX_S 86400    /* no token lives longer (mint refuses) */
+#define TOKEN_TTL_SENSITIVE_S 60 /* default cap for sensitive labels (authz applies it) */
+#define TOKEN_CLOCK_SKEW_S 60    /* an `issued` this far in the future is tolerated */
 
 /* ---- actions: a small fixed vocabulary, one bit each ---- */
 enum token_action {
@@ -122,21 +121,21 @@ struct token_claims {
     /* Token id (lower-case hex, TOKEN_ID_HEX_LEN digits). Empty: token_mint
      * fills in a random one; read it back here after the call. */
     char id[TOKEN_ID_HEX_LEN + 1];
-    const char *location;        /* "custody/<node>"; NULL: "custody" */
-    const char *agent;           /* required: the agent's name */
-    const char *agent_key;       /* required: "ed25519:<64 hex>" (util_ed25519_fingerprint) */
-    uint32_t actions;            /* required: TOKEN_ACT_* bits */
-    const char *resource;        /* required: "root:/path" */
-    bool resource_prefix;        /* resource is a directory prefix ending in '/' */
-    bool has_range;              /* optional byte range, inclusive */
+    const char *location;  /* "custody/<node>"; NULL: "custody" */
+    const char *agent;     /* required: the agent's name */
+    const char *agent_key; /* required: "ed25519:<64 hex>" (util_ed25519_fingerprint) */
+    uint32_t actions;      /* required: TOKEN_ACT_* bits */
+    const char *resource;  /* required: "root:/path" */
+    bool resource_prefix;  /* resource is a directory prefix ending in '/' */
+    bool has_range;        /* optional byte range, inclusive */
     uint64_t range_first, range_last;
     uint64_t issued;             /* unix seconds; 0: now */
     uint64_t expires;            /* required, unix seconds, > issued */
     uint64_t max_ttl;            /* the resource label's TTL cap; 0: TOKEN_TTL_MAX_S */
     const char *const *policies; /* deciding policy ids (0..TOKEN_MAX_POLICIES) */
     size_t npolicies;
-    uint64_t epoch;              /* the agent's revocation epoch */
-    const char *attest;          /* optional "sha256:<64 hex>" */
+    uint64_t epoch;     /* the agent's revocation epoch */
+    const char *attest; /* optional "sha256:<64 hex>" */
 };
 
 /* Mints a token: V1 binary, base64url without padding, into out (appended).
@@ -161,9 +160,9 @@ struct token_effective {
     const char *agent;  /* NULL when absent */
     const char *agent_key;
     const char *attest;
-    uint32_t actions;     /* common to every action caveat; TOKEN_ACT_ALL when none */
-    const char *resource; /* the narrowest resource scope; NULL when none */
-    bool resource_prefix; /* ... and whether it is a prefix */
+    uint32_t actions;                 /* common to every action caveat; TOKEN_ACT_ALL when none */
+    const char *resource;             /* the narrowest resource scope; NULL when none */
+    bool resource_prefix;             /* ... and whether it is a prefix */
     uint64_t range_first, range_last; /* common range, when present has RANGE */
     uint64_t expires;                 /* earliest expiry */
     uint64_t issued;                  /* earliest issued */
@@ -246,16 +245,16 @@ struct token_request {
  * the token parsed, success or not; call token_info_free either way.
  */
 int token_verify(const uint8_t key[TOKEN_KEY_LEN], const char *token,
-                 const struct token_request *req, struct token_info *info,
-                 struct strbuf *reason);
+                 const struct token_request *req, struct token_info *info, struct strbuf *reason);
 
 /* ---- verification cache ----
  * Remembers tokens whose MAC verified (by their exact string: a slot chosen
  * by a seeded hash, then a constant-time comparison of the whole string),
  * so a token seen again skips decoding and the HMAC chain. Steps 4-9 above
- * still run on every request. Only tokens up to 4 KiB are kept; each slot
- * costs about 3 KiB plus the token. Bound to one key: make a new cache when
- * the key changes. */
+ * still run on every request. Only tokens up to 4 KiB are kept; an entry
+ * costs about 3.5 KiB plus the token (slots: 4-way set associative, least
+ * recently used evicted). Bound to one key: make a new cache when the key
+ * changes. */
 struct token_cache;
 struct token_cache_stats {
     uint64_t hits, misses, inserts, evictions;

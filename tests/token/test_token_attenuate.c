@@ -11,10 +11,8 @@ static char *attenuate(const char *tok, const char *cav, int want, const char *w
     struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
     const char *list[] = {cav};
     int rc = token_attenuate(tok, list, 1, &out, &why);
-    if (rc != want)
-        TEST_FAIL_("attenuate \"%s\": %d, want %d (%s)", cav, rc, want, why.buf);
-    if (why_has)
-        ASSERT_STR_CONTAINS(why.buf, why_has);
+    if (rc != want) TEST_FAIL_("attenuate \"%s\": %d, want %d (%s)", cav, rc, want, why.buf);
+    if (why_has) ASSERT_STR_CONTAINS(why.buf, why_has);
     sb_free(&why);
     if (rc) {
         ASSERT_EQ(0, out.len);
@@ -226,8 +224,7 @@ TEST(token_attenuate_limits)
     /* up to TOKEN_MAX_CAVEATS in all */
     for (int i = 8; i < TOKEN_MAX_CAVEATS; i++) {
         char *next = attenuate(cur, "action in read", 0, NULL);
-        if (cur != tok)
-            free(cur);
+        if (cur != tok) free(cur);
         cur = next;
     }
     struct token_info info;

@@ -40,8 +40,7 @@ TEST(token_caveat_grammar_accepts)
     for (size_t i = 0; i < UTIL_ARRAY_LEN(ok); i++) {
         struct strbuf why = STRBUF_INIT;
         int rc = token_caveat_check(ok[i], strlen(ok[i]), &why);
-        if (rc)
-            TEST_FAIL_("\"%s\": %d %s", ok[i], rc, why.buf);
+        if (rc) TEST_FAIL_("\"%s\": %d %s", ok[i], rc, why.buf);
         sb_free(&why);
     }
 }
@@ -123,8 +122,7 @@ TEST(token_caveat_grammar_refuses)
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
         struct strbuf why = STRBUF_INIT;
         int rc = token_caveat_check(bad[i], strlen(bad[i]), &why);
-        if (rc != CUSTODY_EBADTOKEN)
-            TEST_FAIL_("\"%s\" was not refused: %d", bad[i], rc);
+        if (rc != CUSTODY_EBADTOKEN) TEST_FAIL_("\"%s\" was not refused: %d", bad[i], rc);
         ASSERT(why.len > 0);
         sb_free(&why);
     }
@@ -169,10 +167,18 @@ static struct token_effective eff_of(const char *const *cav, size_t n, struct to
 TEST(token_caveat_effective_claims)
 {
     struct token_info info;
-    const char *a[] = {"action in read,write,delete", "action in write,read", "expires < 200",
-                       "expires < 100",   "expires < 300",   "issued = 50",
-                       "issued = 40",     "range = 0-99",    "range = 50-150",
-                       "policy = p1",     "policy = p2",     "epoch = 7"};
+    const char *a[] = {"action in read,write,delete",
+                       "action in write,read",
+                       "expires < 200",
+                       "expires < 100",
+                       "expires < 300",
+                       "issued = 50",
+                       "issued = 40",
+                       "range = 0-99",
+                       "range = 50-150",
+                       "policy = p1",
+                       "policy = p2",
+                       "epoch = 7"};
     struct token_effective e = eff_of(a, UTIL_ARRAY_LEN(a), &info);
     ASSERT_EQ(TOKEN_ACT_READ | TOKEN_ACT_WRITE, e.actions);
     ASSERT_EQ(100, e.expires);
@@ -202,8 +208,10 @@ TEST(token_caveat_effective_claims)
     token_info_free(&info);
 
     /* contradictions: flagged, the token allows nothing */
-    const char *d[] = {"agent = x",     "agent = y",    "action in read", "action in write",
-                       "epoch = 1",     "epoch = 2",    "range = 0-9",    "range = 10-19",
+    const char *d[] = {"agent = x",          "agent = y",
+                       "action in read",     "action in write",
+                       "epoch = 1",          "epoch = 2",
+                       "range = 0-9",        "range = 10-19",
                        "resource = demo:/a", "resource_prefix = demo:/ab/"};
     e = eff_of(d, UTIL_ARRAY_LEN(d), &info);
     uint32_t want = TOKEN_CAV_BIT(TOKEN_CAV_AGENT) | TOKEN_CAV_BIT(TOKEN_CAV_ACTION) |
@@ -291,29 +299,29 @@ TEST(token_cache_key_binding_and_eviction)
     ASSERT_EQ(CUSTODY_EBADTOKEN, token_cache_verify(c, tok, &r, NULL, NULL));
     ASSERT_EQ(CUSTODY_EBADTOKEN, token_cache_verify(c, tok, &r, NULL, NULL));
     token_cache_free(c);
-    /* one set of two ways: two tokens both stay, a third cycling evicts */
+    /* one set of four ways: four tokens all stay; a fifth, cycling, evicts
+     * the least recently used every time */
     ASSERT_OK(token_cache_new(fx_key(), 1, &c));
-    struct token_claims cl = fx_claims();
-    char *tok2 = fx_mint(&cl);
-    cl = fx_claims();
-    char *tok3 = fx_mint(&cl);
+    char *t[5];
+    for (int i = 0; i < 5; i++) {
+        struct token_claims cl = fx_claims();
+        t[i] = fx_mint(&cl);
+    }
     struct token_cache_stats st;
-    for (int i = 0; i < 4; i++) {
-        ASSERT_OK(token_cache_verify(c, tok, &r, NULL, NULL));
-        ASSERT_OK(token_cache_verify(c, tok2, &r, NULL, NULL));
-    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 4; i++)
+            ASSERT_OK(token_cache_verify(c, t[i], &r, NULL, NULL));
     token_cache_stats(c, &st);
-    ASSERT_EQ(6, st.hits);
-    ASSERT_EQ(2, st.inserts);
-    for (int i = 0; i < 4; i++) {
-        ASSERT_OK(token_cache_verify(c, tok3, &r, NULL, NULL));
-        ASSERT_OK(token_cache_verify(c, tok, &r, NULL, NULL));
-        ASSERT_OK(token_cache_verify(c, tok2, &r, NULL, NULL));
-    }
+    ASSERT_EQ(8, st.hits);
+    ASSERT_EQ(4, st.inserts);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 5; i++)
+            ASSERT_OK(token_cache_verify(c, t[i], &r, NULL, NULL));
     token_cache_stats(c, &st);
-    ASSERT_EQ(6, st.hits); /* least recently used goes: 3 tokens in 2 ways never hit */
-    ASSERT_EQ(14, st.inserts);
-    ASSERT_EQ(12, st.evictions);
+    ASSERT_EQ(12, st.hits); /* t0..t3 once more, then nothing */
+    ASSERT_EQ(15, st.inserts);
+    ASSERT_EQ(11, st.evictions);
+    char *tok2 = t[1];
     /* a token that differs in its last character is not a hit */
     struct strbuf near = STRBUF_INIT;
     sb_puts(&near, tok2);
@@ -330,8 +338,8 @@ TEST(token_cache_key_binding_and_eviction)
     sb_free(&near);
     free(big);
     free(tok);
-    free(tok2);
-    free(tok3);
+    for (int i = 0; i < 5; i++)
+        free(t[i]);
 }
 
 struct thr {
@@ -347,11 +355,9 @@ static void *hammer(void *arg)
     for (int i = 0; i < 2000; i++) {
         struct token_info info;
         int rc = token_cache_verify(t->c, t->tok[i % 3], &r, i % 2 ? &info : NULL, NULL);
-        if (rc != 0)
-            __atomic_add_fetch(&t->fails, 1, __ATOMIC_RELAXED);
+        if (rc != 0) __atomic_add_fetch(&t->fails, 1, __ATOMIC_RELAXED);
         if (i % 2) {
-            if (info.ncaveats != 8)
-                __atomic_add_fetch(&t->fails, 1, __ATOMIC_RELAXED);
+            if (info.ncaveats != 8) __atomic_add_fetch(&t->fails, 1, __ATOMIC_RELAXED);
             token_info_free(&info);
         }
     }

@@ -14,10 +14,8 @@ static char *b64std(const uint8_t *in, size_t len, bool pad)
     struct strbuf sb = STRBUF_INIT;
     for (size_t i = 0; i < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
+        if (i + 1 < len) v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len) v |= in[i + 2];
         char q[4] = {A[v >> 18], A[(v >> 12) & 63], A[(v >> 6) & 63], A[v & 63]};
         size_t keep = len - i >= 3 ? 4 : len - i + 1;
         sb_append(&sb, q, keep);
@@ -90,10 +88,8 @@ TEST(token_codec_base64_spellings)
     sb_reset(&bad);
     sb_puts(&bad, std_nopad);
     for (size_t i = 0; i < bad.len && !mixed; i++)
-        if (bad.buf[i] == '+')
-            bad.buf[i] = '-', mixed = strchr(bad.buf, '/') != NULL;
-    if (mixed)
-        ASSERT_EQ(CUSTODY_EBADTOKEN, verify_ok(bad.buf));
+        if (bad.buf[i] == '+') bad.buf[i] = '-', mixed = strchr(bad.buf, '/') != NULL;
+    if (mixed) ASSERT_EQ(CUSTODY_EBADTOKEN, verify_ok(bad.buf));
     /* whitespace is not part of any form */
     sb_reset(&bad);
     sb_printf(&bad, "%s\n", tok);
@@ -183,8 +179,7 @@ TEST(token_codec_truncated)
     for (size_t i = 0; i < n; i++) {
         char *p = util_strndup(tok, i);
         int rc = verify_ok(p);
-        if (rc != CUSTODY_EBADTOKEN)
-            TEST_FAIL_("prefix of %zu bytes: %d", i, rc);
+        if (rc != CUSTODY_EBADTOKEN) TEST_FAIL_("prefix of %zu bytes: %d", i, rc);
         free(p);
     }
     /* and in the JSON form */
@@ -279,22 +274,15 @@ TEST(token_codec_malformed)
     static const char sig64[] = "0000000000000000000000000000000000000000000000000000000000000000";
     char buf[1024];
     const char *cases[] = {
-        "",
-        "{",
-        "{}",
-        "[]",
-        "null",
-        "{\"identifier\":1,\"signature\":\"00\"}",
-        "!!!!",
-        "aGVsbG8", /* "hello" */
-        "MDAwMA",  /* "0000" */
+        "",       "{",       "{}", "[]", "null", "{\"identifier\":1,\"signature\":\"00\"}",
+        "!!!!",   "aGVsbG8", /* "hello" */
+        "MDAwMA",            /* "0000" */
     };
     struct token_request r = fx_request();
     for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
         struct strbuf why = STRBUF_INIT;
         int rc = token_verify(fx_key(), cases[i], &r, NULL, &why);
-        if (rc != CUSTODY_EBADTOKEN)
-            TEST_FAIL_("case %zu: %d", i, rc);
+        if (rc != CUSTODY_EBADTOKEN) TEST_FAIL_("case %zu: %d", i, rc);
         ASSERT(why.len > 0);
         sb_free(&why);
     }
@@ -315,7 +303,8 @@ TEST(token_codec_malformed)
         "{\"identifier\":\"" FX_ID "\",\"signature\":\"@\",\"location\":\"a\\nb\"}",
         "{\"identifier\":\"" FX_ID "x\",\"signature\":\"@\"}",
         "{\"identifier\":\"" FX_ID "\",\"signature\":\"@0\"}",
-        "{\"identifier\":\"" FX_ID "\",\"signature\":\"000000000000000000000000000000000000000000000000000000000000000g\"}",
+        "{\"identifier\":\"" FX_ID
+        "\",\"signature\":\"000000000000000000000000000000000000000000000000000000000000000g\"}",
         "{\"identifier\":\"" FX_ID "\"}@",
         "{\"identifier\":\"" FX_ID "\",\"signature\":\"@\"} x",
     };
@@ -333,8 +322,7 @@ TEST(token_codec_malformed)
         buf[o] = '\0';
         struct strbuf why = STRBUF_INIT;
         int rc = token_verify(fx_key(), buf, &r, NULL, &why);
-        if (rc != CUSTODY_EBADTOKEN)
-            TEST_FAIL_("json case %zu: %d (%s)", i, rc, buf);
+        if (rc != CUSTODY_EBADTOKEN) TEST_FAIL_("json case %zu: %d (%s)", i, rc, buf);
         sb_free(&why);
     }
 }
@@ -370,8 +358,7 @@ TEST(token_codec_v1_framing)
         {"000flocation x\n0030identifier " FX_ID "\n000bfoo xx\n", "unknown V1 packet \"foo\""},
         {"000flocation x\n0030identifier " FX_ID "\n000asigna\n", "no key"},
         {"000flocation\tx\n0030identifier " FX_ID "\n", "no key"},
-        {"000flocation x\n0030identifier " FX_ID "\n0012cid epoch = 3\n000avid x\n",
-         "third-party"},
+        {"000flocation x\n0030identifier " FX_ID "\n0012cid epoch = 3\n000avid x\n", "third-party"},
     };
     struct token_request r = fx_request();
     for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
@@ -380,8 +367,7 @@ TEST(token_codec_v1_framing)
         char *t = packets(raw.buf, raw.len);
         int rc = token_verify(fx_key(), t, &r, NULL, &why);
         if (rc != CUSTODY_EBADTOKEN || !strstr(why.buf, cases[i].needle))
-            TEST_FAIL_("framing case %zu: %d \"%s\", want \"%s\"", i, rc, why.buf,
-                       cases[i].needle);
+            TEST_FAIL_("framing case %zu: %d \"%s\", want \"%s\"", i, rc, why.buf, cases[i].needle);
         free(t);
         sb_free(&raw);
         sb_free(&why);

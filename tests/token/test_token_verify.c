@@ -13,10 +13,8 @@ static void expect(const char *tok, const struct token_request *r, int want, con
 {
     char *why = NULL;
     int rc = fx_verify(tok, r, &why);
-    if (rc != want)
-        TEST_FAIL_("verify: %d, want %d (%s)", rc, want, why);
-    if (why_has)
-        ASSERT_STR_CONTAINS(why, why_has);
+    if (rc != want) TEST_FAIL_("verify: %d, want %d (%s)", rc, want, why);
+    if (why_has) ASSERT_STR_CONTAINS(why, why_has);
     free(why);
 }
 
@@ -136,15 +134,15 @@ TEST(token_verify_resource_prefix_boundaries)
         r.resource = allowed[i];
         expect(tok, &r, 0, NULL);
     }
-    const char *refused[] = {"demo:/ab", "demo:/ab/c", "demo:/", "demo:/b/a", "demo2:/a/b",
-                             "other:/a/b"};
+    const char *refused[] = {"demo:/ab",  "demo:/ab/c", "demo:/",
+                             "demo:/b/a", "demo2:/a/b", "other:/a/b"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(refused); i++) {
         r.resource = refused[i];
         expect(tok, &r, CUSTODY_EPERM, "caveat \"resource_prefix = demo:/a/\" does not permit");
     }
     /* non-canonical requests are refused, not normalised */
-    const char *bad[] = {"demo:/a/../b", "demo:/a//b", "demo:/a/./b", "demo:/a/", "demo:a/b",
-                         "demo:/a/\x01", "demo:/a/\xff", ":/a/b", "demo:/a/.."};
+    const char *bad[] = {"demo:/a/../b", "demo:/a//b",   "demo:/a/./b", "demo:/a/",  "demo:a/b",
+                         "demo:/a/\x01", "demo:/a/\xff", ":/a/b",       "demo:/a/.."};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
         r.resource = bad[i];
         expect(tok, &r, CUSTODY_EBADPATH, "not a canonical");
@@ -322,6 +320,18 @@ TEST(token_verify_wrong_key)
     struct strbuf why = STRBUF_INIT;
     ASSERT_EQ(CUSTODY_EBADTOKEN, token_verify(fx_other_key(), tok, &r, NULL, &why));
     ASSERT_STR_CONTAINS(why.buf, "signature does not verify");
+    /* info is filled whenever the token parsed (for the audit log), even so */
+    struct token_info info;
+    ASSERT_EQ(CUSTODY_EBADTOKEN, token_verify(fx_other_key(), tok, &r, &info, NULL));
+    ASSERT_EQ(TOKEN_ID_HEX_LEN, strlen(info.id));
+    ASSERT_EQ(8, info.ncaveats);
+    token_info_free(&info);
+    ASSERT_EQ(CUSTODY_EBADTOKEN, token_verify(fx_key(), "junk", &r, &info, NULL));
+    ASSERT_NULL(info.priv_);
+    ASSERT_EQ(0, info.ncaveats);
+    ASSERT_EQ(CUSTODY_EINVAL, token_verify(NULL, tok, &r, &info, NULL));
+    ASSERT_EQ(CUSTODY_EINVAL, token_verify(fx_key(), tok, NULL, &info, NULL));
+    ASSERT_EQ(CUSTODY_EINVAL, token_verify(fx_key(), NULL, &r, &info, NULL));
     /* a token minted under another key with the right caveats */
     const char *cav[] = {FX_CAVEATS};
     char *forged = fx_raw_mint(fx_other_key(), FX_ID, cav, 8);
@@ -359,9 +369,9 @@ TEST(token_verify_required_and_unknown_caveats)
 {
     struct token_request r = fx_request();
     /* a correctly signed token without an epoch caveat */
-    const char *noepoch[] = {"agent = " FX_AGENT,        "agent_key = " FX_KEY_FP,
-                             "action in read",            "resource = demo:/a/b.txt",
-                             "expires < 1767225840",      "issued = 1767225540"};
+    const char *noepoch[] = {"agent = " FX_AGENT,    "agent_key = " FX_KEY_FP,
+                             "action in read",       "resource = demo:/a/b.txt",
+                             "expires < 1767225840", "issued = 1767225540"};
     char *t1 = fx_raw_mint(fx_key(), FX_ID, noepoch, 6);
     expect(t1, &r, CUSTODY_EBADTOKEN, "the token has no epoch caveat");
     /* ... and one with a caveat custody does not know */
@@ -377,9 +387,9 @@ TEST(token_verify_required_and_unknown_caveats)
     struct macaroon *m = macaroon_deserialize(t1, &err);
     ASSERT_NOT_NULL(m);
     const uint8_t *tk = fx_other_key();
-    struct macaroon *m3 = macaroon_add_third_party_caveat(
-        m, (const unsigned char *)"http://elsewhere", 16, tk, TOKEN_KEY_LEN,
-        (const unsigned char *)"tp-id", 5, &err);
+    struct macaroon *m3 =
+        macaroon_add_third_party_caveat(m, (const unsigned char *)"http://elsewhere", 16, tk,
+                                        TOKEN_KEY_LEN, (const unsigned char *)"tp-id", 5, &err);
     ASSERT_NOT_NULL(m3);
     char buf[4096];
     ASSERT_EQ(0, macaroon_serialize(m3, buf, sizeof buf, &err));

@@ -70,8 +70,7 @@ static FX_UNUSED char *fx_mint(struct token_claims *c)
 {
     struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
     int rc = token_mint(fx_key(), c, &out, &why);
-    if (rc)
-        TEST_FAIL_("token_mint: %d %s", rc, why.buf ? why.buf : "");
+    if (rc) TEST_FAIL_("token_mint: %d %s", rc, why.buf ? why.buf : "");
     sb_free(&why);
     return sb_detach(&out);
 }
@@ -99,13 +98,13 @@ static FX_UNUSED char *fx_raw_mint(const uint8_t *key, const char *id, const cha
                                    size_t n)
 {
     enum macaroon_returncode err;
-    struct macaroon *m = macaroon_create((const unsigned char *)"custody/raw", 11, key,
-                                         TOKEN_KEY_LEN, (const unsigned char *)id, strlen(id),
-                                         &err);
+    struct macaroon *m =
+        macaroon_create((const unsigned char *)"custody/raw", 11, key, TOKEN_KEY_LEN,
+                        (const unsigned char *)id, strlen(id), &err);
     ASSERT_NOT_NULL(m);
     for (size_t i = 0; i < n; i++) {
-        struct macaroon *next = macaroon_add_first_party_caveat(
-            m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
+        struct macaroon *next =
+            macaroon_add_first_party_caveat(m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
         ASSERT_NOT_NULL(next);
         macaroon_destroy(m);
         m = next;
@@ -125,8 +124,8 @@ static FX_UNUSED char *fx_raw_attenuate(const char *tok, const char *const *cav,
     struct macaroon *m = macaroon_deserialize(tok, &err);
     ASSERT_NOT_NULL(m);
     for (size_t i = 0; i < n; i++) {
-        struct macaroon *next = macaroon_add_first_party_caveat(
-            m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
+        struct macaroon *next =
+            macaroon_add_first_party_caveat(m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
         ASSERT_NOT_NULL(next);
         macaroon_destroy(m);
         m = next;

@@ -58,10 +58,8 @@ static char *read_token(const char *arg)
         size_t got;
         while ((got = fread(buf, 1, sizeof buf, f)) > 0)
             sb_append(&sb, buf, got);
-        if (f != stdin)
-            fclose(f);
-        if (sb.len && sb.buf[sb.len - 1] == '\n')
-            sb.buf[--sb.len] = '\0';
+        if (f != stdin) fclose(f);
+        if (sb.len && sb.buf[sb.len - 1] == '\n') sb.buf[--sb.len] = '\0';
         s = sb_detach(&sb);
     } else {
         s = util_strdup(arg);
@@ -105,8 +103,7 @@ static uint64_t now_s(void)
 
 static int cmd_mint(int argc, char **argv)
 {
-    if (argc < 3)
-        usage();
+    if (argc < 3) usage();
     uint8_t key[TOKEN_KEY_LEN];
     load_key(argv[2], key);
     struct token_claims c = {0};
@@ -118,8 +115,7 @@ static int cmd_mint(int argc, char **argv)
             c.resource_prefix = true;
             continue;
         }
-        if (!v)
-            usage();
+        if (!v) usage();
         i++;
         if (strcmp(a, "--agent") == 0)
             c.agent = v;
@@ -129,8 +125,7 @@ static int cmd_mint(int argc, char **argv)
             for (const char *p = v; *p;) {
                 size_t n = strcspn(p, ",");
                 uint32_t bit = token_action_from_name(p, n);
-                if (!bit)
-                    usage();
+                if (!bit) usage();
                 c.actions |= bit;
                 p += n + (p[n] == ',');
             }
@@ -161,14 +156,11 @@ static int cmd_mint(int argc, char **argv)
             usage();
     }
     c.policies = pol;
-    if (!c.issued)
-        c.issued = now_s();
-    if (!c.expires)
-        c.expires = c.issued + ttl;
+    if (!c.issued) c.issued = now_s();
+    if (!c.expires) c.expires = c.issued + ttl;
     struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
     int rc = token_mint(key, &c, &out, &why);
-    if (rc)
-        return refuse(rc, &why);
+    if (rc) return refuse(rc, &why);
     printf("%s\n", out.buf);
     sb_free(&out);
     sb_free(&why);
@@ -183,8 +175,7 @@ struct lists {
 static bool in_list(const char *const *l, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(l[i], s) == 0)
-            return true;
+        if (strcmp(l[i], s) == 0) return true;
     return false;
 }
 
@@ -202,8 +193,7 @@ static bool is_retired(void *ctx, const char *policy)
 
 static int cmd_verify(int argc, char **argv)
 {
-    if (argc < 4)
-        usage();
+    if (argc < 4) usage();
     uint8_t key[TOKEN_KEY_LEN];
     load_key(argv[2], key);
     char *tok = read_token(argv[3]);
@@ -211,8 +201,7 @@ static int cmd_verify(int argc, char **argv)
     struct lists l = {0};
     for (int i = 4; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
+        if (!v) usage();
         if (strcmp(a, "--agent") == 0)
             r.agent = v;
         else if (strcmp(a, "--agent-key") == 0)
@@ -262,28 +251,24 @@ static json_t *effective_json(const struct token_effective *e)
     json_t *o = json_object();
     json_t *acts = json_array();
     for (uint32_t b = 1; b & TOKEN_ACT_ALL; b <<= 1)
-        if (e->actions & b)
-            json_array_append_new(acts, json_string(token_action_name(b)));
+        if (e->actions & b) json_array_append_new(acts, json_string(token_action_name(b)));
     json_object_set_new(o, "actions", acts);
-    if (e->agent)
-        json_object_set_new(o, "agent", json_string(e->agent));
-    if (e->agent_key)
-        json_object_set_new(o, "agent_key", json_string(e->agent_key));
+    if (e->agent) json_object_set_new(o, "agent", json_string(e->agent));
+    if (e->agent_key) json_object_set_new(o, "agent_key", json_string(e->agent_key));
     if (e->resource) {
         json_object_set_new(o, "resource", json_string(e->resource));
         json_object_set_new(o, "resource_prefix", json_boolean(e->resource_prefix));
     }
     if (e->present & TOKEN_CAV_BIT(TOKEN_CAV_RANGE))
-        json_object_set_new(o, "range", json_pack("[II]", (json_int_t)e->range_first,
-                                                   (json_int_t)e->range_last));
+        json_object_set_new(
+            o, "range", json_pack("[II]", (json_int_t)e->range_first, (json_int_t)e->range_last));
     if (e->present & TOKEN_CAV_BIT(TOKEN_CAV_EXPIRES))
         json_object_set_new(o, "expires", json_integer((json_int_t)e->expires));
     if (e->present & TOKEN_CAV_BIT(TOKEN_CAV_ISSUED))
         json_object_set_new(o, "issued", json_integer((json_int_t)e->issued));
     if (e->present & TOKEN_CAV_BIT(TOKEN_CAV_EPOCH))
         json_object_set_new(o, "epoch", json_integer((json_int_t)e->epoch));
-    if (e->attest)
-        json_object_set_new(o, "attest", json_string(e->attest));
+    if (e->attest) json_object_set_new(o, "attest", json_string(e->attest));
     json_t *pol = json_array();
     for (size_t i = 0; i < e->npolicies; i++)
         json_array_append_new(pol, json_string(e->policies[i]));
@@ -306,9 +291,9 @@ static int cmd_inspect(const char *arg)
         json_t *cav = json_array();
         for (size_t i = 0; i < info.ncaveats; i++)
             json_array_append_new(cav, json_string(info.caveats[i]));
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", info.id, "location",
-                              info.location, "form", info.json ? "json" : "v1", "caveats", cav,
-                              "effective", effective_json(&info.eff));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", info.id, "location", info.location,
+                              "form", info.json ? "json" : "v1", "caveats", cav, "effective",
+                              effective_json(&info.eff));
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s);
         free(s);
@@ -345,19 +330,14 @@ static int cmd_convert(const char *cmd, const char *arg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3)
-        usage();
+    if (argc < 3) usage();
     const char *cmd = argv[1];
-    if (strcmp(cmd, "mint") == 0)
-        return cmd_mint(argc, argv);
-    if (strcmp(cmd, "verify") == 0)
-        return cmd_verify(argc, argv);
-    if (strcmp(cmd, "inspect") == 0 && argc == 3)
-        return cmd_inspect(argv[2]);
+    if (strcmp(cmd, "mint") == 0) return cmd_mint(argc, argv);
+    if (strcmp(cmd, "verify") == 0) return cmd_verify(argc, argv);
+    if (strcmp(cmd, "inspect") == 0 && argc == 3) return cmd_inspect(argv[2]);
     if ((strcmp(cmd, "to-json") == 0 || strcmp(cmd, "from-json") == 0) && argc == 3)
         return cmd_convert(cmd, argv[2], 0, NULL);
-    if (strcmp(cmd, "attenuate") == 0)
-        return cmd_convert(cmd, argv[2], argc - 3, argv + 3);
+    if (strcmp(cmd, "attenuate") == 0) return cmd_convert(cmd, argv[2], argc - 3, argv + 3);
     usage();
     return 2;
 }
