@@ -24,17 +24,18 @@
 #define TOKEN_ID_MAX 128
 #define NONCES_MAX (1u << 20)
 
-/* A string set with an expiry per member (open addressing, tombstones). */
-struct sset_slot {
-    char *key; /* NULL: empty; TOMB: deleted */
-    uint64_t expires;
+/* A string-keyed map to a uint64_t (open addressing, linear probing). The
+ * revocation and nonce sets keep an expiry there and lose members only
+ * when a rebuild drops the expired ones; the agent index keeps an array
+ * position and is rebuilt whole when an agent is removed. */
+struct smap_slot {
+    char *key; /* NULL: empty */
+    uint64_t val;
 };
-struct sset {
-    struct sset_slot *slots;
-    size_t cap, used, live;
+struct smap {
+    struct smap_slot *slots;
+    size_t cap, n;
 };
-static char TOMB_[1];
-#define TOMB TOMB_
 
 static uint64_t hash_str(const char *s)
 {
@@ -44,70 +45,68 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static struct sset_slot *sset_find(const struct sset *s, const char *key)
+static struct smap_slot *smap_find(const struct smap *m, const char *key)
 {
-    if (!s->cap) return NULL;
-    for (size_t i = hash_str(key) & (s->cap - 1), n = 0; n < s->cap;
-         i = (i + 1) & (s->cap - 1), n++) {
-        struct sset_slot *sl = &s->slots[i];
-        if (!sl->key) return NULL;
-        if (sl->key != TOMB && strcmp(sl->key, key) == 0) return sl;
-    }
-    return NULL;
-}
-
-static void sset_put_raw(struct sset *s, char *key, uint64_t expires)
-{
-    for (size_t i = hash_str(key) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (!s->slots[i].key || s->slots[i].key == TOMB) {
-            if (!s->slots[i].key) s->used++;
-            s->slots[i] = (struct sset_slot){key, expires};
-            s->live++;
-            return;
-        }
+    if (!m->cap) return NULL;
+    for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct smap_slot *sl = &m->slots[i];
+        if (!sl->key) return NULL; /* never full: at most 3/4 used */
+        if (strcmp(sl->key, key) == 0) return sl;
     }
 }
 
-/* Drops members whose expiry is before now (when now != 0) and rehashes. */
-static void sset_rebuild(struct sset *s, size_t cap, uint64_t now)
+static void smap_put_raw(struct smap *m, char *key, uint64_t val)
 {
-    struct sset old = *s;
-    s->slots = util_calloc(cap, sizeof *s->slots);
-    s->cap = cap;
-    s->used = s->live = 0;
+    size_t i = hash_str(key) & (m->cap - 1);
+    while (m->slots[i].key)
+        i = (i + 1) & (m->cap - 1);
+    m->slots[i] = (struct smap_slot){key, val};
+    m->n++;
+}
+
+/* Rehashes into cap slots, dropping members whose value is below
+ * drop_below (0: keeps all). */
+static void smap_rebuild(struct smap *m, size_t cap, uint64_t drop_below)
+{
+    struct smap old = *m;
+    m->slots = util_calloc(cap, sizeof *m->slots);
+    m->cap = cap;
+    m->n = 0;
     for (size_t i = 0; i < old.cap; i++) {
         char *k = old.slots[i].key;
-        if (!k || k == TOMB) continue;
-        if (now && old.slots[i].expires < now)
+        if (!k) continue;
+        if (old.slots[i].val < drop_below)
             free(k);
         else
-            sset_put_raw(s, k, old.slots[i].expires);
+            smap_put_raw(m, k, old.slots[i].val);
     }
     free(old.slots);
 }
 
-static void sset_add(struct sset *s, const char *key, uint64_t expires, uint64_t now)
+/* Inserts or updates key; a growing map first drops values below
+ * drop_below. */
+static void smap_put(struct smap *m, const char *key, uint64_t val, uint64_t drop_below)
 {
-    struct sset_slot *sl = sset_find(s, key);
+    struct smap_slot *sl = smap_find(m, key);
     if (sl) {
-        sl->expires = expires;
+        sl->val = val;
         return;
     }
-    if ((s->used + 1) * 4 >= s->cap * 3) {
-        size_t cap = s->cap ? s->cap : 64;
-        while ((s->live + 1) * 2 >= cap)
+    if ((m->n + 1) * 4 >= m->cap * 3) {
+        size_t cap = m->cap ? m->cap : 64;
+        while ((m->n + 1) * 2 >= cap)
             cap *= 2;
-        sset_rebuild(s, cap, now);
+        smap_rebuild(m, cap, drop_below);
     }
-    sset_put_raw(s, util_strdup(key), expires);
+    smap_put_raw(m, util_strdup(key), val);
 }
 
-static void sset_free(struct sset *s)
+static void smap_free(struct smap *m)
 {
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i].key && s->slots[i].key != TOMB) free(s->slots[i].key);
-    free(s->slots);
-    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    memset(m, 0, sizeof *m);
 }
 
 bool authz_name_valid(const char *s)
@@ -127,8 +126,9 @@ struct authz_ids {
     sqlite3 *db;
     struct authz_agent *agents;
     size_t nagents, cap;
-    struct sset revoked;
-    struct sset nonces;
+    struct smap by_name; /* agent name -> index in agents */
+    struct smap revoked; /* token id -> expiry */
+    struct smap nonces;  /* session nonce -> when it may be forgotten */
 };
 
 static int sql_fail(struct authz_ids *ids, int rc, const char *what)
@@ -201,6 +201,7 @@ static int load(struct authz_ids *ids)
         a->epoch = (uint64_t)sqlite3_column_int64(st, 4);
         a->quarantined = sqlite3_column_int(st, 5) != 0;
         a->created = (uint64_t)sqlite3_column_int64(st, 6);
+        smap_put(&ids->by_name, a->name, ids->nagents - 1, 0);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return sql_fail(ids, rc, "load");
@@ -210,7 +211,7 @@ static int load(struct authz_ids *ids)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         uint64_t exp = (uint64_t)sqlite3_column_int64(st, 1);
-        if (id && exp >= now) sset_add(&ids->revoked, id, exp, now);
+        if (id && exp >= now) smap_put(&ids->revoked, id, exp, now);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : sql_fail(ids, rc, "load");
@@ -244,16 +245,17 @@ void authz_ids_close(struct authz_ids *ids)
     if (!ids) return;
     sqlite3_close(ids->db);
     free(ids->agents);
-    sset_free(&ids->revoked);
-    sset_free(&ids->nonces);
+    smap_free(&ids->by_name);
+    smap_free(&ids->revoked);
+    smap_free(&ids->nonces);
     free(ids);
 }
 
+/* The request path looks agents up by name: through the index, not a scan. */
 static struct authz_agent *find(const struct authz_ids *ids, const char *name)
 {
-    for (size_t i = 0; i < ids->nagents; i++)
-        if (strcmp(ids->agents[i].name, name) == 0) return &ids->agents[i];
-    return NULL;
+    const struct smap_slot *sl = smap_find(&ids->by_name, name);
+    return sl ? &ids->agents[sl->val] : NULL;
 }
 
 const struct authz_agent *authz_agent_find(const struct authz_ids *ids, const char *name)
@@ -323,6 +325,7 @@ int authz_agent_add(struct authz_ids *ids, const char *name, const char *princip
                         "tttbi", a.name, a.principal, gl, a.pubkey, a.created);
     if (rc) return rc;
     *push_agent(ids) = a;
+    smap_put(&ids->by_name, a.name, ids->nagents - 1, 0);
     if (out) *out = a;
     return 0;
 }
@@ -357,6 +360,10 @@ int authz_agent_remove(struct authz_ids *ids, const char *name)
     int rc = exec_bound(ids, "DELETE FROM agents WHERE name = ?", "t", a->name);
     if (rc) return rc;
     *a = ids->agents[--ids->nagents];
+    /* positions moved: index afresh (removals are rare) */
+    smap_free(&ids->by_name);
+    for (size_t i = 0; i < ids->nagents; i++)
+        smap_put(&ids->by_name, ids->agents[i].name, i, 0);
     return 0;
 }
 
@@ -370,7 +377,7 @@ int authz_token_revoke(struct authz_ids *ids, const char *token_id, uint64_t exp
                         " ON CONFLICT(id) DO UPDATE SET expires = max(expires, excluded.expires)",
                         "tii", token_id, expires, now);
     if (rc) return rc;
-    sset_add(&ids->revoked, token_id, expires, now);
+    smap_put(&ids->revoked, token_id, expires, now);
     /* forget ids whose tokens are dead anyway (the database too) */
     exec_bound(ids, "DELETE FROM revoked_tokens WHERE expires < ?", "i", now);
     return 0;
@@ -378,7 +385,7 @@ int authz_token_revoke(struct authz_ids *ids, const char *token_id, uint64_t exp
 
 bool authz_token_revoked(const struct authz_ids *ids, const char *token_id)
 {
-    return token_id && sset_find(&ids->revoked, token_id) != NULL;
+    return token_id && smap_find(&ids->revoked, token_id) != NULL;
 }
 
 /* ---- sessions ---- */
@@ -413,8 +420,8 @@ int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, 
                   (unsigned long long)ts, AUTHZ_SESSION_SKEW_S, (unsigned long long)now);
         return CUSTODY_EEXPIRED;
     }
-    struct sset_slot *seen = sset_find(&ids->nonces, nonce);
-    if (seen && seen->expires >= now) {
+    struct smap_slot *seen = smap_find(&ids->nonces, nonce);
+    if (seen && seen->val >= now) {
         sb_puts(reason, "session proof already used (replay)");
         return CUSTODY_EREPLAY;
     }
@@ -427,12 +434,12 @@ int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, 
                   a->name);
         return CUSTODY_EBADSIG;
     }
-    if (ids->nonces.live >= NONCES_MAX) sset_rebuild(&ids->nonces, ids->nonces.cap, now);
-    if (ids->nonces.live >= NONCES_MAX) {
+    if (ids->nonces.n >= NONCES_MAX) smap_rebuild(&ids->nonces, ids->nonces.cap, now);
+    if (ids->nonces.n >= NONCES_MAX) {
         sb_puts(reason, "too many sessions opened recently; try again shortly");
         return CUSTODY_EAGAIN;
     }
-    sset_add(&ids->nonces, nonce, ts + 2 * AUTHZ_SESSION_SKEW_S, now);
+    smap_put(&ids->nonces, nonce, ts + 2 * AUTHZ_SESSION_SKEW_S, now);
     *out = a;
     return 0;
 }

@@ -18,9 +18,7 @@
 #include <string.h>
 
 #include "internal.h"
-
-/* Tokens never live longer than this, so a revoked id is kept this long. */
-#define TOKEN_TTL_MAX_S 86400
+#include "token/token.h"
 
 static json_t *agent_json(const struct authz_agent *a)
 {
@@ -131,23 +129,24 @@ static void quarantine_body(struct http_req *req, json_t *body, void *arg)
     free(q);
 }
 
-static void agent_verb(struct gateway *gw, struct http_req *req, const char *name, const char *verb)
+static void revoke_agent(struct gateway *gw, struct http_req *req, const char *name)
 {
-    if (strcmp(verb, "revoke") == 0) {
-        gw_audit_action(req, "agent.revoke", NULL, NULL);
-        gw_audit_sign(req);
-        uint64_t epoch;
-        int rc = authz_agent_revoke(gw->ids, name, &epoch);
-        if (rc) {
-            gw_error(req, rc, rc == CUSTODY_ENOENT ? "no agent named \"%s\"" : "cannot revoke %s",
-                     name);
-            return;
-        }
-        log_warn("authz: agent \"%s\" revoked: every token minted before is dead (epoch %llu)",
-                 name, (unsigned long long)epoch);
-        gw_json(req, 200, agent_json(authz_agent_find(gw->ids, name)));
+    gw_audit_action(req, "agent.revoke", NULL, NULL);
+    gw_audit_sign(req);
+    uint64_t epoch;
+    int rc = authz_agent_revoke(gw->ids, name, &epoch);
+    if (rc) {
+        gw_error(req, rc, rc == CUSTODY_ENOENT ? "no agent named \"%s\"" : "cannot revoke %s",
+                 name);
         return;
     }
+    log_warn("authz: agent \"%s\" revoked: every token minted before is dead (epoch %llu)", name,
+             (unsigned long long)epoch);
+    gw_json(req, 200, agent_json(authz_agent_find(gw->ids, name)));
+}
+
+static void quarantine_agent(struct gateway *gw, struct http_req *req, const char *name)
+{
     gw_audit_action(req, "agent.quarantine", NULL, NULL);
     gw_audit_sign(req);
     if (!req->has_body) {
@@ -212,7 +211,10 @@ void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identit
             gw_error(req, CUSTODY_EMETHOD, "use POST");
             return;
         }
-        agent_verb(gw, req, name, rv ? "revoke" : "quarantine");
+        if (rv)
+            revoke_agent(gw, req, name);
+        else
+            quarantine_agent(gw, req, name);
         return;
     }
     if (req->method == HTTP_DELETE) {

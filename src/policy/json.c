@@ -116,21 +116,7 @@ static bool read_string(struct reader *r, const char **out, uint32_t *outlen)
         } else if (cp >= 0xdc00 && cp <= 0xdfff) {
             return rfail(r, "unpaired surrogate in \\u escape");
         }
-        if (cp < 0x80) {
-            buf[o++] = (char)cp;
-        } else if (cp < 0x800) {
-            buf[o++] = (char)(0xc0 | (cp >> 6));
-            buf[o++] = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            buf[o++] = (char)(0xe0 | (cp >> 12));
-            buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            buf[o++] = (char)(0x80 | (cp & 0x3f));
-        } else {
-            buf[o++] = (char)(0xf0 | (cp >> 18));
-            buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-            buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            buf[o++] = (char)(0x80 | (cp & 0x3f));
-        }
+        o += util_utf8_encode((uint32_t)cp, buf + o);
     }
     r->p = q + 1;
     buf[o] = '\0';

@@ -170,30 +170,6 @@ bool pol_tok_is(const struct pol_token *t, const char *word)
 
 /* ---- escapes ---- */
 
-static size_t utf8_put(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /*
  * Decodes raw[0..len) into bytes out[] (at most len bytes: no escape is
  * longer than its encoding), and for patterns marks stars in star[].
@@ -262,7 +238,7 @@ static int unescape(const char *raw, size_t len, char *out, bool *star, size_t *
                 return lex_fail(msg, "invalid escape `\\u{...}` (1 to 6 hex digits)");
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 return lex_fail(msg, "invalid escape `\\u{%x}` (not a Unicode scalar value)", cp);
-            size_t k = utf8_put(cp, out + o);
+            size_t k = util_utf8_encode(cp, out + o);
             if (star) memset(star + o, 0, k);
             o += k;
             i = j + 1;

@@ -98,6 +98,9 @@ int util_random(void *buf, size_t len);
 /* ---- UTF-8 ---- */
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t len);
+/* Writes code point cp (at most U+10FFFF, not a surrogate) as UTF-8 into
+ * out (room for 4 bytes); returns the bytes written. */
+size_t util_utf8_encode(uint32_t cp, char *out);
 
 /* ---- time ---- */
 uint64_t util_now_ns(void);        /* CLOCK_REALTIME */

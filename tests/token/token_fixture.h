@@ -93,15 +93,10 @@ static FX_UNUSED int fx_verify(const char *tok, const struct token_request *r, c
     return rc;
 }
 
-/* A macaroon made with libmacaroons alone: key, id, caveats as given. */
-static FX_UNUSED char *fx_raw_mint(const uint8_t *key, const char *id, const char *const *cav,
-                                   size_t n)
+/* Adds the caveats with libmacaroons alone, serialises (V1) and frees m. */
+static FX_UNUSED char *fx_raw_finish(struct macaroon *m, const char *const *cav, size_t n)
 {
     enum macaroon_returncode err;
-    struct macaroon *m =
-        macaroon_create((const unsigned char *)"custody/raw", 11, key, TOKEN_KEY_LEN,
-                        (const unsigned char *)id, strlen(id), &err);
-    ASSERT_NOT_NULL(m);
     for (size_t i = 0; i < n; i++) {
         struct macaroon *next =
             macaroon_add_first_party_caveat(m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
@@ -117,25 +112,25 @@ static FX_UNUSED char *fx_raw_mint(const uint8_t *key, const char *id, const cha
     return buf;
 }
 
+/* A macaroon made with libmacaroons alone: key, id, caveats as given. */
+static FX_UNUSED char *fx_raw_mint(const uint8_t *key, const char *id, const char *const *cav,
+                                   size_t n)
+{
+    enum macaroon_returncode err;
+    struct macaroon *m =
+        macaroon_create((const unsigned char *)"custody/raw", 11, key, TOKEN_KEY_LEN,
+                        (const unsigned char *)id, strlen(id), &err);
+    ASSERT_NOT_NULL(m);
+    return fx_raw_finish(m, cav, n);
+}
+
 /* Adds caveats to a token with libmacaroons directly (no narrowing check). */
 static FX_UNUSED char *fx_raw_attenuate(const char *tok, const char *const *cav, size_t n)
 {
     enum macaroon_returncode err;
     struct macaroon *m = macaroon_deserialize(tok, &err);
     ASSERT_NOT_NULL(m);
-    for (size_t i = 0; i < n; i++) {
-        struct macaroon *next =
-            macaroon_add_first_party_caveat(m, (const unsigned char *)cav[i], strlen(cav[i]), &err);
-        ASSERT_NOT_NULL(next);
-        macaroon_destroy(m);
-        m = next;
-    }
-    size_t sz = macaroon_serialize_size_hint(m) + 1;
-    char *buf = malloc(sz);
-    ASSERT_NOT_NULL(buf);
-    ASSERT_EQ(0, macaroon_serialize(m, buf, sz, &err));
-    macaroon_destroy(m);
-    return buf;
+    return fx_raw_finish(m, cav, n);
 }
 
 #define FX_ID "00112233445566778899aabbccddeeff"

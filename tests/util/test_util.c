@@ -16,6 +16,27 @@ TEST(util_utf8)
     ASSERT(!util_utf8_valid("a\xe2\x82", 3));
 }
 
+TEST(util_utf8_encode)
+{
+    static const struct {
+        uint32_t cp;
+        const char *want;
+    } cases[] = {{0x41, "A"},
+                 {0xe9, "\xc3\xa9"},
+                 {0x7ff, "\xdf\xbf"},
+                 {0x20ac, "\xe2\x82\xac"},
+                 {0xffff, "\xef\xbf\xbf"},
+                 {0x1f600, "\xf0\x9f\x98\x80"},
+                 {0x10ffff, "\xf4\x8f\xbf\xbf"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[4];
+        size_t n = util_utf8_encode(cases[i].cp, out);
+        ASSERT_EQ(strlen(cases[i].want), n);
+        ASSERT_MEM_EQ(cases[i].want, out, n);
+        ASSERT(util_utf8_valid(out, n));
+    }
+}
+
 TEST(util_parse_u64)
 {
     uint64_t v = 0;
