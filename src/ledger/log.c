@@ -294,19 +294,6 @@ static void *committer_main(void *arg)
 
 /* ---- open / recover / close ---- */
 
-static int fail(struct strbuf *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct strbuf *err, int rc, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        sb_vprintf(err, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int load_checkpoint(struct ledger *l, struct strbuf *err)
 {
     struct strbuf sb = {0};
@@ -325,15 +312,15 @@ static int load_checkpoint(struct ledger *l, struct strbuf *err)
         rc = tlog_checkpoint_parse(note.text, note.text_len, &cp);
     if (rc) {
         sb_free(&sb);
-        return fail(err, CUSTODY_ECORRUPT,
-                    "%s/checkpoint: not a checkpoint signed by this node's key (%s)", l->dir,
-                    custody_strerror(rc));
+        return sb_fail(err, CUSTODY_ECORRUPT,
+                       "%s/checkpoint: not a checkpoint signed by this node's key (%s)", l->dir,
+                       custody_strerror(rc));
     }
     if (strcmp(cp.origin, l->origin) != 0) {
         sb_free(&sb);
-        return fail(err, CUSTODY_ECONFIG,
-                    "the audit log's origin is \"%s\" but the configuration says \"%s\"",
-                    cp.origin, l->origin);
+        return sb_fail(err, CUSTODY_ECONFIG,
+                       "the audit log's origin is \"%s\" but the configuration says \"%s\"",
+                       cp.origin, l->origin);
     }
     l->cp = cp;
     sb_append(&l->note, sb.buf, sb.len);
@@ -355,8 +342,10 @@ int lg_load_edge(struct ledger *l, struct strbuf *err)
             continue;
         int rc = tile_read_hashes(&tr, lv, count - w, w, l->lv[lv].hashes);
         if (rc)
-            return fail(err, CUSTODY_ECORRUPT, "%s: a tile the checkpoint needs is missing or "
-                        "damaged (%s); run custody audit verify", l->dir, custody_strerror(rc));
+            return sb_fail(err, CUSTODY_ECORRUPT,
+                           "%s: a tile the checkpoint needs is missing or "
+                           "damaged (%s); run custody audit verify",
+                           l->dir, custody_strerror(rc));
         l->lv[lv].n = w;
     }
     l->ecount = (unsigned)(n % TLOG_TILE_WIDTH);
@@ -375,16 +364,19 @@ int lg_load_edge(struct ledger *l, struct strbuf *err)
         if (!rc && (k != l->ecount || off != l->ebuf.len))
             rc = CUSTODY_ECORRUPT;
         if (rc)
-            return fail(err, CUSTODY_ECORRUPT, "%s: the last entry bundle is missing or does not "
-                        "match its hashes (%s); run custody audit verify", l->dir,
-                        custody_strerror(rc));
+            return sb_fail(err, CUSTODY_ECORRUPT,
+                           "%s: the last entry bundle is missing or does not "
+                           "match its hashes (%s); run custody audit verify",
+                           l->dir, custody_strerror(rc));
     }
     l->tiled = n;
     uint8_t root[TLOG_HASH_LEN];
     lg_edge_root(l, root);
     if (memcmp(root, l->cp.root, TLOG_HASH_LEN) != 0)
-        return fail(err, CUSTODY_ECORRUPT, "%s: tiles do not match the checkpoint's root; run "
-                    "custody audit verify", l->dir);
+        return sb_fail(err, CUSTODY_ECORRUPT,
+                       "%s: tiles do not match the checkpoint's root; run "
+                       "custody audit verify",
+                       l->dir);
     /* the partial tiles the checkpoint names are the current set */
     char path[TLOG_PATH_MAX];
     if (l->ecount) {
@@ -413,7 +405,8 @@ int lg_replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
         if (rc) {
             if (i)
                 journal_recs_free(recs[0], nrec[0]);
-            return fail(err, rc, "%s: cannot read the journal: %s", l->dir, custody_strerror(rc));
+            return sb_fail(err, rc, "%s: cannot read the journal: %s", l->dir,
+                           custody_strerror(rc));
         }
     }
     int rc = 0;
@@ -439,8 +432,7 @@ int lg_replay_journal(struct ledger *l, struct strbuf *err, uint64_t limit)
     }
     journal_recs_free(recs[0], nrec[0]);
     journal_recs_free(recs[1], nrec[1]);
-    if (rc)
-        return fail(err, rc, "%s: replaying the journal: %s", l->dir, custody_strerror(rc));
+    if (rc) return sb_fail(err, rc, "%s: replaying the journal: %s", l->dir, custody_strerror(rc));
     if (replayed && err) /* (quiet when the tiler rebuilds after a failure) */
         log_info("audit log: recovered %llu journaled event(s) past the checkpoint",
                  (unsigned long long)replayed);
@@ -502,18 +494,18 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
 
     int rc = 0;
     if (!tlog_name_valid(l->origin, strlen(l->origin))) {
-        rc = fail(err, CUSTODY_ECONFIG, "audit origin \"%s\" is not a valid note name",
-                  l->origin);
+        rc = sb_fail(err, CUSTODY_ECONFIG, "audit origin \"%s\" is not a valid note name",
+                     l->origin);
         goto fail;
     }
     if (util_mkdir_p(l->dir, 0755) != 0 ||
         (l->dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        rc = fail(err, custody_err_from_errno(errno), "%s: %s", l->dir, strerror(errno));
+        rc = sb_fail(err, custody_err_from_errno(errno), "%s: %s", l->dir, strerror(errno));
         goto fail;
     }
     l->use_syncfs = syncfs_reports_errors(l->dirfd);
     if (mkdirat(l->dirfd, "tile", 0755) != 0 && errno != EEXIST) {
-        rc = fail(err, custody_err_from_errno(errno), "%s/tile: %s", l->dir, strerror(errno));
+        rc = sb_fail(err, custody_err_from_errno(errno), "%s/tile: %s", l->dir, strerror(errno));
         goto fail;
     }
     for (int i = 0; i < 2; i++) {
@@ -521,7 +513,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
         snprintf(name, sizeof name, "journal.%d", i);
         l->jfd[i] = openat(l->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (l->jfd[i] < 0) {
-            rc = fail(err, custody_err_from_errno(errno), "%s/%s", l->dir, name);
+            rc = sb_fail(err, custody_err_from_errno(errno), "%s/%s", l->dir, name);
             goto fail;
         }
     }
@@ -539,7 +531,8 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     if (l->tiled > l->cp.size || l->note.len == 0) {
         rc = lg_checkpoint(l); /* covers the replayed events (or starts a new log at 0) */
         if (rc) {
-            rc = fail(err, rc, "%s: cannot publish a checkpoint: %s", l->dir, custody_strerror(rc));
+            rc = sb_fail(err, rc, "%s: cannot publish a checkpoint: %s", l->dir,
+                         custody_strerror(rc));
             goto fail;
         }
     }
@@ -559,8 +552,8 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     }
     for (int i = 0; i < 2; i++)
         if (fsync(l->jfd[i]) != 0) { /* make the journal files' existence durable */
-            rc = fail(err, custody_err_from_errno(errno), "%s: journal: %s", l->dir,
-                      strerror(errno));
+            rc = sb_fail(err, custody_err_from_errno(errno), "%s: journal: %s", l->dir,
+                         strerror(errno));
             goto fail;
         }
     fsync(l->dirfd);
@@ -572,7 +565,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     l->last_ckpt_ns = lg_now_ns();
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->efd < 0) {
-        rc = fail(err, CUSTODY_EIO, "eventfd: %s", strerror(errno));
+        rc = sb_fail(err, CUSTODY_EIO, "eventfd: %s", strerror(errno));
         goto fail;
     }
     if (!l->no_index) {
@@ -593,7 +586,7 @@ int ledger_open(const struct ledger_opts *o, struct ledger **out, struct strbuf 
     if (pthread_create(&l->th_commit, NULL, committer_main, l) != 0 ||
         pthread_create(&l->th_tile, NULL, lg_tiler_main, l) != 0 ||
         (l->ix && pthread_create(&l->th_index, NULL, lg_indexer_main, l) != 0)) {
-        rc = fail(err, CUSTODY_EINTERNAL, "cannot start the ledger threads");
+        rc = sb_fail(err, CUSTODY_EINTERNAL, "cannot start the ledger threads");
         goto fail; /* (a partial start is not recoverable here; abort-level) */
     }
     l->threads = true;

@@ -146,7 +146,7 @@ int token_cache_verify(struct token_cache *c, const char *token, const struct to
 {
     if (info) memset(info, 0, sizeof *info);
     if (!c || !token || !req)
-        return tok_fail(reason, CUSTODY_EINVAL, "token_cache_verify: missing argument");
+        return sb_fail(reason, CUSTODY_EINVAL, "token_cache_verify: missing argument");
     size_t len = strnlen(token, CACHE_MAX_TOKEN + 1);
     if (len > CACHE_MAX_TOKEN) return token_verify(c->key, token, req, info, reason);
     uint64_t h = slot_hash(c->seed, token, len);

@@ -15,18 +15,6 @@
 
 /* ---- messages ---- */
 
-int tok_fail(struct strbuf *reason, int rc, const char *fmt, ...)
-{
-    if (reason) {
-        sb_reset(reason);
-        va_list ap;
-        va_start(ap, fmt);
-        sb_vprintf(reason, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 void tok_quote(struct strbuf *sb, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -271,8 +259,8 @@ int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct 
     c->text = text;
     c->len = (uint16_t)len;
     if (len > TOKEN_MAX_CAVEAT_LEN)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
-                        TOKEN_MAX_CAVEAT_LEN);
+        return sb_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
+                       TOKEN_MAX_CAVEAT_LEN);
     enum bad bad = parse_caveat(text, len, c);
     if (bad == BAD_NONE) return 0;
     if (!reason) return CUSTODY_EBADTOKEN;
@@ -281,24 +269,23 @@ int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct 
     const char *key = keys[c->kind].key;
     switch (bad) {
     case BAD_EMPTY:
-        tok_fail(reason, 0, "empty caveat");
+        sb_fail(reason, 0, "empty caveat");
         break;
     case BAD_BYTES:
-        tok_fail(reason, 0, "caveat %s holds control bytes or is not UTF-8", q.buf);
+        sb_fail(reason, 0, "caveat %s holds control bytes or is not UTF-8", q.buf);
         break;
     case BAD_SHAPE:
-        tok_fail(reason, 0, "caveat %s is not \"KEY OP VALUE\" (single spaces)", q.buf);
+        sb_fail(reason, 0, "caveat %s is not \"KEY OP VALUE\" (single spaces)", q.buf);
         break;
     case BAD_KEY:
-        tok_fail(reason, 0, "unknown caveat %s", q.buf);
+        sb_fail(reason, 0, "unknown caveat %s", q.buf);
         break;
     case BAD_OP:
-        tok_fail(reason, 0, "caveat %s: the operator of %s is \"%s\"", q.buf, key,
-                 keys[c->kind].op);
+        sb_fail(reason, 0, "caveat %s: the operator of %s is \"%s\"", q.buf, key, keys[c->kind].op);
         break;
     default:
-        tok_fail(reason, 0, "caveat %s: the value of %s must be %s", q.buf, key,
-                 value_syntax(c->kind));
+        sb_fail(reason, 0, "caveat %s: the value of %s must be %s", q.buf, key,
+                value_syntax(c->kind));
         break;
     }
     sb_free(&q);
@@ -307,12 +294,12 @@ int tok_caveat_parse(const char *text, size_t len, struct tok_caveat *c, struct 
 
 int token_caveat_check(const char *caveat, size_t len, struct strbuf *reason)
 {
-    if (!caveat) return tok_fail(reason, CUSTODY_EINVAL, "no caveat");
+    if (!caveat) return sb_fail(reason, CUSTODY_EINVAL, "no caveat");
     if (len > TOKEN_MAX_CAVEAT_LEN)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
-                        TOKEN_MAX_CAVEAT_LEN);
+        return sb_fail(reason, CUSTODY_ETOOBIG, "a caveat is %zu bytes, over %d", len,
+                       TOKEN_MAX_CAVEAT_LEN);
     if (memchr(caveat, '\0', len))
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "a caveat holds a NUL byte");
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "a caveat holds a NUL byte");
     char buf[TOKEN_MAX_CAVEAT_LEN + 1];
     memcpy(buf, caveat, len);
     buf[len] = '\0';
@@ -323,14 +310,14 @@ int token_caveat_check(const char *caveat, size_t len, struct strbuf *reason)
 int tok_add_caveat(struct tok *t, const char *s, size_t len, struct strbuf *reason)
 {
     if (t->ncav >= TOKEN_MAX_CAVEATS)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "more than %d caveats", TOKEN_MAX_CAVEATS);
+        return sb_fail(reason, CUSTODY_ETOOBIG, "more than %d caveats", TOKEN_MAX_CAVEATS);
     if (len > TOKEN_MAX_CAVEAT_LEN)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "caveat %zu is %zu bytes, over %d", t->ncav + 1,
-                        len, TOKEN_MAX_CAVEAT_LEN);
+        return sb_fail(reason, CUSTODY_ETOOBIG, "caveat %zu is %zu bytes, over %d", t->ncav + 1,
+                       len, TOKEN_MAX_CAVEAT_LEN);
     if (memchr(s, '\0', len))
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "caveat %zu holds a NUL byte", t->ncav + 1);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "caveat %zu holds a NUL byte", t->ncav + 1);
     if (t->memlen + len + 1 > t->memcap)
-        return tok_fail(reason, CUSTODY_EINTERNAL, "token buffer too small");
+        return sb_fail(reason, CUSTODY_EINTERNAL, "token buffer too small");
     char *text = t->mem + t->memlen;
     memcpy(text, s, len);
     text[len] = '\0';
@@ -447,31 +434,31 @@ int tok_narrows(const struct token_effective *e, const struct tok_caveat *c, str
     case TOKEN_CAV_ACTION:
         if ((uint32_t)c->a & ~e->actions) {
             actions_str(&x, e->actions);
-            rc = tok_fail(reason, CUSTODY_EPERM,
-                          "caveat %s would widen the token: it allows only %s", q.buf, x.buf);
+            rc = sb_fail(reason, CUSTODY_EPERM,
+                         "caveat %s would widen the token: it allows only %s", q.buf, x.buf);
         }
         break;
     case TOKEN_CAV_RESOURCE:
     case TOKEN_CAV_RESOURCE_PREFIX:
         if (e->resource && !tok_scope_covers(e->resource, e->resource_prefix, c->value,
                                              c->kind == TOKEN_CAV_RESOURCE_PREFIX))
-            rc = tok_fail(reason, CUSTODY_EPERM,
-                          "caveat %s would widen the token: it allows only %s%s", q.buf,
-                          e->resource, e->resource_prefix ? " and below" : "");
+            rc = sb_fail(reason, CUSTODY_EPERM,
+                         "caveat %s would widen the token: it allows only %s%s", q.buf, e->resource,
+                         e->resource_prefix ? " and below" : "");
         break;
     case TOKEN_CAV_RANGE:
         if ((e->present & TOKEN_CAV_BIT(TOKEN_CAV_RANGE)) &&
             (c->a < e->range_first || c->b > e->range_last))
-            rc = tok_fail(reason, CUSTODY_EPERM,
-                          "caveat %s would widen the token: it allows only bytes %" PRIu64
-                          "-%" PRIu64,
-                          q.buf, e->range_first, e->range_last);
+            rc = sb_fail(reason, CUSTODY_EPERM,
+                         "caveat %s would widen the token: it allows only bytes %" PRIu64
+                         "-%" PRIu64,
+                         q.buf, e->range_first, e->range_last);
         break;
     case TOKEN_CAV_EXPIRES:
         if (has && c->a > e->expires)
-            rc = tok_fail(reason, CUSTODY_EPERM,
-                          "caveat %s would widen the token: it expires at %" PRIu64, q.buf,
-                          e->expires);
+            rc = sb_fail(reason, CUSTODY_EPERM,
+                         "caveat %s would widen the token: it expires at %" PRIu64, q.buf,
+                         e->expires);
         break;
     case TOKEN_CAV_AGENT:
     case TOKEN_CAV_AGENT_KEY:
@@ -480,17 +467,17 @@ int tok_narrows(const struct token_effective *e, const struct tok_caveat *c, str
                           : c->kind == TOKEN_CAV_AGENT_KEY ? e->agent_key
                                                            : e->attest;
         if (cur && strcmp(cur, c->value) != 0)
-            rc = tok_fail(reason, CUSTODY_EINVAL,
-                          "caveat %s contradicts the token's %s %s: the token would be unusable",
-                          q.buf, token_caveat_key_name(c->kind), cur);
+            rc = sb_fail(reason, CUSTODY_EINVAL,
+                         "caveat %s contradicts the token's %s %s: the token would be unusable",
+                         q.buf, token_caveat_key_name(c->kind), cur);
         break;
     }
     case TOKEN_CAV_EPOCH:
         if (has && c->a != e->epoch)
-            rc = tok_fail(reason, CUSTODY_EINVAL,
-                          "caveat %s contradicts the token's epoch %" PRIu64
-                          ": the token would be unusable",
-                          q.buf, e->epoch);
+            rc = sb_fail(reason, CUSTODY_EINVAL,
+                         "caveat %s contradicts the token's epoch %" PRIu64
+                         ": the token would be unusable",
+                         q.buf, e->epoch);
         break;
     default: /* issued, policy: never widen */
         break;

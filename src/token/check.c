@@ -16,22 +16,22 @@ static const char *const required_what[] = {"agent",   "agent_key", "action", "r
 static int check_request(const struct token_request *r, uint32_t *action, struct strbuf *reason)
 {
     if (!r || !r->agent || !r->action || !r->resource)
-        return tok_fail(reason, CUSTODY_EINVAL, "the request lacks an agent, action or resource");
+        return sb_fail(reason, CUSTODY_EINVAL, "the request lacks an agent, action or resource");
     *action = token_action_from_name(r->action, strlen(r->action));
-    if (!*action) return tok_fail(reason, CUSTODY_EINVAL, "unknown action \"%s\"", r->action);
+    if (!*action) return sb_fail(reason, CUSTODY_EINVAL, "unknown action \"%s\"", r->action);
     const char *res[2] = {r->resource, r->resource2};
     for (int i = 0; i < 2; i++) {
         if (res[i] && !tok_resource_valid(res[i], strlen(res[i]), false)) {
             struct strbuf q = STRBUF_INIT;
             tok_quote(&q, res[i], strlen(res[i]));
-            int rc = tok_fail(reason, CUSTODY_EBADPATH,
-                              "request resource %s is not a canonical ROOT:/PATH", q.buf);
+            int rc = sb_fail(reason, CUSTODY_EBADPATH,
+                             "request resource %s is not a canonical ROOT:/PATH", q.buf);
             sb_free(&q);
             return rc;
         }
     }
     if (r->has_range && r->range_first > r->range_last)
-        return tok_fail(reason, CUSTODY_EINVAL, "request range is empty");
+        return sb_fail(reason, CUSTODY_EINVAL, "request range is empty");
     return 0;
 }
 
@@ -47,8 +47,8 @@ static int check_required(const struct tok *t, struct strbuf *reason)
                                     TOKEN_CAV_BIT(TOKEN_CAV_EPOCH)};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(need); i++)
         if (!(t->eff.present & need[i]))
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "the token has no %s caveat",
-                            required_what[i]);
+            return sb_fail(reason, CUSTODY_EBADTOKEN, "the token has no %s caveat",
+                           required_what[i]);
     return 0;
 }
 
@@ -75,45 +75,45 @@ static int check_one(const struct req_view *v, const struct tok_caveat *c, enum 
     switch (c->kind) {
     case TOKEN_CAV_EPOCH:
         if (cls == C_REVOKE && c->a != r->agent_epoch)
-            return tok_fail(reason, CUSTODY_EREVOKED,
-                            "caveat \"%s\": the agent's epoch is now %" PRIu64 " (it was revoked)",
-                            c->text, r->agent_epoch);
+            return sb_fail(reason, CUSTODY_EREVOKED,
+                           "caveat \"%s\": the agent's epoch is now %" PRIu64 " (it was revoked)",
+                           c->text, r->agent_epoch);
         return 0;
     case TOKEN_CAV_POLICY:
         if (cls == C_REVOKE && r->policy_retired && r->policy_retired(r->ctx, c->value))
-            return tok_fail(reason, CUSTODY_EREVOKED, "caveat \"%s\": the policy was retired",
-                            c->text);
+            return sb_fail(reason, CUSTODY_EREVOKED, "caveat \"%s\": the policy was retired",
+                           c->text);
         return 0;
     case TOKEN_CAV_EXPIRES:
         if (cls == C_EXPIRY && v->now >= c->a)
-            return tok_fail(reason, CUSTODY_EEXPIRED, "caveat \"%s\" has passed (now %" PRIu64 ")",
-                            c->text, v->now);
+            return sb_fail(reason, CUSTODY_EEXPIRED, "caveat \"%s\" has passed (now %" PRIu64 ")",
+                           c->text, v->now);
         return 0;
     case TOKEN_CAV_ISSUED:
         if (cls == C_LIFETIME && c->a > v->now && c->a - v->now > TOKEN_CLOCK_SKEW_S)
-            return tok_fail(reason, CUSTODY_EPERM,
-                            "caveat \"%s\" is in the future (now %" PRIu64 ")", c->text, v->now);
+            return sb_fail(reason, CUSTODY_EPERM,
+                           "caveat \"%s\" is in the future (now %" PRIu64 ")", c->text, v->now);
         return 0;
     case TOKEN_CAV_AGENT:
         if (cls == C_BINDING && strcmp(c->value, r->agent) != 0)
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit agent \"%s\"",
-                            c->text, r->agent);
+            return sb_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit agent \"%s\"",
+                           c->text, r->agent);
         return 0;
     case TOKEN_CAV_AGENT_KEY:
         if (cls == C_BINDING && (!r->agent_key || strcmp(c->value, r->agent_key) != 0))
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit key \"%s\"",
-                            c->text, r->agent_key ? r->agent_key : "(none)");
+            return sb_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit key \"%s\"",
+                           c->text, r->agent_key ? r->agent_key : "(none)");
         return 0;
     case TOKEN_CAV_ATTEST:
         if (cls == C_BINDING && (!r->attest || strcmp(c->value, r->attest) != 0))
-            return tok_fail(reason, CUSTODY_EPERM,
-                            "caveat \"%s\" does not match the agent's attestation \"%s\"", c->text,
-                            r->attest ? r->attest : "(none)");
+            return sb_fail(reason, CUSTODY_EPERM,
+                           "caveat \"%s\" does not match the agent's attestation \"%s\"", c->text,
+                           r->attest ? r->attest : "(none)");
         return 0;
     case TOKEN_CAV_ACTION:
         if (cls == C_SCOPE && !(c->a & v->action))
-            return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"", c->text,
-                            r->action);
+            return sb_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"", c->text,
+                           r->action);
         return 0;
     case TOKEN_CAV_RESOURCE:
     case TOKEN_CAV_RESOURCE_PREFIX: {
@@ -122,21 +122,20 @@ static int check_one(const struct req_view *v, const struct tok_caveat *c, enum 
         const char *res[2] = {r->resource, r->resource2};
         for (int i = 0; i < 2; i++)
             if (res[i] && !tok_scope_covers(c->value, pre, res[i], false))
-                return tok_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"",
-                                c->text, res[i]);
+                return sb_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit \"%s\"",
+                               c->text, res[i]);
         return 0;
     }
     case TOKEN_CAV_RANGE:
         if (cls != C_SCOPE || range_ok(c, r)) return 0;
         if (!r->has_range)
-            return tok_fail(reason, CUSTODY_EPERM,
-                            "caveat \"%s\" does not permit a request without a byte range",
-                            c->text);
-        return tok_fail(reason, CUSTODY_EPERM,
-                        "caveat \"%s\" does not permit bytes %" PRIu64 "-%" PRIu64, c->text,
-                        r->range_first, r->range_last);
+            return sb_fail(reason, CUSTODY_EPERM,
+                           "caveat \"%s\" does not permit a request without a byte range", c->text);
+        return sb_fail(reason, CUSTODY_EPERM,
+                       "caveat \"%s\" does not permit bytes %" PRIu64 "-%" PRIu64, c->text,
+                       r->range_first, r->range_last);
     }
-    return tok_fail(reason, CUSTODY_EBADTOKEN, "caveat \"%s\" is not understood", c->text);
+    return sb_fail(reason, CUSTODY_EBADTOKEN, "caveat \"%s\" is not understood", c->text);
 }
 
 static int check_class(const struct req_view *v, enum check_class cls, struct strbuf *reason)
@@ -157,16 +156,16 @@ int tok_check(const struct tok *t, const struct token_request *r, struct strbuf 
     if (rc) return rc;
     v.now = r->now ? r->now : util_now_ns() / 1000000000u;
     if (r->is_revoked && r->is_revoked(r->ctx, t->id))
-        return tok_fail(reason, CUSTODY_EREVOKED, "token %s is revoked", t->id);
+        return sb_fail(reason, CUSTODY_EREVOKED, "token %s is revoked", t->id);
     if ((rc = check_class(&v, C_REVOKE, reason)) || (rc = check_class(&v, C_EXPIRY, reason)) ||
         (rc = check_class(&v, C_LIFETIME, reason)))
         return rc;
     if (r->max_ttl && t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires) > r->max_ttl)
-        return tok_fail(reason, CUSTODY_EPERM,
-                        "the token lives %" PRIu64 " s (issued %" PRIu64 ", expires %" PRIu64
-                        "), over this resource's cap of %" PRIu64 " s",
-                        t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires), t->eff.issued,
-                        t->eff.expires, r->max_ttl);
+        return sb_fail(reason, CUSTODY_EPERM,
+                       "the token lives %" PRIu64 " s (issued %" PRIu64 ", expires %" PRIu64
+                       "), over this resource's cap of %" PRIu64 " s",
+                       t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires), t->eff.issued,
+                       t->eff.expires, r->max_ttl);
     if ((rc = check_class(&v, C_BINDING, reason)) || (rc = check_class(&v, C_SCOPE, reason)))
         return rc;
     return 0;

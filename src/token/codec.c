@@ -118,12 +118,12 @@ int tok_b64_decode(const char *s, size_t len, uint8_t *out, size_t *outlen)
 static int set_location(struct tok *t, const char *v, size_t n, struct strbuf *reason)
 {
     if (n > TOKEN_LOCATION_MAX)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "location is %zu bytes, over %d", n,
-                        TOKEN_LOCATION_MAX);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "location is %zu bytes, over %d", n,
+                       TOKEN_LOCATION_MAX);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
-            return tok_fail(reason, CUSTODY_EBADTOKEN,
-                            "location holds a byte outside printable ASCII");
+            return sb_fail(reason, CUSTODY_EBADTOKEN,
+                           "location holds a byte outside printable ASCII");
     memcpy(t->location, v, n);
     t->location[n] = '\0';
     return 0;
@@ -137,9 +137,9 @@ int tok_set_identifier(struct tok *t, const char *v, size_t n, struct strbuf *re
     if (!ok) {
         struct strbuf q = STRBUF_INIT;
         tok_quote(&q, v, n);
-        int rc = tok_fail(reason, CUSTODY_EBADTOKEN,
-                          "identifier %s is not a custody token id (%d lower-case hex digits)",
-                          q.buf, TOKEN_ID_HEX_LEN);
+        int rc = sb_fail(reason, CUSTODY_EBADTOKEN,
+                         "identifier %s is not a custody token id (%d lower-case hex digits)",
+                         q.buf, TOKEN_ID_HEX_LEN);
         sb_free(&q);
         return rc;
     }
@@ -169,25 +169,25 @@ static int next_packet(const uint8_t *d, size_t n, size_t *pos, struct packet *p
 {
     size_t at = *pos, plen = 0;
     if (n - at < 4)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "truncated V1 packet header at byte %zu", at);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "truncated V1 packet header at byte %zu", at);
     for (int i = 0; i < 4; i++) {
         int v = hexdigit_lc(d[at + (size_t)i]);
         if (v < 0)
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "bad V1 packet length at byte %zu", at);
+            return sb_fail(reason, CUSTODY_EBADTOKEN, "bad V1 packet length at byte %zu", at);
         plen = plen << 4 | (size_t)v;
     }
     if (plen < 4 + 3) /* "k \n" at least */
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "V1 packet at byte %zu is too short", at);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "V1 packet at byte %zu is too short", at);
     if (plen > n - at)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "truncated V1 packet at byte %zu", at);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "truncated V1 packet at byte %zu", at);
     const uint8_t *body = d + at + 4;
     size_t blen = plen - 4;
     if (body[blen - 1] != '\n')
-        return tok_fail(reason, CUSTODY_EBADTOKEN,
-                        "V1 packet at byte %zu does not end in a newline", at);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "V1 packet at byte %zu does not end in a newline",
+                       at);
     const uint8_t *sp = memchr(body, ' ', blen - 1);
     if (!sp || sp == body)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "V1 packet at byte %zu has no key", at);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "V1 packet at byte %zu has no key", at);
     p->key = (const char *)body;
     p->klen = (size_t)(sp - body);
     p->val = sp + 1;
@@ -208,14 +208,14 @@ static int parse_v1(const uint8_t *d, size_t n, struct tok *t, struct strbuf *re
     int rc = next_packet(d, n, &pos, &p, reason);
     if (rc) return rc;
     if (!key_is(&p, "location"))
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "the first V1 packet is not the location");
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "the first V1 packet is not the location");
     if ((rc = set_location(t, (const char *)p.val, p.vlen, reason))) return rc;
     if ((rc = next_packet(d, n, &pos, &p, reason))) return rc;
     if (!key_is(&p, "identifier"))
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "the second V1 packet is not the identifier");
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "the second V1 packet is not the identifier");
     if ((rc = tok_set_identifier(t, (const char *)p.val, p.vlen, reason))) return rc;
     for (;;) {
-        if (pos == n) return tok_fail(reason, CUSTODY_EBADTOKEN, "truncated token: no signature");
+        if (pos == n) return sb_fail(reason, CUSTODY_EBADTOKEN, "truncated token: no signature");
         if ((rc = next_packet(d, n, &pos, &p, reason))) return rc;
         if (key_is(&p, "cid")) {
             /* a third-party caveat is cid, vid, cl: say so, not "bad caveat" */
@@ -223,23 +223,22 @@ static int parse_v1(const uint8_t *d, size_t n, struct tok *t, struct strbuf *re
             struct packet q;
             if (pos < n && next_packet(d, n, &peek, &q, NULL) == 0 &&
                 (key_is(&q, "vid") || key_is(&q, "cl")))
-                return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
+                return sb_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
             if ((rc = tok_add_caveat(t, (const char *)p.val, p.vlen, reason))) return rc;
         } else if (key_is(&p, "vid") || key_is(&p, "cl")) {
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
+            return sb_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
         } else if (key_is(&p, "signature")) {
             if (p.vlen != sizeof t->sig)
-                return tok_fail(reason, CUSTODY_EBADTOKEN, "the signature is %zu bytes, not 32",
-                                p.vlen);
+                return sb_fail(reason, CUSTODY_EBADTOKEN, "the signature is %zu bytes, not 32",
+                               p.vlen);
             if (pos != n)
-                return tok_fail(reason, CUSTODY_EBADTOKEN, "%zu bytes after the signature",
-                                n - pos);
+                return sb_fail(reason, CUSTODY_EBADTOKEN, "%zu bytes after the signature", n - pos);
             memcpy(t->sig, p.val, sizeof t->sig);
             return 0;
         } else {
             struct strbuf q = STRBUF_INIT;
             tok_quote(&q, p.key, p.klen);
-            rc = tok_fail(reason, CUSTODY_EBADTOKEN, "unknown V1 packet %s", q.buf);
+            rc = sb_fail(reason, CUSTODY_EBADTOKEN, "unknown V1 packet %s", q.buf);
             sb_free(&q);
             return rc;
         }
@@ -282,13 +281,13 @@ static void sanitize(char *s)
 static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
 {
     if (!json_is_array(arr))
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"caveats\" is not an array");
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"caveats\" is not an array");
     size_t i;
     json_t *c;
     json_array_foreach(arr, i, c)
     {
         if (!json_is_object(c))
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu is not an object", i);
+            return sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu is not an object", i);
         const char *k;
         json_t *v;
         const char *cid = NULL;
@@ -296,17 +295,17 @@ static int json_caveats(json_t *arr, struct tok *t, struct strbuf *reason)
         json_object_foreach(c, k, v)
         {
             if (strcmp(k, "vid") == 0 || strcmp(k, "cl") == 0)
-                return tok_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
+                return sb_fail(reason, CUSTODY_EBADTOKEN, "third-party caveats are not supported");
             if (strcmp(k, "cid") != 0 || !json_is_string(v))
-                return tok_fail(reason, CUSTODY_EBADTOKEN,
-                                "JSON form: caveat %zu holds something other than a \"cid\" "
-                                "string",
-                                i);
+                return sb_fail(reason, CUSTODY_EBADTOKEN,
+                               "JSON form: caveat %zu holds something other than a \"cid\" "
+                               "string",
+                               i);
             cid = json_string_value(v);
             cidlen = json_string_length(v);
         }
         if (!cid)
-            return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu has no \"cid\"", i);
+            return sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: caveat %zu has no \"cid\"", i);
         int rc = tok_add_caveat(t, cid, cidlen, reason);
         if (rc) return rc;
     }
@@ -317,7 +316,7 @@ static int json_signature(json_t *v, struct tok *t, struct strbuf *reason)
 {
     const char *s = json_string_value(v);
     if (!s || json_string_length(v) != 64 || util_hex_decode(s, 64, t->sig) != 0)
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"signature\" is not 64 hex digits");
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"signature\" is not 64 hex digits");
     return 0;
 }
 
@@ -327,12 +326,12 @@ static int parse_json(const char *s, size_t len, struct tok *t, struct strbuf *r
     json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
         sanitize(e.text);
-        return tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: %s at byte %d", e.text, e.position);
+        return sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: %s at byte %d", e.text, e.position);
     }
     int rc = 0;
     json_t *id = NULL, *sig = NULL, *loc = NULL, *cavs = NULL;
     if (!json_is_object(j)) {
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: not an object");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: not an object");
     } else {
         const char *k;
         json_t *v;
@@ -349,17 +348,17 @@ static int parse_json(const char *s, size_t len, struct tok *t, struct strbuf *r
             else if (!rc) {
                 struct strbuf q = STRBUF_INIT;
                 tok_quote(&q, k, strlen(k));
-                rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: unknown member %s", q.buf);
+                rc = sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: unknown member %s", q.buf);
                 sb_free(&q);
             }
         }
     }
     if (!rc && (!id || !json_is_string(id)))
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: no \"identifier\" string");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: no \"identifier\" string");
     if (!rc && (!sig || !json_is_string(sig)))
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: no \"signature\" string");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: no \"signature\" string");
     if (!rc && loc && !json_is_string(loc))
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"location\" is not a string");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN, "JSON form: \"location\" is not a string");
     if (!rc && loc) rc = set_location(t, json_string_value(loc), json_string_length(loc), reason);
     if (!rc) rc = tok_set_identifier(t, json_string_value(id), json_string_length(id), reason);
     if (!rc && cavs) rc = json_caveats(cavs, t, reason);
@@ -397,8 +396,8 @@ int tok_parse(const char *s, size_t len, struct tok *t, struct strbuf *reason)
 {
     memset(t, 0, sizeof *t);
     if (len > TOKEN_MAX_LEN)
-        return tok_fail(reason, CUSTODY_ETOOBIG, "the token is over %d bytes", TOKEN_MAX_LEN);
-    if (len == 0) return tok_fail(reason, CUSTODY_EBADTOKEN, "empty token");
+        return sb_fail(reason, CUSTODY_ETOOBIG, "the token is over %d bytes", TOKEN_MAX_LEN);
+    if (len == 0) return sb_fail(reason, CUSTODY_EBADTOKEN, "empty token");
     /* caveats are at most as long as the text they came from */
     t->memcap = len + TOKEN_MAX_CAVEATS + 1;
     t->mem = util_calloc(1, t->memcap);
@@ -410,8 +409,8 @@ int tok_parse(const char *s, size_t len, struct tok *t, struct strbuf *reason)
         uint8_t raw[TOKEN_MAX_LEN / 4 * 3 + 3];
         size_t n = 0;
         if (tok_b64_decode(s, len, raw, &n) != 0)
-            rc = tok_fail(reason, CUSTODY_EBADTOKEN,
-                          "not base64 (nor base64url) and not the JSON form");
+            rc = sb_fail(reason, CUSTODY_EBADTOKEN,
+                         "not base64 (nor base64url) and not the JSON form");
         else
             rc = parse_v1(raw, n, t, reason);
     }

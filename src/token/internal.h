@@ -99,9 +99,6 @@ bool tok_policy_id_valid(const char *s, size_t len);
 bool tok_hash_id_valid(const char *s, size_t len, const char *scheme);
 
 /* ---- shared helpers (caveat.c) ---- */
-/* Resets reason (when not NULL), writes the message, returns rc. */
-int tok_fail(struct strbuf *reason, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Appends s as a double-quoted string, bytes outside printable ASCII (and
  * '"', '\\') as \xNN, cut after 96 bytes with "...". */
 void tok_quote(struct strbuf *sb, const char *s, size_t len);

@@ -79,7 +79,7 @@ int token_new_id(char out[TOKEN_ID_HEX_LEN + 1])
 
 static int ref_parse(const char *token, struct tok_ref **out, struct strbuf *reason)
 {
-    if (!token) return tok_fail(reason, CUSTODY_EINVAL, "no token");
+    if (!token) return sb_fail(reason, CUSTODY_EINVAL, "no token");
     size_t len = strnlen(token, TOKEN_MAX_LEN + 1);
     struct tok_ref *r = util_calloc(1, sizeof *r);
     atomic_init(&r->refs, 1);
@@ -191,14 +191,14 @@ int tok_mac_verify(const uint8_t key[TOKEN_KEY_LEN], const struct tok *t, struct
     enum macaroon_returncode err = MACAROON_SUCCESS;
     int rc = 0;
     if (!m || !v)
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN, "libmacaroons cannot read the token");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN, "libmacaroons cannot read the token");
     else if (macaroon_verifier_satisfy_general(v, mac_walk_cb, &w, &err) != 0)
         rc = CUSTODY_ENOMEM;
     else if (macaroon_verify(v, m, key, TOKEN_KEY_LEN, NULL, 0, &err) != 0 || w.bad ||
              w.i != t->ncav)
-        rc = tok_fail(reason, CUSTODY_EBADTOKEN,
-                      "the token's signature does not verify (another key, or the token was "
-                      "altered)");
+        rc = sb_fail(reason, CUSTODY_EBADTOKEN,
+                     "the token's signature does not verify (another key, or the token was "
+                     "altered)");
     macaroon_verifier_destroy(v);
     macaroon_destroy(m);
     return rc;
@@ -254,44 +254,43 @@ static int claims_caveats(const struct token_claims *c, uint64_t issued, struct 
 static int claims_check(const struct token_claims *c, uint64_t issued, struct strbuf *reason)
 {
     if (!c->agent || !tok_agent_name_valid(c->agent, strlen(c->agent)))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: missing or invalid agent name");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: missing or invalid agent name");
     if (!c->agent_key || !tok_hash_id_valid(c->agent_key, strlen(c->agent_key), "ed25519"))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: agent_key must be ed25519:<64 hex>");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: agent_key must be ed25519:<64 hex>");
     if (!c->actions || (c->actions & ~TOKEN_ACT_ALL))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: no actions, or unknown action bits");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: no actions, or unknown action bits");
     if (!c->resource || !tok_resource_valid(c->resource, strlen(c->resource), c->resource_prefix))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: resource is not a canonical %s",
-                        c->resource_prefix ? "ROOT:/DIR/" : "ROOT:/PATH");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: resource is not a canonical %s",
+                       c->resource_prefix ? "ROOT:/DIR/" : "ROOT:/PATH");
     if (c->has_range && c->range_first > c->range_last)
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: empty range");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: empty range");
     uint64_t cap = c->max_ttl ? UTIL_MIN(c->max_ttl, TOKEN_TTL_MAX_S) : TOKEN_TTL_MAX_S;
     if (c->expires <= issued || c->expires - issued > cap)
-        return tok_fail(reason, CUSTODY_EINVAL,
-                        "claims: expires must be after issued (%" PRIu64 ") and at most %" PRIu64
-                        " s later",
-                        issued, cap);
+        return sb_fail(reason, CUSTODY_EINVAL,
+                       "claims: expires must be after issued (%" PRIu64 ") and at most %" PRIu64
+                       " s later",
+                       issued, cap);
     if (c->npolicies > TOKEN_MAX_POLICIES || (c->npolicies && !c->policies))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: more than %d policies",
-                        TOKEN_MAX_POLICIES);
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: more than %d policies", TOKEN_MAX_POLICIES);
     for (size_t i = 0; i < c->npolicies; i++)
         if (!c->policies[i] || !tok_policy_id_valid(c->policies[i], strlen(c->policies[i])))
-            return tok_fail(reason, CUSTODY_EINVAL, "claims: policy id %zu is invalid", i);
+            return sb_fail(reason, CUSTODY_EINVAL, "claims: policy id %zu is invalid", i);
     if (c->attest && !tok_hash_id_valid(c->attest, strlen(c->attest), "sha256"))
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: attest must be sha256:<64 hex>");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: attest must be sha256:<64 hex>");
     const char *loc = c->location ? c->location : "custody";
     size_t ll = strlen(loc);
     if (ll > TOKEN_LOCATION_MAX)
-        return tok_fail(reason, CUSTODY_EINVAL, "claims: location too long");
+        return sb_fail(reason, CUSTODY_EINVAL, "claims: location too long");
     for (size_t i = 0; i < ll; i++)
         if ((unsigned char)loc[i] < 0x20 || (unsigned char)loc[i] > 0x7e)
-            return tok_fail(reason, CUSTODY_EINVAL, "claims: location is not printable ASCII");
+            return sb_fail(reason, CUSTODY_EINVAL, "claims: location is not printable ASCII");
     return 0;
 }
 
 int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct strbuf *out,
                struct strbuf *reason)
 {
-    if (!key || !c || !out) return tok_fail(reason, CUSTODY_EINVAL, "token_mint: missing argument");
+    if (!key || !c || !out) return sb_fail(reason, CUSTODY_EINVAL, "token_mint: missing argument");
     uint64_t issued = c->issued ? c->issued : util_now_ns() / 1000000000u;
     int rc = claims_check(c, issued, reason);
     if (rc) return rc;
@@ -302,10 +301,10 @@ int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct 
     t.mem = util_calloc(1, t.memcap);
     /* the id and every caveat go through the same checks as a parsed token */
     if (tok_set_identifier(&t, c->id, strnlen(c->id, sizeof c->id), NULL) != 0)
-        rc = tok_fail(reason, CUSTODY_EINVAL,
-                      "claims: the identifier must be %d lower-case hex "
-                      "digits",
-                      TOKEN_ID_HEX_LEN);
+        rc = sb_fail(reason, CUSTODY_EINVAL,
+                     "claims: the identifier must be %d lower-case hex "
+                     "digits",
+                     TOKEN_ID_HEX_LEN);
     if (!rc) rc = claims_caveats(c, issued, &t, reason);
     const char *loc = c->location ? c->location : "custody";
     enum macaroon_returncode err = MACAROON_SUCCESS;
@@ -325,7 +324,7 @@ int token_mint(const uint8_t key[TOKEN_KEY_LEN], struct token_claims *c, struct 
 
 int token_inspect(const char *token, struct token_info *info, struct strbuf *reason)
 {
-    if (!info) return tok_fail(reason, CUSTODY_EINVAL, "token_inspect: no info");
+    if (!info) return sb_fail(reason, CUSTODY_EINVAL, "token_inspect: no info");
     memset(info, 0, sizeof *info);
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
@@ -364,7 +363,7 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
                     struct strbuf *reason)
 {
     if (!out || (n && !caveats))
-        return tok_fail(reason, CUSTODY_EINVAL, "token_attenuate: missing argument");
+        return sb_fail(reason, CUSTODY_EINVAL, "token_attenuate: missing argument");
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
     if (rc) return rc;
@@ -375,7 +374,7 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
     tok_clone(&r->t, extra, &w);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!caveats[i]) {
-            rc = tok_fail(reason, CUSTODY_EINVAL, "caveat %zu is NULL", i);
+            rc = sb_fail(reason, CUSTODY_EINVAL, "caveat %zu is NULL", i);
             break;
         }
         rc = tok_add_caveat(&w, caveats[i], strnlen(caveats[i], TOKEN_MAX_CAVEAT_LEN + 1), reason);
@@ -396,8 +395,8 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
         res = js;
     }
     if (!rc && res.len > TOKEN_MAX_LEN)
-        rc = tok_fail(reason, CUSTODY_ETOOBIG, "the attenuated token would be over %d bytes",
-                      TOKEN_MAX_LEN);
+        rc = sb_fail(reason, CUSTODY_ETOOBIG, "the attenuated token would be over %d bytes",
+                     TOKEN_MAX_LEN);
     if (!rc) rc = sb_append(out, res.buf, res.len);
     sb_free(&res);
     macaroon_destroy(m);
@@ -412,7 +411,7 @@ int token_verify(const uint8_t key[TOKEN_KEY_LEN], const char *token,
                  const struct token_request *req, struct token_info *info, struct strbuf *reason)
 {
     if (info) memset(info, 0, sizeof *info);
-    if (!key || !req) return tok_fail(reason, CUSTODY_EINVAL, "token_verify: missing argument");
+    if (!key || !req) return sb_fail(reason, CUSTODY_EINVAL, "token_verify: missing argument");
     struct tok_ref *r;
     int rc = ref_parse(token, &r, reason);
     if (rc) return rc;

@@ -279,3 +279,15 @@ size_t util_utf8_encode(uint32_t cp, char *out)
     out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
+
+int sb_fail(struct strbuf *sb, int rc, const char *fmt, ...)
+{
+    if (sb) {
+        sb_reset(sb);
+        va_list ap;
+        va_start(ap, fmt);
+        sb_vprintf(sb, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}

@@ -46,6 +46,9 @@ int sb_reserve(struct strbuf *sb, size_t extra);
 int sb_append(struct strbuf *sb, const void *data, size_t len);
 int sb_puts(struct strbuf *sb, const char *s);
 int sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Replaces sb's content with the formatted message (when sb is not NULL)
+ * and returns rc: `return sb_fail(err, CUSTODY_EINVAL, "bad %s", x);`. */
+int sb_fail(struct strbuf *sb, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void sb_reset(struct strbuf *sb);
 void sb_free(struct strbuf *sb);
