@@ -286,6 +286,6 @@ void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identit
         gw_read_json_body(req, revoke_body, gw);
         return;
     }
-    gw_audit_action(req, "token.mint", NULL, NULL);
+    gw_audit_action(req, "request", NULL, NULL);
     gw_error(req, CUSTODY_ENOENT, "no such endpoint under /v1/tokens/");
 }
