@@ -352,6 +352,48 @@ int pol_ancestors(const struct policy_entities *es, const struct policy_uid *uid
     return pol_entity_ancestors(es, e, scratch, out, n);
 }
 
+int pol_given_ancestors(const struct policy_entities *es, const struct policy_req_entity *g,
+                        struct pol_arena *scratch, const struct policy_uid *const **out,
+                        uint32_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0, cnt = 0;
+    const struct policy_uid **all = NULL;
+    for (size_t i = 0; i < g->nparents; i++) {
+        const struct policy_uid *const *anc;
+        uint32_t na;
+        int rc = pol_ancestors(es, &g->parents[i], scratch, &anc, &na);
+        if (rc) {
+            free(all);
+            return rc;
+        }
+        if (cnt + 1 + na > cap) {
+            cap = (cnt + 1 + na) * 2;
+            all = util_realloc(all, cap * sizeof *all);
+        }
+        all[cnt++] = &g->parents[i];
+        for (uint32_t k = 0; k < na; k++)
+            all[cnt++] = anc[k];
+    }
+    if (cnt > POLICY_MAX_ANCESTORS) {
+        free(all);
+        return CUSTODY_ETOOBIG;
+    }
+    if (cnt > 1) qsort(all, cnt, sizeof *all, uidp_hash_qcmp);
+    size_t k = 0; /* drop duplicates (equal uids have equal hashes: adjacent runs) */
+    for (size_t i = 0; i < cnt; i++) {
+        bool dup = false;
+        for (size_t j = k; j-- > 0 && all[j]->hash == all[i]->hash;)
+            if (policy_uid_eq(all[j], all[i])) dup = true;
+        if (!dup) all[k++] = all[i];
+    }
+    if (k) *out = pol_memdup(scratch, all, k * sizeof *all);
+    *n = (uint32_t)k;
+    free(all);
+    return 0;
+}
+
 bool pol_anc_contains(const struct policy_uid *const *anc, uint32_t n,
                       const struct policy_uid *target)
 {

@@ -21,8 +21,15 @@ int pol_eval_init(struct pol_eval *e, const struct policy_entities *es,
     const struct policy_value *ctx = req->context ? req->context : &g_empty_record;
     if (ctx->type != POLICY_RECORD) return CUSTODY_EINVAL;
     const struct policy_uid *uids[3] = {&req->principal, &req->action, &req->resource};
+    e->given[0] = req->principal_entity;
+    e->given[2] = req->resource_entity;
     for (int i = 0; i < 3; i++) {
         e->vars[i] = policy_entity(uids[i]);
+        if (e->given[i]) {
+            int rc = pol_given_ancestors(es, e->given[i], scratch, &e->anc[i], &e->nanc[i]);
+            if (rc) return rc;
+            continue;
+        }
         e->ent[i] = pol_entity_find(es, uids[i]);
         if (e->ent[i]) {
             int rc = pol_entity_ancestors(es, e->ent[i], scratch, &e->anc[i], &e->nanc[i]);
@@ -166,8 +173,12 @@ static const struct policy_value *record_of(struct pol_eval *e, const struct pol
     *missing_entity = false;
     if (v->type == POLICY_RECORD) return v;
     const struct pol_entity *ent = NULL;
-    for (int i = 0; i < 3; i++)
-        if (v->u.uid == e->vars[i].u.uid) ent = e->ent[i];
+    for (int i = 0; i < 3; i++) {
+        if (v->u.uid != e->vars[i].u.uid) continue;
+        if (e->given[i])
+            return tags || !e->given[i]->attrs ? &g_empty_record : e->given[i]->attrs;
+        ent = e->ent[i];
+    }
     if (!ent) ent = pol_entity_find(e->es, v->u.uid);
     if (!ent) {
         *missing_entity = true;

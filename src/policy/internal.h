@@ -352,6 +352,11 @@ int pol_ancestors(const struct policy_entities *es, const struct policy_uid *uid
                   struct pol_arena *scratch, const struct policy_uid *const **out, uint32_t *n);
 bool pol_anc_contains(const struct policy_uid *const *anc, uint32_t n,
                       const struct policy_uid *target);
+/* Ancestors of an entity described in the request: its parents and their
+ * ancestors in the store, deduplicated and sorted by hash into scratch. */
+int pol_given_ancestors(const struct policy_entities *es, const struct policy_req_entity *g,
+                        struct pol_arena *scratch, const struct policy_uid *const **out,
+                        uint32_t *n);
 
 /* ---- eval.c ---- */
 
@@ -374,6 +379,7 @@ struct pol_eval {
     const struct policy_request *req;
     struct policy_value vars[4];
     const struct pol_entity *ent[3]; /* principal, action, resource in es (or NULL) */
+    const struct policy_req_entity *given[3]; /* described by the request instead */
     const struct policy_uid *const *anc[3];
     uint32_t nanc[3];
     struct pol_arena *scratch;

@@ -301,11 +301,28 @@ void policy_set_hash(const struct policy_set *set, char out[UTIL_SHA256_HEX_LEN 
 
 /* ---- authorization ---- */
 
+/*
+ * An entity the caller describes for one request instead of keeping it in
+ * the store (custody maps files and folders from paths this way, so the
+ * store never holds them): its attributes and its parents. Its ancestors
+ * are the parents and their ancestors in the store. Only the request's
+ * own principal / resource variable sees it: a literal with the same uid
+ * in a policy is looked up in the store.
+ */
+struct policy_req_entity {
+    const struct policy_value *attrs; /* a record; NULL is {} */
+    const struct policy_uid *parents;
+    size_t nparents;
+};
+
 struct policy_request {
     struct policy_uid principal;
     struct policy_uid action;
     struct policy_uid resource;
     const struct policy_value *context; /* a record; NULL is {} */
+    /* Optional: used instead of the store's entity (NULL: the store's). */
+    const struct policy_req_entity *principal_entity;
+    const struct policy_req_entity *resource_entity;
 };
 
 enum policy_decision { POLICY_DENY = 0, POLICY_ALLOW = 1 };

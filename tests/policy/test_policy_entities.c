@@ -257,3 +257,60 @@ TEST(policy_entities_context_docs)
     ASSERT_EQ(CUSTODY_EINVAL, policy_doc_parse("1 2", 3, 0, &d, &err));
     sb_free(&err);
 }
+
+/* A file the store does not hold, described by the request: its parents
+ * (and their ancestors in the store) and attributes are what policies see;
+ * the store is untouched. */
+TEST(policy_entities_request_described)
+{
+    struct pt_world w;
+    pt_world_init(&w);
+    struct policy_uid parents[] = {policy_uid_make("Folder", "docs"),
+                                   policy_uid_make("Folder", "docs/sub")};
+    struct strbuf err = STRBUF_INIT;
+    struct policy_doc *attrs;
+    const char *aj = "{\"labels\":{\"classification\":\"phi\"},\"size\":7}";
+    ASSERT_EQ(policy_doc_parse(aj, strlen(aj), 0, &attrs, &err), 0);
+    struct policy_req_entity given = {policy_doc_value(attrs), parents, 2};
+    w.req.resource = policy_uid_make("File", "docs/sub/new.txt");
+    w.req.resource_entity = &given;
+    struct policy_response resp;
+    policy_response_init(&resp);
+    /* in: a parent, a parent's ancestor in the store (Root r1), not others */
+    struct policy_set *set = pt_decide(&w, "permit(principal, action, resource in Root::\"r1\");",
+                                       &resp);
+    ASSERT_EQ(resp.decision, POLICY_ALLOW);
+    policy_set_free(set);
+    set = pt_decide(&w, "permit(principal, action, resource in Folder::\"docs/sub\");", &resp);
+    ASSERT_EQ(resp.decision, POLICY_ALLOW);
+    policy_set_free(set);
+    set = pt_decide(&w, "permit(principal, action, resource in Folder::\"other\");", &resp);
+    ASSERT_EQ(resp.decision, POLICY_DENY);
+    policy_set_free(set);
+    /* attributes come from the description */
+    set = pt_decide(&w,
+                    "permit(principal, action, resource) when "
+                    "{ resource.labels.classification == \"phi\" && resource.size == 7 };",
+                    &resp);
+    ASSERT_EQ(resp.decision, POLICY_ALLOW);
+    policy_set_free(set);
+    /* an entity with no attributes described: attribute access errors */
+    given.attrs = NULL;
+    set = pt_decide(&w, "permit(principal, action, resource) when { resource.size == 7 };", &resp);
+    ASSERT_EQ(resp.decision, POLICY_DENY);
+    ASSERT_EQ(resp.nerrors, 1);
+    policy_set_free(set);
+    /* the principal too, and duplicates among ancestors are harmless */
+    struct policy_uid pp[] = {policy_uid_make("Group", "eng"), policy_uid_make("Group", "all")};
+    struct policy_req_entity gp = {NULL, pp, 2};
+    w.req.principal = policy_uid_make("Agent", "a1");
+    w.req.principal_entity = &gp;
+    set = pt_decide(&w, "permit(principal in Group::\"all\", action, resource);", &resp);
+    ASSERT_EQ(resp.decision, POLICY_ALLOW);
+    policy_set_free(set);
+    ASSERT_EQ(policy_entities_count(w.es), 8); /* nothing was added */
+    policy_response_free(&resp);
+    policy_doc_free(attrs);
+    sb_free(&err);
+    pt_world_free(&w);
+}
