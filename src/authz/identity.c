@@ -129,7 +129,13 @@ struct authz_ids {
     struct smap by_name; /* agent name -> index in agents */
     struct smap revoked; /* token id -> expiry */
     struct smap nonces;  /* session nonce -> when it may be forgotten */
+    uint64_t gen;        /* bumped by every change to an agent */
 };
+
+uint64_t authz_ids_generation(const struct authz_ids *ids)
+{
+    return ids->gen;
+}
 
 static int sql_fail(struct authz_ids *ids, int rc, const char *what)
 {
@@ -326,6 +332,7 @@ int authz_agent_add(struct authz_ids *ids, const char *name, const char *princip
     if (rc) return rc;
     *push_agent(ids) = a;
     smap_put(&ids->by_name, a.name, ids->nagents - 1, 0);
+    ids->gen++;
     if (out) *out = a;
     return 0;
 }
@@ -338,6 +345,7 @@ int authz_agent_revoke(struct authz_ids *ids, const char *name, uint64_t *new_ep
         exec_bound(ids, "UPDATE agents SET epoch = ? WHERE name = ?", "it", a->epoch + 1, a->name);
     if (rc) return rc;
     a->epoch++;
+    ids->gen++;
     if (new_epoch) *new_epoch = a->epoch;
     return 0;
 }
@@ -350,6 +358,7 @@ int authz_agent_quarantine(struct authz_ids *ids, const char *name, bool on)
                         a->name);
     if (rc) return rc;
     a->quarantined = on;
+    ids->gen++;
     return 0;
 }
 
@@ -364,6 +373,7 @@ int authz_agent_remove(struct authz_ids *ids, const char *name)
     smap_free(&ids->by_name);
     for (size_t i = 0; i < ids->nagents; i++)
         smap_put(&ids->by_name, ids->agents[i].name, i, 0);
+    ids->gen++;
     return 0;
 }
 
