@@ -9,6 +9,7 @@
  *   keys/node.pub        its public key, PEM
  *   tls/key.pem          development TLS key (0600), tls/cert.pem self-signed cert
  *   demo/                the demo root, a few files
+ *   policy/starter.cedar the starter Cedar policy (src/authz reads every .cedar file there)
  *   store/               the resource store's versions (src/store)
  *   custodyd.sock        the API socket (while custodyd runs)
  *

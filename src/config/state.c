@@ -417,6 +417,54 @@ static const struct {
                               "5,25,125\n"},
 };
 
+/* The starter policy: readable, and the README's `policy explain` tour. */
+static const char starter_policy[] =
+    "// custody's starter policy (STATE/policy/starter.cedar, written by `custody init`).\n"
+    "//\n"
+    "// custodyd decides every request with the Cedar policies in the .cedar files\n"
+    "// of STATE/policy (read in file name order). Default deny: a request is allowed\n"
+    "// only when some permit holds and no forbid does. After editing, check with\n"
+    "// `custody policy check` and apply with `custody policy reload` (or SIGHUP);\n"
+    "// `custody policy explain` shows why a request is allowed or refused.\n"
+    "// docs/policy.md lists the entities and the context custody provides.\n"
+    "\n"
+    "// The operator (custodyd's own user on its Unix socket) may do anything that\n"
+    "// no forbid below refuses.\n"
+    "@id(\"operator\")\n"
+    "permit (principal is Operator, action, resource);\n"
+    "\n"
+    "// The demo agent (`custody agent add demo`) may read and write the demo root.\n"
+    "@id(\"demo-agent-reads-and-writes-demo\")\n"
+    "permit (\n"
+    "    principal == Agent::\"demo\",\n"
+    "    action in Action::\"readwrite\",\n"
+    "    resource in Root::\"demo\"\n"
+    ");\n"
+    "\n"
+    "// Nobody reads files labelled classification=phi without a verified\n"
+    "// endpoint attestation...\n"
+    "@id(\"phi-read-needs-attestation\")\n"
+    "forbid (principal, action in [Action::\"read\", Action::\"model.load\"], resource)\n"
+    "when { resource has labels && resource.labels has classification &&\n"
+    "       resource.labels.classification == \"phi\" }\n"
+    "unless { context.attested };\n"
+    "\n"
+    "// ...and nobody exports them: moving one out of a phi root is refused.\n"
+    "@id(\"phi-no-export\")\n"
+    "forbid (principal, action == Action::\"move\", resource)\n"
+    "when { resource has labels && resource.labels has classification &&\n"
+    "       resource.labels.classification == \"phi\" && context has destination &&\n"
+    "       !(context.destination.labels has classification &&\n"
+    "         context.destination.labels.classification == \"phi\") };\n";
+
+static int ensure_policy(struct init *in)
+{
+    int rc = ensure_dir(in, "policy", 0700);
+    if (!rc)
+        rc = create_file(in, "policy/starter.cedar", starter_policy, strlen(starter_policy), 0600);
+    return rc < 0 ? rc : 0;
+}
+
 static int ensure_demo(struct init *in)
 {
     int rc;
@@ -454,6 +502,7 @@ int state_init(const char *state_dir, struct strbuf *err)
     if (!rc) rc = ensure_config(&in);
     if (!rc) rc = ensure_roots(&in);
     if (!rc) rc = ensure_demo(&in);
+    if (!rc) rc = ensure_policy(&in);
     if (!rc) log_debug("custody init: state directory %s is ready", dir);
     free(dir);
     return rc;

@@ -33,6 +33,7 @@ struct daemon {
     struct ledger *ledger;
     struct ledger_witnesses *witnesses;
     struct authz_ids *ids;
+    struct authz *az;
     struct event *ledger_ev;
     char *pidfile;
 };
@@ -135,9 +136,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     struct daemon *d = arg;
     (void)what;
     if (sig == SIGHUP) {
-        log_info("custodyd: SIGHUP: reloading configuration");
+        log_info("custodyd: SIGHUP: reloading configuration and policies");
         struct strbuf err = STRBUF_INIT;
         daemon_reload(d, &err);
+        sb_reset(&err);
+        if (gateway_policy_reload(d->gw, "SIGHUP", &err) != 0)
+            log_errors("policy reload", &err);
         sb_free(&err);
         return;
     }
@@ -297,10 +301,25 @@ int main(int argc, char **argv)
                   err.buf ? err.buf : custody_strerror(rc));
         return 1;
     }
+    /* decisions: the policies in STATE/policy, the tokens' root key */
+    sb_reset(&err);
+    struct authz_opts ao = {.cfg = d.cfg, .ids = d.ids};
+    if ((rc = authz_new(&ao, &d.az, &err)) != 0) {
+        log_errors("policy", &err);
+        log_error("custodyd: cannot load the policies (fix them, or move them aside to deny "
+                  "everything): %s", custody_strerror(rc));
+        return rc == CUSTODY_ESYNTAX ? EXIT_CONFIG : 1;
+    }
     struct gateway_opts go = {.cfg = d.cfg, .store = d.store, .reload = daemon_reload,
                               .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin,
-                              .ids = d.ids};
+                              .ids = d.ids, .az = d.az};
     gateway_new(&go, &d.gw);
+    gateway_policy_loaded(d.gw, "custodyd started");
+    struct authz_policy_info pinfo;
+    authz_policy_info(d.az, &pinfo);
+    if (pinfo.npolicies == 0)
+        log_warn("custodyd: no policies in %s/policy: every request is denied (custody init "
+                 "installs the starter policy)", d.cfg->state_dir);
     /* The epoll changelist merges the EV_WRITE add/delete pairs libevent's
      * TLS bufferevents make around every flush into no-ops within one loop
      * iteration (2 epoll_ctl calls per TLS request without it). */
@@ -367,6 +386,7 @@ int main(int argc, char **argv)
     ledger_witnesses_free(d.witnesses);
     event_free(d.ledger_ev);
     gateway_free(d.gw);
+    authz_free(d.az);
     authz_ids_close(d.ids);
     store_close(d.store);
     if (d.pidfile) {

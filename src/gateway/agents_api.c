@@ -8,7 +8,6 @@
  *   DELETE /v1/agents/NAME                  remove          (operator)
  *   POST   /v1/agents/NAME/revoke           epoch + 1       (operator)
  *   POST   /v1/agents/NAME/quarantine       {"quarantined": bool} (operator)
- *   POST   /v1/tokens/revoke                {"id": "..."}   (operator)
  *
  * Every change is written to the identity store before the answer and is
  * in force for the next request; every call is an audit event, and
@@ -18,7 +17,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "token/token.h"
 
 static json_t *agent_json(const struct authz_agent *a)
 {
@@ -64,6 +62,10 @@ static void add_body(struct http_req *req, json_t *body, void *arg)
         return;
     }
     gw_audit_action(req, "agent.add", NULL, NULL);
+    if (gw_admin_authorize(gw, req, "agent.add", "Agent", name) != 0) {
+        json_decref(body);
+        return;
+    }
     uint8_t pub[32];
     const char *gl[AUTHZ_GROUPS_MAX];
     size_t ng = 0;
@@ -133,6 +135,7 @@ static void revoke_agent(struct gateway *gw, struct http_req *req, const char *n
 {
     gw_audit_action(req, "agent.revoke", NULL, NULL);
     gw_audit_sign(req);
+    if (gw_admin_authorize(gw, req, "agent.revoke", "Agent", name) != 0) return;
     uint64_t epoch;
     int rc = authz_agent_revoke(gw->ids, name, &epoch);
     if (rc) {
@@ -149,6 +152,7 @@ static void quarantine_agent(struct gateway *gw, struct http_req *req, const cha
 {
     gw_audit_action(req, "agent.quarantine", NULL, NULL);
     gw_audit_sign(req);
+    if (gw_admin_authorize(gw, req, "agent.quarantine", "Agent", name) != 0) return;
     if (!req->has_body) {
         quarantine(gw, req, name, true);
         return;
@@ -220,6 +224,7 @@ void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identit
     if (req->method == HTTP_DELETE) {
         gw_audit_action(req, "agent.remove", NULL, NULL);
         gw_audit_sign(req);
+        if (gw_admin_authorize(gw, req, "agent.remove", "Agent", name) != 0) return;
         int rc = authz_agent_remove(gw->ids, name);
         if (rc) {
             gw_error(req, rc, rc == CUSTODY_ENOENT ? "no agent named \"%s\"" : "cannot remove %s",
@@ -242,50 +247,4 @@ void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identit
         return;
     }
     gw_json(req, 200, agent_json(a));
-}
-
-static void revoke_body(struct http_req *req, json_t *body, void *arg)
-{
-    struct gateway *gw = arg;
-    if (!body) return;
-    const char *tid = NULL;
-    json_error_t jerr;
-    int rc = json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s}", "id", &tid);
-    if (rc) {
-        json_decref(body);
-        gw_error(req, CUSTODY_EINVAL, "want {\"id\": TOKEN_ID}: %s", jerr.text);
-        return;
-    }
-    uint64_t expires = util_now_ns() / 1000000000ull + TOKEN_TTL_MAX_S;
-    rc = authz_token_revoke(gw->ids, tid, expires);
-    if (rc) {
-        json_decref(body);
-        gw_error(req, rc, "cannot revoke the token");
-        return;
-    }
-    log_warn("authz: token %s revoked", tid);
-    gw_json(req, 200, json_pack("{s:s, s:b}", "id", tid, "revoked", 1));
-    json_decref(body);
-}
-
-void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-               const char *rest, size_t len)
-{
-    if (len == 6 && memcmp(rest, "revoke", 6) == 0) {
-        gw_audit_action(req, "token.revoke", NULL, NULL);
-        gw_audit_sign(req);
-        if (id->kind != GW_ID_OPERATOR) {
-            gw_error(req, CUSTODY_EDENIED, "revoking tokens is for the operator");
-            return;
-        }
-        if (req->method != HTTP_POST) {
-            http_resp_header(req, "allow", "POST");
-            gw_error(req, CUSTODY_EMETHOD, "use POST");
-            return;
-        }
-        gw_read_json_body(req, revoke_body, gw);
-        return;
-    }
-    gw_audit_action(req, "request", NULL, NULL);
-    gw_error(req, CUSTODY_ENOENT, "no such endpoint under /v1/tokens/");
 }

@@ -31,7 +31,9 @@ struct gw_call {
     uint64_t range_off, range_len;
     int64_t version;
     uint64_t in_bytes; /* request body bytes (writes) */
-    char reason[300];
+    char reason[600];
+    char policies[AUTHZ_IDS_TEXT_MAX]; /* determining policy ids, comma-separated */
+    char token_id[TOKEN_ID_HEX_LEN + 1];
     /* the parked response */
     int status;
     bool is_file;
@@ -75,6 +77,13 @@ void gw_audit_action(struct http_req *req, const char *action, const char *root,
         util_strlcpy(c->root, root, sizeof c->root);
         gw_resource_id(c->resource, sizeof c->resource, root, path ? path : "/");
     }
+}
+
+void gw_audit_resource_text(struct http_req *req, const char *text)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        util_strlcpy(c->resource, text, sizeof c->resource);
 }
 
 void gw_audit_destination(struct http_req *req, const char *root, const char *path)
@@ -137,16 +146,51 @@ void gw_audit_reason(struct http_req *req, int err, const char *msg)
         snprintf(c->reason, sizeof c->reason, "%s: %s", custody_err_code(err), msg);
 }
 
+void gw_audit_decision(struct http_req *req, const struct authz_result *res)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    /* res holds the ids split (each NUL-terminated): rejoin */
+    c->policies[0] = '\0';
+    for (size_t i = 0, o = 0; i < res->npolicy; i++) {
+        int n = snprintf(c->policies + o, sizeof c->policies - o, "%s%s", i ? "," : "",
+                         res->policy_ids[i]);
+        if (n < 0 || (size_t)n >= sizeof c->policies - o)
+            break;
+        o += (size_t)n;
+    }
+    util_strlcpy(c->token_id, res->token_id, sizeof c->token_id);
+    if (res->allow)
+        util_strlcpy(c->reason, res->reason, sizeof c->reason);
+}
+
 static bool sensitive_root(struct gateway *gw, const char *root)
 {
-    const char *label = gw->cfg->audit_sensitive_label;
-    const struct cfg_root *r = root[0] ? config_find_root(gw->cfg, root) : NULL;
-    if (!r || !label)
-        return false;
-    for (size_t i = 0; i < r->nlabels; i++)
-        if (strcasecmp(r->labels[i].key, label) == 0 || strcasecmp(r->labels[i].value, label) == 0)
-            return true;
-    return false;
+    return root[0] && authz_root_sensitive(gw->cfg, config_find_root(gw->cfg, root));
+}
+
+/* Replaces every occurrence of what in s (in place) with "<resource>":
+ * a reason must not carry a path the event pseudonymizes. */
+static void scrub(char *s, size_t cap, const char *what)
+{
+    static const char mark[] = "<resource>";
+    size_t wl = strlen(what), ml = sizeof mark - 1;
+    if (wl < 2)
+        return;
+    char out[sizeof ((struct gw_call *)0)->reason];
+    size_t o = 0;
+    for (const char *p = s; *p && o + 1 < sizeof out;) {
+        if (strncmp(p, what, wl) == 0 && o + ml < sizeof out) {
+            memcpy(out + o, mark, ml);
+            o += ml;
+            p += wl;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    util_strlcpy(s, out, cap);
 }
 
 static void send_parked(struct gw_call *c)
@@ -216,6 +260,28 @@ static void finish(struct gw_call *c)
                            : c->is_file && req->method != HTTP_HEAD ? c->flen
                                                                     : 0;
     ev.sensitive_resource = sensitive_root(gw, c->root);
+    if (ev.sensitive_resource && c->reason[0]) {
+        scrub(c->reason, sizeof c->reason, c->resource);
+        scrub(c->reason, sizeof c->reason, c->destination);
+        const char *colon = strchr(c->resource, ':');
+        if (colon)
+            scrub(c->reason, sizeof c->reason, colon + 1);
+    }
+    if (req->peer && req->peer->has_cred) {
+        ev.has_peer_uid = true;
+        ev.peer_uid = (uint32_t)req->peer->uid;
+    }
+    ev.token_id = c->token_id[0] ? c->token_id : NULL;
+    char pol[AUTHZ_IDS_TEXT_MAX];
+    util_strlcpy(pol, c->policies, sizeof pol);
+    for (char *p = pol; *p && ev.npolicy < LEDGER_POLICY_MAX;) {
+        ev.policy_ids[ev.npolicy++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
     ev.sign = c->sign;
     int rc = ledger_submit(gw->ledger, &ev, on_durable, c);
     if (rc) {

@@ -389,12 +389,16 @@ static void put_abort(struct http_req *req)
 
 static const struct http_body_cbs put_cbs = {put_data, put_end, put_abort};
 
-static void fs_put(struct gateway *gw, struct http_req *req, const char *root, const char *path)
+static void fs_put(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                   const char *root, const char *path)
 {
     if (req->version < 20 && !req->has_body && req->content_length < 0) {
         gw_error(req, CUSTODY_ELENGTH, "PUT needs Content-Length or chunked encoding");
         return;
     }
+    struct gw_authz az = {.action = "write", .root = root, .path = path};
+    if (gw_authorize(gw, req, id, &az) != 0)
+        return;
     struct fs_job *j = job_new(gw, req, JOB_PUT, root, path);
     int rc = parse_preconditions(req, j);
     if (rc) {
@@ -421,6 +425,7 @@ static void fs_put(struct gateway *gw, struct http_req *req, const char *root, c
 
 struct post_ctx {
     struct gateway *gw;
+    struct gw_identity id; /* a copy: the connection may go while the body arrives */
     char root[CONFIG_NAME_MAX + 1];
     char path[STORE_PATH_MAX];
 };
@@ -517,6 +522,14 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
         gw_error(req, CUSTODY_EINVAL, "unknown op \"%s\" (mkdir, move or rollback)", op);
         goto out;
     }
+    struct gw_authz az = {.action = op, .root = pc->root, .path = pc->path};
+    az.dir = j->op == JOB_MKDIR;
+    if (j->op == JOB_MOVE) {
+        az.root2 = pc->root;
+        az.path2 = j->path2;
+    }
+    if (gw_authorize(gw, req, &pc->id, &az) != 0)
+        goto out;
     job_submit(j);
     j = NULL;
 out:
@@ -560,8 +573,32 @@ static bool split_resource(struct gateway *gw, struct http_req *req, const char 
     return true;
 }
 
-static void fs_get(struct gateway *gw, struct http_req *req, const char *root, const char *path,
-                   const char *query, size_t qlen)
+/* Decides a GET or HEAD once the handle says what the path is (rc: the
+ * open's result; on error the path is decided as a file, so an agent
+ * learns whether something exists only where it may read). */
+static int get_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                         const char *root, const char *path, int rc, const struct store_handle *h)
+{
+    bool dir = rc == 0 && h->type == STORE_DIR;
+    struct gw_authz az = {.root = root, .path = path, .dir = dir};
+    az.action = dir ? "list" : req->method == HTTP_HEAD ? "stat" : "read";
+    if (dir)
+        gw_audit_action(req, "list", root, path);
+    if (rc == 0 && !dir && req->method == HTTP_GET && h->st.st_size > 0) {
+        /* the bytes this read sends: the Range asked for, else all */
+        uint64_t size = (uint64_t)h->st.st_size, off = 0, len = size;
+        const struct http_header *range = http_req_header(req, "range");
+        if (range && gw_parse_range(range->value, range->value_len, size, &off, &len) != 0)
+            off = 0, len = size;
+        az.has_range = true;
+        az.range_first = off;
+        az.range_last = off + len - 1;
+    }
+    return gw_authorize(gw, req, id, &az);
+}
+
+static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                   const char *root, const char *path, const char *query, size_t qlen)
 {
     struct store_handle h;
     size_t vlen = 0;
@@ -577,6 +614,11 @@ static void fs_get(struct gateway *gw, struct http_req *req, const char *root, c
         gw_audit_content(req, NULL, (int64_t)v);
     } else {
         rc = store_open_read(gw->store, root, path, &h);
+    }
+    if (get_authorize(gw, req, id, root, path, rc, &h) != 0) {
+        if (rc == 0)
+            store_handle_close(&h);
+        return;
     }
     if (rc) {
         gw_error(req, rc, "%s:%s: %s", root, path, custody_strerror(rc));
@@ -605,8 +647,8 @@ static void fs_get(struct gateway *gw, struct http_req *req, const char *root, c
     serve_file(req, h.fd, &h.st, hex, path);
 }
 
-void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,
-           const char *query, size_t qlen)
+void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+           const char *rest, size_t rest_len, const char *query, size_t qlen)
 {
     char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
     const char *action = req->method == HTTP_GET      ? "read"
@@ -622,12 +664,15 @@ void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t re
     switch (req->method) {
     case HTTP_GET:
     case HTTP_HEAD:
-        fs_get(gw, req, root, path, query, qlen);
+        fs_get(gw, req, id, root, path, query, qlen);
         break;
     case HTTP_PUT:
-        fs_put(gw, req, root, path);
+        fs_put(gw, req, id, root, path);
         break;
     case HTTP_DELETE: {
+        struct gw_authz az = {.action = "delete", .root = root, .path = path};
+        if (gw_authorize(gw, req, id, &az) != 0)
+            return;
         struct fs_job *j = job_new(gw, req, JOB_DELETE, root, path);
         int rc = parse_preconditions(req, j);
         if (rc) {
@@ -641,6 +686,7 @@ void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t re
     case HTTP_POST: {
         struct post_ctx *pc = util_calloc(1, sizeof *pc);
         pc->gw = gw;
+        pc->id = *id;
         util_strlcpy(pc->root, root, sizeof pc->root);
         util_strlcpy(pc->path, path, sizeof pc->path);
         gw_read_json_body(req, post_body, pc);
@@ -653,7 +699,8 @@ void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t re
     }
 }
 
-void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len)
+void gw_versions(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                 const char *rest, size_t rest_len)
 {
     char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
     gw_audit_action(req, "history", NULL, NULL);
@@ -665,5 +712,8 @@ void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, siz
         gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/versions/");
         return;
     }
+    struct gw_authz az = {.action = "versions", .root = root, .path = path};
+    if (gw_authorize(gw, req, id, &az) != 0)
+        return;
     job_submit(job_new(gw, req, JOB_VERSIONS, root, path));
 }

@@ -25,6 +25,7 @@ struct gateway_opts {
     struct ledger *ledger;   /* the audit log; NULL = no auditing (unit tests only) */
     const char *endpoint_id; /* this node, written into every event */
     struct authz_ids *ids;   /* identities (required) */
+    struct authz *az;        /* decisions (required) */
 };
 
 int gateway_new(const struct gateway_opts *opts, struct gateway **out);
@@ -33,6 +34,12 @@ void gateway_free(struct gateway *gw);
 void gateway_set_server(struct gateway *gw, struct http_server *srv);
 /* Swaps in a new configuration (takes a reference). */
 void gateway_set_config(struct gateway *gw, struct custody_config *cfg);
+/* Re-reads the policies (authz_policy_reload) and records the change as a
+ * signed `policy.change` audit event; `why` says what asked ("SIGHUP").
+ * On error the running set stays and err says where. */
+int gateway_policy_reload(struct gateway *gw, const char *why, struct strbuf *err);
+/* Records the policy set in force at start as a `policy.change` event. */
+void gateway_policy_loaded(struct gateway *gw, const char *why);
 /* The http_handler_fn to give http_server_new (arg = gateway). */
 void gateway_handle(struct http_req *req, void *arg);
 

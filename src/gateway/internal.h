@@ -18,6 +18,7 @@ struct gateway {
     struct ledger *ledger;  /* NULL: nothing is audited (unit tests) */
     char endpoint_id[128];
     struct authz_ids *ids; /* agents, revocations, session nonces */
+    struct authz *az;      /* decisions: policies, tokens */
 };
 
 /* auth.c: who is behind a request (kept per connection). */
@@ -27,10 +28,29 @@ struct gw_identity {
     char agent[AUTHZ_NAME_MAX + 1];     /* agents */
     char principal[AUTHZ_NAME_MAX + 1]; /* the agent's principal, "" when none */
     char session_id[33];                /* the session proof's nonce */
+    char proof[320];                    /* the custody-session header that proved it */
 };
 /* Establishes the identity (0), or answers with an audited refusal and
  * returns the error. */
 int gw_authenticate(struct gateway *gw, struct http_req *req, const struct gw_identity **out);
+
+/* authorize.c: decides a data-plane request (token, then policy). 0 when
+ * allowed (the event has the determining policies), else the refusal was
+ * answered (audited) and the error is returned. */
+struct gw_authz {
+    const char *action; /* "read", "write", ... */
+    const char *root, *path;
+    bool dir;                 /* a directory: Folder (list, mkdir) */
+    const char *root2, *path2; /* a move's destination */
+    bool has_range;           /* the bytes a read will send, inclusive */
+    uint64_t range_first, range_last;
+};
+int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                 const struct gw_authz *a);
+/* The same for the operator's administrative actions (agent.revoke on
+ * Agent::"NAME", token.revoke on Token::"ID", ...). */
+int gw_admin_authorize(struct gateway *gw, struct http_req *req, const char *action,
+                       const char *type, const char *entity_id);
 
 /* Answers with a JSON error; message is printf-style. */
 void gw_error(struct http_req *req, int err, const char *fmt, ...)
@@ -54,12 +74,17 @@ void gw_read_json_body(struct http_req *req, gw_json_body_cb cb, void *arg);
 void gw_call_begin(struct gateway *gw, struct http_req *req);
 void gw_call_abandon(struct http_req *req);
 void gw_audit_action(struct http_req *req, const char *action, const char *root, const char *path);
+/* A resource that is not root:path ("policy:sha256:..."). */
+void gw_audit_resource_text(struct http_req *req, const char *text);
 void gw_audit_destination(struct http_req *req, const char *root, const char *path);
 void gw_audit_content(struct http_req *req, const char *sha256_hex, int64_t version);
 void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len);
 void gw_audit_body_bytes(struct http_req *req, uint64_t n);
 void gw_audit_reason(struct http_req *req, int err, const char *msg);
 void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
+/* The decision: determining policy ids, the token used, and (allowed)
+ * the reason "permitted by policy ...". */
+void gw_audit_decision(struct http_req *req, const struct authz_result *res);
 /* The event gets a per-event signature (revocations, policy changes). */
 void gw_audit_sign(struct http_req *req);
 void gw_send(struct http_req *req, int status, const void *body, size_t len);
@@ -73,14 +98,19 @@ void gw_audit_public(struct gateway *gw, struct http_req *req, const char *rest,
 void gw_witness(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
 
 /* fs.c */
-void gw_fs(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len,
-           const char *query, size_t qlen);
-void gw_versions(struct gateway *gw, struct http_req *req, const char *rest, size_t rest_len);
-/* agents_api.c: /v1/whoami, /v1/agents..., /v1/tokens/... */
+void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+           const char *rest, size_t rest_len, const char *query, size_t qlen);
+void gw_versions(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                 const char *rest, size_t rest_len);
+/* agents_api.c: /v1/whoami, /v1/agents... */
 void gw_whoami(struct gateway *gw, struct http_req *req, const struct gw_identity *id);
 void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len);
+/* tokens_api.c: /v1/tokens (mint), /v1/tokens/revoke */
 void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+               const char *rest, size_t len);
+/* policy_api.c: /v1/policy, /v1/policy/reload, /v1/policy/explain */
+void gw_policy(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len);
 /* admin.c */
 void gw_health(struct gateway *gw, struct http_req *req);

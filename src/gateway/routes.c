@@ -16,6 +16,7 @@ int gateway_new(const struct gateway_opts *opts, struct gateway **out)
     gw->started_ns = util_monotonic_ns();
     gw->ledger = opts->ledger;
     gw->ids = opts->ids;
+    gw->az = opts->az;
     util_strlcpy(gw->endpoint_id, opts->endpoint_id ? opts->endpoint_id : "", sizeof gw->endpoint_id);
     *out = gw;
     return 0;
@@ -39,6 +40,7 @@ void gateway_set_config(struct gateway *gw, struct custody_config *cfg)
     struct custody_config *old = gw->cfg;
     gw->cfg = config_ref(cfg);
     config_unref(old);
+    authz_set_config(gw->az, cfg);
 }
 
 /* ---- helpers ---- */
@@ -341,17 +343,21 @@ void gateway_handle(struct http_req *req, void *arg)
                (t.path_len == rest || t.path[rest] == '/')) {
         size_t r = t.path_len > rest ? rest + 1 : rest;
         gw_agents(gw, req, id, t.path + r, t.path_len - r);
-    } else if (prefix(t.path, t.path_len, "/v1/tokens/", &rest)) {
-        gw_tokens(gw, req, id, t.path + rest, t.path_len - rest);
-    } else if (id->kind != GW_ID_OPERATOR) {
-        /* agents reach the data plane through policy and tokens (issue 4,
-         * in progress): until that path is complete they are refused */
-        gw_audit_action(req, "request", NULL, NULL);
-        gw_error(req, CUSTODY_EDENIED, "no policy permits agents yet");
+    } else if (prefix(t.path, t.path_len, "/v1/tokens", &rest) &&
+               (t.path_len == rest || t.path[rest] == '/')) {
+        size_t r = t.path_len > rest ? rest + 1 : rest;
+        gw_tokens(gw, req, id, t.path + r, t.path_len - r);
+    } else if (prefix(t.path, t.path_len, "/v1/policy", &rest) &&
+               (t.path_len == rest || t.path[rest] == '/')) {
+        size_t r = t.path_len > rest ? rest + 1 : rest;
+        gw_policy(gw, req, id, t.path + r, t.path_len - r);
     } else if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
-        gw_fs(gw, req, t.path + rest, t.path_len - rest, t.query, t.query_len);
+        gw_fs(gw, req, id, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {
-        gw_versions(gw, req, t.path + rest, t.path_len - rest);
+        gw_versions(gw, req, id, t.path + rest, t.path_len - rest);
+    } else if (id->kind != GW_ID_OPERATOR) {
+        gw_audit_action(req, "request", NULL, NULL);
+        gw_error(req, CUSTODY_EDENIED, "this endpoint is for the operator");
     } else if (t.path_len == 10 && memcmp(t.path, "/v1/status", 10) == 0) {
         gw_status(gw, req);
     } else if (t.path_len == 9 && memcmp(t.path, "/v1/roots", 9) == 0) {

@@ -283,6 +283,7 @@ static int emit_event(const struct ev_enc *e, const struct ev_sig *sig, struct s
     jw_raw(&w, e->latency);
     jw_str(&w, "model_id", ev->model_id);
     jw_str(&w, "model_version", ev->model_version);
+    if (ev->has_peer_uid) jw_int(&w, "peer_uid", (long long)ev->peer_uid);
     if (ev->npolicy > 0) {
         jw_key(&w, "policy_ids");
         jw_raw(&w, "[");
@@ -305,6 +306,7 @@ static int emit_event(const struct ev_enc *e, const struct ev_sig *sig, struct s
     }
     if (ev->status) jw_int(&w, "status", ev->status);
     jw_str(&w, "timestamp", e->timestamp);
+    jw_str(&w, "token_id", ev->token_id);
     if (ev->version) jw_int(&w, "version", (long long)ev->version);
     jw_raw(&w, "}");
     return w.rc;
@@ -505,7 +507,8 @@ static int validate_event(const struct ledger_event *ev)
     const char *fields[] = {ev->principal_id,   ev->agent_id,       ev->endpoint_id,
                             ev->session_id,     ev->resource_id,    ev->destination_id,
                             ev->content_sha256, ev->model_id,       ev->model_version,
-                            ev->reason,         ev->attestation_ref};
+                            ev->reason,         ev->attestation_ref,
+                            ev->token_id};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(fields); i++)
         if (check_field(fields[i])) return CUSTODY_EINVAL;
     if (ev->content_sha256 && !sha256_hex_valid(ev->content_sha256, strlen(ev->content_sha256)))
@@ -743,12 +746,13 @@ static const struct member {
     {"decision", M_DECISION, true},      {"destination_id", M_STR, false},
     {"endpoint_id", M_STR, false},       {"event_id", M_EVENT_ID, true},
     {"latency_ms", M_LATENCY, true},     {"model_id", M_STR, false},
-    {"model_version", M_STR, false},     {"policy_ids", M_POLICIES, false},
+    {"model_version", M_STR, false},     {"peer_uid", M_UINT, false},
+    {"policy_ids", M_POLICIES, false},
     {"principal_id", M_STR, false},      {"reason", M_STR, false},
     {"resource_id", M_STR, false},       {"schema", M_SCHEMA, true},
     {"session_id", M_STR, false},        {"signature", M_SIG, false},
     {"status", M_STATUS, false},         {"timestamp", M_TIME, true},
-    {"version", M_VERSION, false},
+    {"token_id", M_STR, false},          {"version", M_VERSION, false},
 };
 
 static bool member_valid(const json_t *v, enum mtype t)

@@ -67,6 +67,9 @@ struct ledger_event {
     uint64_t latency_us;        /* written as "latency_ms" with 3 decimals */
     uint64_t bytes_transferred;
     const char *attestation_ref;
+    bool has_peer_uid;          /* "peer_uid": the Unix socket peer's uid */
+    uint32_t peer_uid;
+    const char *token_id;       /* the capability token used */
     bool sign;                  /* add "signature" (Ed25519 over the event without it) */
     bool sensitive_resource;    /* pseudonymize resource_id and destination_id */
 };

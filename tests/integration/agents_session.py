@@ -60,14 +60,20 @@ p = proof("claude", key)
 st, doc, idx = call("GET", "/v1/whoami", headers={"custody-session": p}, conn=c)
 assert st == 200 and doc["kind"] == "agent" and doc["agent"] == "claude", (st, doc)
 assert doc["principal"] == "alice" and idx is not None
-# later requests on the same connection need no proof
+# later requests on the same connection need no proof, and may resend it
 st, doc, _ = call("GET", "/v1/whoami", conn=c)
 assert st == 200 and doc["agent"] == "claude", doc
-# agents cannot administer, and do not reach data without policy
+st, doc, _ = call("GET", "/v1/whoami", headers={"custody-session": p}, conn=c)
+assert st == 200 and doc["agent"] == "claude", (st, doc)
+# agents cannot administer, reach data only with a capability token, and
+# get one only where a policy permits (the starter policy names "demo")
 st, doc, _ = call("GET", "/v1/agents", conn=c)
 assert st == 403 and code(doc) == "policy_denied", (st, doc)
 st, doc, _ = call("GET", "/v1/fs/demo/", conn=c)
-assert st == 403, (st, doc)
+assert st == 401 and "capability token is required" in doc["error"]["message"], (st, doc)
+st, doc, _ = call("POST", "/v1/tokens", {"action": "list", "resource": "demo:/"}, conn=c)
+assert st == 403 and code(doc) == "policy_denied", (st, doc)
+assert 'no policy permits Agent::"claude" to list Root::"demo"' in doc["error"]["message"], doc
 
 # the same proof on another connection is a replay
 st, doc, _ = call("GET", "/v1/whoami", headers={"custody-session": p})

@@ -116,7 +116,7 @@ step="audit tail (human)"
 expect 0 C audit tail -n 5
 [ "$(wc -l <"$WORK/out")" -eq 5 ] || fail "[$step] expected 5 lines: $(cat "$WORK/out")"
 out_has "^$err_idx [0-9T:.-]+Z read error demo:/audit-missing.txt 404 not_found"
-out_has "^$((base + 4)) [0-9T:.-]+Z write allow demo:/audit-a.txt 20[01]$"
+out_has "^$((base + 4)) [0-9T:.-]+Z write allow demo:/audit-a.txt 20[01] permitted by policy operator$"
 expect 0 C audit tail
 [ "$(wc -l <"$WORK/out")" -eq $((base + 5 < 10 ? base + 5 : 10)) ] ||
   fail "[$step] default tail: $(cat "$WORK/out")"

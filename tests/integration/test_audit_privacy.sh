@@ -10,7 +10,10 @@ start_daemon
 export CUSTODY_STATE=$STATE
 mkdir -p "$WORK/scans" && echo "patient 7" > "$WORK/scans/p7.txt"
 "$BIN/custody" root add scans "$WORK/scans" --label classification=phi >/dev/null || fail "root add"
-"$BIN/custody" cat scans:/p7.txt >/dev/null || fail "read phi file"
+# the starter policy refuses phi reads without attestation: the refusal is
+# recorded, and pseudonymized like any other event
+if "$BIN/custody" cat scans:/p7.txt >/dev/null 2>"$WORK/err"; then fail "phi read allowed without attestation"; fi
+grep -q "phi-read-needs-attestation" "$WORK/err" || fail "the refusal does not name the policy: $(cat "$WORK/err")"
 "$BIN/custody" cat demo:/hello.txt >/dev/null || fail "read demo file"
 "$BIN/custody" audit tail -n 2 --json >"$WORK/tail.json" || fail "audit tail"
 me="uid:$(id -u)"
@@ -22,6 +25,7 @@ import json, sys
 evs = [json.loads(l)["event"] for l in open(sys.argv[1]) if l.strip()]
 phi, demo = evs[-2], evs[-1]
 assert phi["resource_id"] == sys.argv[3], phi          # PHI root: path hashed
+assert phi["decision"] == "deny" and phi["policy_ids"] == ["phi-read-needs-attestation"], phi
 assert demo["resource_id"] == "demo:/hello.txt", demo  # other roots: clear
 for e in (phi, demo):
     assert e["principal_id"] == sys.argv[2], e          # principal hashed everywhere

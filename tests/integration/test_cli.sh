@@ -309,10 +309,10 @@ expect 2 c rollback demo:/t/v.txt --to zero
 step="root add"
 mkdir -p "$T/extra/in"
 printf 'outside the state dir\n' >"$T/extra/in/x.txt"
-expect 0 c root add extra "$T/extra" --label classification=phi --label team=r-d
+expect 0 c root add extra "$T/extra" --label classification=internal --label team=r-d
 out_has "^added root extra -> "
 expect 0 c root ls --json
-py "{r['name']: r for r in j['roots']}['extra']['labels'] == {'classification': 'phi', 'team': 'r-d'}"
+py "{r['name']: r for r in j['roots']}['extra']['labels'] == {'classification': 'internal', 'team': 'r-d'}"
 py "{r['name']: r for r in j['roots']}['extra']['path'] == '$(cd "$T/extra" && pwd -P)'"
 expect 0 c ls extra:/in
 out_has "x.txt$"
