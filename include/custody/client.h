@@ -254,6 +254,51 @@ int custody_label_parse(const char *kv, custody_label_t *out);
 void custody_label_clear(custody_label_t *l);
 const char *custody_type_name(custody_type_t t); /* "file", "dir", "symlink", "other", "unknown" */
 
+/* ---- agents, tokens and policies (docs/authz.md) ---- */
+
+#define CUSTODY_AGENT_NAME_MAX 64
+
+/*
+ * Acts as an agent from now on: every connection proves possession of the
+ * agent's Ed25519 key (key_path: its PEM private key, as `custody agent
+ * add` wrote it), and every data-plane call carries a capability token,
+ * minted by custodyd for exactly that call's action and resource unless
+ * custody_client_set_token gave one. A refusal is returned as it is: the
+ * SDK never retries with a broader scope or other credentials.
+ */
+int custody_client_set_agent(custody_client_t *c, const char *agent, const char *key_path);
+/* Uses this token (any form custodyd accepts) on every data-plane call;
+ * NULL or "" goes back to minting per call. Needs an agent. */
+int custody_client_set_token(custody_client_t *c, const char *token);
+
+/*
+ * POST /v1/tokens: mints a token for agent (NULL: the calling agent) with
+ * actions ("read" or "read,write"), on resource ("demo:/a.txt", or a
+ * prefix "demo:/dir/"), ttl seconds (0: the default), optional byte range
+ * "FIRST-LAST". The answer's JSON (token, id, expires, policies) in
+ * *json_out (caller frees).
+ */
+int custody_token_mint(custody_client_t *c, const char *agent, const char *actions,
+                       const char *resource, uint64_t ttl, const char *range, char **json_out);
+int custody_token_revoke(custody_client_t *c, const char *token_id);
+
+/* /v1/agents (the operator): enroll with the raw public key in hex. */
+int custody_agent_add(custody_client_t *c, const char *name, const char *principal,
+                      const char *const *groups, size_t ngroups, const char *public_key_hex,
+                      char **json_out);
+int custody_agent_list(custody_client_t *c, char **json_out);
+int custody_agent_show(custody_client_t *c, const char *name, char **json_out);
+int custody_agent_revoke(custody_client_t *c, const char *name, char **json_out);
+int custody_agent_quarantine(custody_client_t *c, const char *name, int on, char **json_out);
+int custody_agent_remove(custody_client_t *c, const char *name);
+
+/* /v1/policy: the set in force, a reload, and an explanation. request_json
+ * is {"agent"?, "action", "resource", "destination"?, "context"?,
+ * "format"?: "text" | "json"}; *out is text or JSON. */
+int custody_policy_show(custody_client_t *c, char **json_out);
+int custody_policy_reload(custody_client_t *c, char **json_out);
+int custody_policy_explain(custody_client_t *c, const char *request_json, char **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,9 @@ enum cli_exit {
 struct cli {
     const char *state_arg;  /* --state (global) */
     const char *socket_arg; /* --socket */
+    const char *agent_arg;  /* --agent NAME: act as this agent */
+    const char *key_arg;    /* --key FILE: its private key (default STATE/agents/NAME.pem) */
+    const char *token_arg;  /* --token T: use this capability (implies its agent) */
     bool json;              /* --json (global or per command) */
     char *state_dir;        /* resolved lazily */
     char *socket;           /* resolved lazily */

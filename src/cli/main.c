@@ -14,11 +14,14 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "token/token.h"
 #include "util/util.h"
 
 static void print_usage(FILE *f)
 {
-    fprintf(f, "usage: custody [--state DIR] [--socket PATH] [--json] COMMAND [ARGS...]\n"
+    fprintf(f, "usage: custody [--state DIR] [--socket PATH] [--agent NAME [--key FILE]] "
+               "[--token T] [--json]\n"
+               "               COMMAND [ARGS...]\n"
                "       custody COMMAND --help\n");
 }
 
@@ -31,6 +34,13 @@ static void print_help(void)
            "  --state DIR     state directory (default: $CUSTODY_STATE, else ./var/custody);\n"
            "                  the socket is DIR/custodyd.sock\n"
            "  --socket PATH   custodyd's socket (overrides --state)\n"
+           "  --agent NAME    act as agent NAME: prove its key (--key FILE, default\n"
+           "                  STATE/agents/NAME.pem) and use capability tokens minted for\n"
+           "                  each command (custodyd decides with its policies)\n"
+           "  --key FILE      the agent's private key (PEM)\n"
+           "  --token T       use this capability token (its agent is taken from the token\n"
+           "                  unless --agent is given); a refusal is final, nothing broader\n"
+           "                  is tried\n"
            "  --json          print custodyd's JSON answers instead of tables\n"
            "  -h, --help      this help\n"
            "  --version       print the version\n"
@@ -45,6 +55,7 @@ static void print_help(void)
            "  4  local I/O error (writing stdout, reading the input file)\n"
            "\nenvironment:\n"
            "  CUSTODY_STATE   default state directory\n"
+           "  CUSTODY_AGENT   default for --agent\n"
            "\nerrors are printed on stderr as: custody: <message> (<code>)\n"
            "see docs/cli.md for details and examples.\n");
 }
@@ -119,6 +130,42 @@ static const char *cli_socket(struct cli *cli)
     return cli->socket;
 }
 
+/* --agent / --token: the agent (named, or the one the token is bound to),
+ * its key, and the token. */
+static int act_as_agent(struct cli *cli)
+{
+    char agent[CUSTODY_AGENT_NAME_MAX + 1] = "";
+    if (cli->agent_arg) {
+        util_strlcpy(agent, cli->agent_arg, sizeof agent);
+    } else {
+        struct token_info info = {0};
+        struct strbuf why = STRBUF_INIT;
+        int rc = token_inspect(cli->token_arg, &info, &why);
+        if (!rc && info.eff.agent) util_strlcpy(agent, info.eff.agent, sizeof agent);
+        token_info_free(&info);
+        if (rc || !agent[0]) {
+            fprintf(stderr, "custody: --token: %s (%s)\n",
+                    why.buf ? why.buf : "the token names no agent", custody_err_code(rc));
+            sb_free(&why);
+            return rc ? rc : CUSTODY_EINVAL;
+        }
+        sb_free(&why);
+    }
+    char *key = cli->key_arg ? util_strdup(cli->key_arg) : NULL;
+    if (!key) {
+        struct strbuf p = STRBUF_INIT;
+        sb_printf(&p, "%s/agents/%s.pem", cli_state_dir(cli), agent);
+        key = sb_detach(&p);
+    }
+    int rc = custody_client_set_agent(cli->client, agent, key);
+    if (!rc && cli->token_arg) rc = custody_client_set_token(cli->client, cli->token_arg);
+    if (rc)
+        fprintf(stderr, "custody: %s (%s)\n", custody_client_last_error(cli->client),
+                custody_err_code(rc));
+    free(key);
+    return rc;
+}
+
 custody_client_t *cli_client(struct cli *cli)
 {
     if (cli->client) return cli->client;
@@ -127,6 +174,11 @@ custody_client_t *cli_client(struct cli *cli)
     if (rc) {
         fprintf(stderr, "custody: cannot use socket %s: %s (%s)\n", sock, custody_strerror(rc),
                 custody_err_code(rc));
+        cli->client = NULL;
+        return NULL;
+    }
+    if ((cli->agent_arg || cli->token_arg) && act_as_agent(cli) != 0) {
+        custody_client_close(cli->client);
         cli->client = NULL;
     }
     return cli->client;
@@ -183,7 +235,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'}, {"socket", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},     {"agent", required_argument, NULL, 'a'},
+        {"key", required_argument, NULL, 'k'},   {"token", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     opterr = 0;
     int ch;
@@ -199,6 +253,15 @@ int main(int argc, char **argv)
         case 'j':
             cli.json = true;
             break;
+        case 'a':
+            cli.agent_arg = optarg;
+            break;
+        case 'k':
+            cli.key_arg = optarg;
+            break;
+        case 't':
+            cli.token_arg = optarg;
+            break;
         case 'h':
             print_help();
             return cli_finish(CLI_EXIT_OK);
@@ -206,9 +269,9 @@ int main(int argc, char **argv)
             printf("custody %s (libcustody %s)\n", CUSTODY_VERSION_STRING, custody_version());
             return cli_finish(CLI_EXIT_OK);
         default:
-            if (optopt && optopt != 's' && optopt != 'S')
+            if (optopt && !strchr("sSakt", optopt))
                 fprintf(stderr, "custody: unknown option '-%c'\n", optopt);
-            else if (optopt == 's' || optopt == 'S')
+            else if (optopt)
                 fprintf(stderr, "custody: option '%s' needs an argument\n", argv[optind - 1]);
             else
                 fprintf(stderr, "custody: unknown option '%s'\n", argv[optind - 1]);
@@ -216,6 +279,8 @@ int main(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
+    if (!cli.agent_arg && getenv("CUSTODY_AGENT") && *getenv("CUSTODY_AGENT"))
+        cli.agent_arg = getenv("CUSTODY_AGENT");
     if (optind >= argc) {
         fprintf(stderr, "custody: missing command\n");
         print_usage(stderr);

@@ -24,6 +24,7 @@
 
 struct custody_client {
     CURL *curl;
+    struct custody__agent *agent; /* acting as an agent (agent.c); NULL: the operator */
     char *socket;
     char errbuf[CURL_ERROR_SIZE];
     struct strbuf errmsg;
@@ -39,6 +40,9 @@ enum want { WANT_ANY, WANT_FILE, WANT_DIR, WANT_JSON, WANT_ERROR_ONLY };
 
 struct req {
     /* in */
+    const char *action;    /* acting as an agent: the capability this needs ... */
+    const char *resource;  /* ... on this resource id */
+    const char *resource2; /* ... and this one (a move's destination) */
     const char *method; /* GET HEAD PUT POST DELETE */
     const char *path;   /* URL path + query, already encoded */
     const char *body;   /* request body from memory (PUT/POST) */
@@ -65,6 +69,7 @@ struct req {
     custody_errsrc_t cb_src;
     char cb_msg[256];
     int aborted_ok; /* WANT_ERROR_ONLY: a 2xx arrived and was dropped */
+    int retried;    /* a stale session proof was replaced once */
 };
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
@@ -120,6 +125,13 @@ const char *custody_client_socket(const custody_client_t *c)
     return c ? c->socket : "";
 }
 
+struct custody__agent *custody__client_agent(custody_client_t *c, struct custody__agent *a)
+{
+    struct custody__agent *old = c->agent;
+    c->agent = a;
+    return old;
+}
+
 /* ---- open / close ---- */
 
 static bool ends_with(const char *s, const char *suffix)
@@ -169,6 +181,7 @@ void custody_client_close(custody_client_t *c)
 {
     if (!c) return;
     curl_easy_cleanup(c->curl);
+    custody__agent_free(c->agent);
     free(c->socket);
     sb_free(&c->errmsg);
     sb_free(&c->last_json);
@@ -346,11 +359,29 @@ static void req_free(struct req *r)
 static int do_request(custody_client_t *c, struct req *r)
 {
     CURL *h = c->curl;
-    struct strbuf url = STRBUF_INIT;
+    struct strbuf url = STRBUF_INIT, sess = STRBUF_INIT, tokh = STRBUF_INIT;
     struct curl_slist *hdrs = NULL;
     char *ifm = NULL;
     int rc = 0;
 
+again:
+    if (c->agent) {
+        /* the capability first (minting is a request of its own), then the
+         * session proof: a fresh one when no connection is open */
+        const char *tok = NULL;
+        if (r->action &&
+            (rc = custody__agent_token(c, c->agent, r->action, r->resource, r->resource2, &tok)))
+            return rc;
+        curl_socket_t live = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &live) != CURLE_OK) live = CURL_SOCKET_BAD;
+        const char *proof = NULL;
+        if ((rc = custody__agent_proof(c, c->agent, live == CURL_SOCKET_BAD || r->retried, &proof)))
+            return rc;
+        sb_reset(&sess);
+        sb_printf(&sess, "custody-session: %s", proof);
+        sb_reset(&tokh);
+        if (tok) sb_printf(&tokh, "custody-token: %s", tok);
+    }
     sb_reset(&c->last_json);
     c->last_status = 0;
     c->errbuf[0] = '\0';
@@ -417,6 +448,8 @@ static int do_request(custody_client_t *c, struct req *r)
         hdrs = curl_slist_append(hdrs, ifm);
     }
     if (r->if_none_match_any) hdrs = curl_slist_append(hdrs, "If-None-Match: *");
+    if (sess.len) hdrs = curl_slist_append(hdrs, sess.buf);
+    if (tokh.len) hdrs = curl_slist_append(hdrs, tokh.buf);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
     CURLcode cc = curl_easy_perform(h);
@@ -469,8 +502,22 @@ static int do_request(custody_client_t *c, struct req *r)
     }
 
     curl_slist_free_all(hdrs);
+    hdrs = NULL;
     free(ifm);
+    ifm = NULL;
+    sb_reset(&url);
+    if (rc == CUSTODY_EREPLAY && c->agent && !r->retried && r->in_fd < 0 && !r->written) {
+        /* the connection our proof was for is gone (custodyd closed it when
+         * idle): prove again on the new one. Same agent, same key, same
+         * scope: nothing broader is ever tried. */
+        r->retried = 1;
+        sb_reset(&r->resp);
+        r->cb_err = 0;
+        goto again;
+    }
     sb_free(&url);
+    sb_free(&sess);
+    sb_free(&tokh);
     return rc;
 }
 
@@ -597,6 +644,8 @@ int custody_get(custody_client_t *c, const char *resource_id, const custody_rang
     }
     struct req r;
     req_init(&r, "GET", url.buf);
+    r.action = "read";
+    r.resource = resource_id;
     r.out_fd = out_fd;
     r.want = WANT_FILE;
     r.range = range ? rbuf : NULL;
@@ -655,6 +704,8 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
     int rc = resource_req(c, &url, &r, "HEAD", "/v1/fs/", resource_id);
     if (rc)
         return rc;
+    r.action = "stat";
+    r.resource = resource_id;
     rc = do_request(c, &r);
     if (rc && c->errsrc == CUSTODY_ERRSRC_SERVER && r.resp.len == 0) {
         /* HEAD answers carry no error body: ask again with GET for the code and message */
@@ -662,6 +713,8 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
         long head_status = r.status;
         struct req g;
         req_init(&g, "GET", url.buf);
+        g.action = "read";
+        g.resource = resource_id;
         g.want = WANT_ERROR_ONLY;
         rc = do_request(c, &g);
         if (!rc || g.aborted_ok) {
@@ -729,6 +782,8 @@ int custody_put_fd(custody_client_t *c, const char *resource_id, int in_fd,
     int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
     if (rc)
         return rc;
+    r.action = "write";
+    r.resource = resource_id;
     r.in_fd = in_fd;
     r.content_type = "application/octet-stream";
     struct stat sb;
@@ -760,6 +815,8 @@ int custody_put_buf(custody_client_t *c, const char *resource_id, const void *da
     int rc = resource_req(c, &url, &r, "PUT", "/v1/fs/", resource_id);
     if (rc)
         return rc;
+    r.action = "write";
+    r.resource = resource_id;
     r.body = data ? data : "";
     r.body_len = len;
     r.content_type = "application/octet-stream";
@@ -779,6 +836,8 @@ int custody_list(custody_client_t *c, const char *resource_id, custody_dirent_t 
     int rc = resource_req(c, &url, &r, "GET", "/v1/fs/", resource_id);
     if (rc)
         return rc;
+    r.action = "list";
+    r.resource = resource_id;
     r.want = WANT_DIR;
     rc = json_request(c, &r);
     if (!rc) {
@@ -795,8 +854,8 @@ int custody_list(custody_client_t *c, const char *resource_id, custody_dirent_t 
     return rc;
 }
 
-static int op_request(custody_client_t *c, const char *resource_id, char *body, struct req *r,
-                      struct strbuf *url)
+static int op_request(custody_client_t *c, const char *action, const char *resource_id,
+                      const char *resource2, char *body, struct req *r, struct strbuf *url)
 {
     int rc = resource_url(c, url, "/v1/fs/", resource_id);
     if (rc) {
@@ -804,6 +863,9 @@ static int op_request(custody_client_t *c, const char *resource_id, char *body, 
         return rc;
     }
     req_init(r, "POST", url->buf);
+    r->action = action;
+    r->resource = resource_id;
+    r->resource2 = resource2;
     r->body = body;
     r->body_len = strlen(body);
     r->content_type = "application/json";
@@ -824,7 +886,7 @@ int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
-    rc = op_request(c, resource_id, body, &r, &url);
+    rc = op_request(c, "mkdir", resource_id, NULL, body, &r, &url);
     req_free(&r);
     sb_free(&url);
     return rc;
@@ -844,7 +906,7 @@ int custody_move(custody_client_t *c, const char *from, const char *to, int over
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
-    rc = op_request(c, from, body, &r, &url);
+    rc = op_request(c, "move", from, to, body, &r, &url);
     req_free(&r);
     sb_free(&url);
     return rc;
@@ -859,6 +921,8 @@ int custody_delete(custody_client_t *c, const char *resource_id, const char *if_
     int rc = resource_req(c, &url, &r, "DELETE", "/v1/fs/", resource_id);
     if (rc)
         return rc;
+    r.action = "delete";
+    r.resource = resource_id;
     r.if_match = if_match && *if_match ? if_match : NULL;
     r.want = WANT_JSON;
     rc = json_request(c, &r);
@@ -879,6 +943,8 @@ int custody_versions(custody_client_t *c, const char *resource_id, custody_versi
     int rc = resource_req(c, &url, &r, "GET", "/v1/versions/", resource_id);
     if (rc)
         return rc;
+    r.action = "versions";
+    r.resource = resource_id;
     r.want = WANT_JSON;
     rc = json_request(c, &r);
     if (!rc) {
@@ -904,7 +970,7 @@ int custody_rollback(custody_client_t *c, const char *resource_id, int64_t versi
     struct strbuf url = STRBUF_INIT;
     struct req r;
     req_init(&r, "POST", "");
-    rc = op_request(c, resource_id, body, &r, &url);
+    rc = op_request(c, "rollback", resource_id, NULL, body, &r, &url);
     if (!rc) {
         custody_write_result_t tmp;
         rc = custody__decode_write_result(r.resp.buf, r.resp.len, &tmp);

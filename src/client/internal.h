@@ -65,6 +65,20 @@ int custody__encode_op_mkdir(int parents, char **out);
 int custody__encode_op_move(const char *to, int overwrite, char **out);
 int custody__encode_op_rollback(int64_t version, char **out);
 
+/* ---- acting as an agent (agent.c) ---- */
+
+struct custody__agent;
+void custody__agent_free(struct custody__agent *a);
+/* Installs a (may be NULL) as the client's agent; returns the previous one. */
+struct custody__agent *custody__client_agent(custody_client_t *c, struct custody__agent *a);
+/* The session proof to send (a new one when fresh: a new connection). */
+int custody__agent_proof(custody_client_t *c, struct custody__agent *a, bool fresh,
+                         const char **out);
+/* The capability for action on res (and res2): the explicit token, a cached
+ * one, or one minted now (POST /v1/tokens). *out stays NULL without res. */
+int custody__agent_token(custody_client_t *c, struct custody__agent *a, const char *action,
+                         const char *res, const char *res2, const char **out);
+
 /* ---- shared by the client sources (client.c implements them) ---- */
 
 void custody__clear_error(custody_client_t *c);
