@@ -405,7 +405,7 @@ static const struct setting unix_settings[] = {
 static const struct setting tcp_settings[] = {
     VALUE("enabled", SET_BOOL, tcp_enabled),
     VALUE("address", SET_ADDRESS, tcp_address),
-    UINT("port", tcp_port, UINT_INT, 1, 65535),
+    UINT("port", tcp_port, UINT_INT, 0, 65535), /* 0: any free port */
     {.key = NULL},
 };
 static const struct setting listen_settings[] = {
@@ -1234,7 +1234,7 @@ struct custody_config *config_new_default(const char *state_dir)
 
     cfg->unix_path = util_path_join(cfg->state_dir, "custodyd.sock");
     cfg->unix_mode = 0660;
-    cfg->tcp_enabled = false;
+    cfg->tcp_enabled = true;
     cfg->tcp_address = util_strdup("127.0.0.1");
     cfg->tcp_port = 8443;
     cfg->tls_cert = util_path_join(cfg->state_dir, "tls/cert.pem");

@@ -56,9 +56,9 @@ struct custody_config {
     char *unix_path;   /* absolute; default STATE/custodyd.sock */
     mode_t unix_mode;  /* default 0660 */
     /* listen.tcp */
-    bool tcp_enabled;  /* default false until the authorization issue lands */
+    bool tcp_enabled;  /* default true: agents authenticate (session proof bound to TLS) */
     char *tcp_address; /* default "127.0.0.1" */
-    int tcp_port;      /* default 8443 */
+    int tcp_port;      /* default 8443; 0: any free port (logged) */
     /* tls */
     char *tls_cert;    /* absolute; default STATE/tls/cert.pem */
     char *tls_key;     /* absolute; default STATE/tls/key.pem */

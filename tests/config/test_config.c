@@ -208,7 +208,7 @@ TEST(config_defaults)
     ASSERT_STR_EQ(host, cfg->node_name);
     ASSERT_STR_EQ(STATE "/custodyd.sock", cfg->unix_path);
     ASSERT_EQ(0660, cfg->unix_mode);
-    ASSERT_EQ(false, cfg->tcp_enabled);
+    ASSERT_EQ(true, cfg->tcp_enabled);
     ASSERT_STR_EQ("127.0.0.1", cfg->tcp_address);
     ASSERT_EQ(8443, cfg->tcp_port);
     ASSERT_STR_EQ(STATE "/tls/cert.pem", cfg->tls_cert);
@@ -381,7 +381,7 @@ struct int_key {
     uint64_t min, max;
 };
 static const struct int_key int_keys[] = {
-    {"listen.tcp", "port", 1, 65535},
+    {"listen.tcp", "port", 0, 65535},
     {"limits", "max_header_bytes", 1024, 1048576},
     {"limits", "max_headers", 8, 1000},
     {"limits", "max_uri_bytes", 256, 65536},
@@ -499,13 +499,13 @@ TEST(config_integer_syntax_is_strict)
     expect_main_error_containing("limits:\n  max_body_bytes: 18446744073709551616\n",
                                  "got \"18446744073709551616\"");
     /* port is an int field: a value past INT_MAX must not wrap into range */
-    expect_main_error_containing("listen:\n  tcp:\n    port: 4294967297\n", "between 1 and 65535");
+    expect_main_error_containing("listen:\n  tcp:\n    port: 4294967297\n", "between 0 and 65535");
 }
 
 TEST(config_quoted_number_gets_a_hint)
 {
     expect_main_error("listen:\n  tcp:\n    port: \"8443\"\n",
-                      "config.yaml:3: listen.tcp.port: expected an integer between 1 and 65535 "
+                      "config.yaml:3: listen.tcp.port: expected an integer between 0 and 65535 "
                       "(without quotes), got \"8443\"");
 }
 
@@ -918,7 +918,7 @@ TEST(config_all_problems_are_reported)
                          "  name: \"\"\n" /* 2 */
                          "listen:\n"
                          "  tcp:\n"
-                         "    port: 0\n"        /* 5 */
+                         "    port: 70000\n"    /* 5 */
                          "    enabled: maybe\n" /* 6 */
                          "limits:\n"
                          "  max_streams: 1001\n" /* 8 */
@@ -1898,7 +1898,7 @@ TEST(state_init_config_yaml_is_commented)
         "name:",
         "path:",
         "mode: \"0660\"",
-        "enabled: false",
+        "enabled: true",
         "address:",
         "port: 8443",
         "cert: tls/cert.pem",

@@ -35,7 +35,12 @@ fail() {
   exit 1
 }
 
-init_state() { "$BIN/custody" init --state "$STATE" >/dev/null; }
+# The TCP listener is on by default: tests take any free port so that
+# several daemons (ctest -j) never collide on 8443.
+init_state() {
+  "$BIN/custody" init --state "$STATE" >/dev/null
+  sed -i -E 's/^([[:space:]]+port:) 8443$/\1 0/' "$STATE/config.yaml"
+}
 
 # set_limit KEY VALUE: edits one setting in config.yaml (fails if the key is absent)
 set_limit() {

@@ -89,6 +89,7 @@ out_has "custodyd --state $S"
 expect 0 "$CUSTODY" init --state "$S"
 out_has "already initialised"
 expect 0 "$CUSTODY" --state "$S" init # the global --state works as well
+sed -i -E 's/^([[:space:]]+port:) 8443$/\1 0/' "$S/config.yaml" # TCP on: any free port
 
 # ---------------------------------------------------------------- daemon down: exit 3
 step="daemon not started"

@@ -29,7 +29,7 @@ trap 'stop_b; cleanup' EXIT
 
 for s in "$A" "$B"; do
   "$CLI" init --state "$s" >/dev/null
-  sed -i -E "s|^([[:space:]]+checkpoint_interval_ms:).*|\1 100|" "$s/config.yaml"
+  sed -i -E "s|^([[:space:]]+checkpoint_interval_ms:).*|\1 100|; s|^([[:space:]]+port:) 8443$|\1 0|" "$s/config.yaml"
 done
 STATE=$A
 start_daemon
