@@ -1932,7 +1932,7 @@ TEST(state_init_config_yaml_is_commented)
             prev++;
         if (*prev != '#') TEST_FAIL_("no comment above %s", keys[i]);
     }
-    ASSERT_STR_CONTAINS(text, "authorization");
+    ASSERT_STR_CONTAINS(text, "Only agents get past it");
     free(text);
     free(path);
     free(dir);
