@@ -67,6 +67,7 @@ bench: build
 	@build/bin/ledger_bench
 	@build/bin/policy_bench
 	@build/bin/token_bench
+	@bench/secured.sh
 	@bench/run.sh
 
 format:

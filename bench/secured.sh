@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# bench/secured.sh — the secured read path against nginx serving plain
+# (`make bench`, issue 4's bar: 4 KiB requests/s >= 0.5x nginx, 1 GiB ranged
+# reads >= 0.9x nginx).
+#
+# custodyd is loaded by an enrolled agent: each connection opens with a
+# session proof (Ed25519), every request carries a capability token, and
+# custodyd decides each request (token caveats + Cedar policy) and makes its
+# audit event durable before answering. nginx serves the same files with no
+# checks. Both are driven by the same closed-loop driver (build/bin/
+# secured_bench) over a Unix socket, HTTP/1.1 keep-alive, servers pinned to
+# CPU 0 and the driver to CPU 1. Figures are ratios against nginx in the
+# same run. A benchmark, not a test: exits 0 when a ratio misses its bar.
+#
+#   BENCH_SECONDS=N (default 10)  BENCH_ROUNDS=N (default 1; best of N)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+BIN=${BENCH_BIN:-$repo/build/bin}
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-1}
+NSMALL=1000
+BIG=$((1024 * 1024 * 1024))
+STEP=$((16 * 1024 * 1024))
+for t in nginx openssl curl taskset python3; do
+  command -v $t >/dev/null || { echo "secured bench: $t missing (make deps)" >&2; exit 1; }
+done
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/custody-secured.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+SRV=(); CLI=()
+if [ "$(nproc)" -ge 2 ]; then SRV=(taskset -c 0); CLI=(taskset -c 1); fi
+
+DATA=$WORK/data
+mkdir -p "$DATA/small"
+openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:custody-bench -in /dev/zero 2>/dev/null |
+  head -c $BIG >"$DATA/big.bin" || true
+python3 - "$DATA/small" $NSMALL <<'EOF'
+import hashlib, os, sys
+for i in range(int(sys.argv[2])):
+    open(os.path.join(sys.argv[1], "%04d.bin" % i), "wb").write(
+        b"".join(hashlib.sha256(b"%d:%d" % (i, j)).digest() for j in range(128)))
+EOF
+ls "$DATA/small" | sed 's|^|/v1/fs/bench/small/|' >"$WORK/paths.txt"
+cat "$DATA/big.bin" "$DATA"/small/* >/dev/null
+
+# nginx, plain
+mkdir -p "$WORK/nginx/tmp"
+user=""; [ "$(id -u)" -ne 0 ] || user="user root;"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off; $user master_process on; worker_processes 1;
+pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; keepalive_timeout 300s;
+  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
+  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
+  server { listen unix:$WORK/nginx/h1.sock; location /v1/fs/bench/ { alias $DATA/; } }
+}
+EOF
+"${SRV[@]}" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" &
+PIDS+=($!)
+
+# custodyd: the bench root, an agent, a policy that lets it read the root
+STATE=$WORK/state
+"$BIN/custody" init --state "$STATE" >/dev/null
+printf 'roots:\n  - name: bench\n    path: %s\n' "$DATA" >"$STATE/roots.yaml"
+sed -i -E 's/^([[:space:]]+port:) 8443$/\1 0/; s/^([[:space:]]+level:) info$/\1 warn/' "$STATE/config.yaml"
+cat >"$STATE/policy/bench.cedar" <<'EOF'
+@id("bench-agent-reads-bench")
+permit (principal == Agent::"bench", action in Action::"readonly", resource in Root::"bench");
+EOF
+"${SRV[@]}" "$BIN/custodyd" --state "$STATE" >>"$WORK/custodyd.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$STATE/custodyd.sock" ] && [ -S "$WORK/nginx/h1.sock" ] && break; sleep 0.1; done
+openssl genpkey -algorithm ed25519 -out "$WORK/bench.pem" 2>/dev/null
+pub=$(openssl pkey -in "$WORK/bench.pem" -pubout -outform DER | tail -c 32 | od -An -tx1 | tr -d ' \n')
+curl -sf --unix-socket "$STATE/custodyd.sock" -d "{\"name\":\"bench\",\"public_key\":\"$pub\"}" \
+  http://localhost/v1/agents >/dev/null || { echo "secured bench: cannot enroll the agent" >&2; exit 1; }
+
+agent=(--agent bench --key "$WORK/bench.pem" --mint bench:/)
+# warm custodyd's content-hash cache (ETags) the way a running server is warm
+curl -sf --unix-socket "$STATE/custodyd.sock" -o /dev/null http://localhost/v1/fs/bench/big.bin
+"$BIN/secured_bench" --socket "$STATE/custodyd.sock" --paths "$WORK/paths.txt" --conns 4 --seconds 1 >/dev/null
+run() { # name socket small|big [agent args]
+  local sock=$2 kind=$3; shift 3
+  if [ "$kind" = small ]; then
+    "${CLI[@]}" "$BIN/secured_bench" --socket "$sock" --paths "$WORK/paths.txt" --conns 32 --seconds "$SECS" "$@"
+  else
+    "${CLI[@]}" "$BIN/secured_bench" --socket "$sock" --range-url /v1/fs/bench/big.bin --size $BIG \
+      --step $STEP --conns 4 --seconds "$SECS" "$@"
+  fi
+}
+best() { # field lines... -> the best value of field over the rounds
+  python3 -c 'import sys; f=sys.argv[1]; v=[float(l.split()[l.split().index(f)+1]) for l in sys.stdin if f in l]; print(max(v) if v else 0)' "$1"
+}
+printf '%-34s %14s %14s %7s %6s %s\n' "secured read path (unix, h1)" "nginx plain" "custodyd" "ratio" "bar" "result"
+for kind in small big; do
+  : >"$WORK/n.$kind"; : >"$WORK/c.$kind"
+  for _ in $(seq "$ROUNDS"); do
+    run nginx "$WORK/nginx/h1.sock" $kind >>"$WORK/n.$kind"
+    run custodyd "$STATE/custodyd.sock" $kind "${agent[@]}" >>"$WORK/c.$kind"
+    [ "${BENCH_OPERATOR:-0}" = 1 ] && run custodyd "$STATE/custodyd.sock" $kind >>"$WORK/o.$kind"
+  done
+  [ "${BENCH_OPERATOR:-0}" = 1 ] && echo "  (custodyd as the operator, no token: $(tail -1 "$WORK/o.$kind"))"
+  if [ $kind = small ]; then f=requests/s bar=0.5 label="4 KiB GET, 32 conns (req/s)"
+  else f=MiB/s bar=0.9 label="1 GiB in 16 MiB ranges, 4 conns (MiB/s)"; fi
+  n=$(best $f <"$WORK/n.$kind"); c=$(best $f <"$WORK/c.$kind")
+  python3 - "$label" "$n" "$c" "$bar" "$(grep -h p99_us "$WORK/c.$kind" | tail -1)" <<'EOF'
+import sys
+label, n, c, bar, last = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+r = c / n if n else 0
+print("%-34s %14.0f %14.0f %6.2fx %5.1fx %s   (custodyd: %s)" % (label, n, c, r, bar, "PASS" if r >= bar else "FAIL", last))
+EOF
+done
+ev=$(curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/audit/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+echo "custodyd recorded $ev audit events (every request decided and durable before its answer)"

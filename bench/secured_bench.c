@@ -1,0 +1,309 @@
+/*
+ * secured_bench.c — a closed-loop HTTP/1.1 load driver over a Unix socket
+ * that can act as a custody agent: each connection opens with a session
+ * proof (Ed25519, signed here), and every request carries a capability
+ * token, so custodyd decides each one (token + policy) and records it
+ * durably before answering. The same driver, without --agent, loads any
+ * server (nginx) with the same requests: ratios compare servers, not tools.
+ *
+ *   secured_bench --socket PATH --paths FILE [--conns 32] [--seconds 10]
+ *                 [--agent NAME --key PEM --mint ROOT:/PREFIX/]
+ *   secured_bench --socket PATH --range-url /v1/fs/bench/big.bin
+ *                 --size BYTES --step BYTES ...
+ *
+ * Prints one line: requests/s, MiB/s, p50/p99 latency (µs), errors.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define MAX_CONNS 256
+#define LAT_MAX 2000000 /* latency samples kept per thread */
+
+static const char *g_sock, *g_agent, *g_key_path, *g_mint, *g_range_url;
+static char **g_paths;
+static size_t g_npaths;
+static uint64_t g_size, g_step;
+static int g_conns = 32;
+static double g_seconds = 10;
+static char *g_key_pem;
+static size_t g_key_len;
+static char g_token[8192];
+static atomic_bool g_go, g_stop;
+
+struct worker {
+    pthread_t th;
+    int id;
+    int fd;
+    uint64_t requests, bytes, errors;
+    uint32_t *lat;
+    size_t nlat;
+    char proof[400];
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int connect_unix(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    util_strlcpy(sa.sun_path, g_sock, sizeof sa.sun_path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "secured_bench: connect %s: %s\n", g_sock, strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+static void make_proof(char *out, size_t len)
+{
+    uint8_t rnd[16], sig[64];
+    char nonce[33], sighex[129];
+    util_random(rnd, sizeof rnd);
+    util_hex_encode(rnd, sizeof rnd, nonce);
+    uint64_t ts = (uint64_t)time(NULL);
+    struct strbuf msg = STRBUF_INIT;
+    if (util_session_message(g_agent, ts, nonce, "unix", &msg) != 0 ||
+        util_ed25519_sign(g_key_pem, g_key_len, msg.buf, msg.len, sig) != 0) {
+        fprintf(stderr, "secured_bench: cannot sign the session proof\n");
+        exit(1);
+    }
+    sb_free(&msg);
+    util_hex_encode(sig, sizeof sig, sighex);
+    snprintf(out, len, "v1 %s %llu %s %s", g_agent, (unsigned long long)ts, nonce, sighex);
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response; the body is discarded (or copied into body, up to
+ * bodycap). Returns the status, or -1. */
+static int read_response(int fd, char *buf, size_t cap, uint64_t *body_bytes, char *body,
+                         size_t bodycap)
+{
+    size_t have = 0;
+    char *end = NULL;
+    while (!end) {
+        if (have == cap) return -1;
+        ssize_t r = recv(fd, buf + have, cap - have, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        end = memmem(buf, have, "\r\n\r\n", 4);
+    }
+    int status = atoi(buf + 9);
+    uint64_t clen = 0;
+    for (char *p = buf; p < end; p++) {
+        if ((p == buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0) {
+            clen = strtoull(p + 15, NULL, 10);
+            break;
+        }
+    }
+    size_t head = (size_t)(end + 4 - buf), got = have - head;
+    if (body && bodycap) {
+        size_t n = got < bodycap - 1 ? got : bodycap - 1;
+        memcpy(body, end + 4, n);
+        body[n] = '\0';
+    }
+    while (got < clen) {
+        size_t want = clen - got < cap ? (size_t)(clen - got) : cap;
+        ssize_t r = recv(fd, buf, want, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    *body_bytes = clen;
+    return status;
+}
+
+static void mint_token(void)
+{
+    int fd = connect_unix();
+    char proof[400], req[2048], *buf = malloc(1 << 20), body[16384];
+    make_proof(proof, sizeof proof);
+    char json[512];
+    int jl = snprintf(json, sizeof json, "{\"action\":\"read\",\"resource\":\"%s\",\"ttl\":3600}",
+                      g_mint);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/tokens HTTP/1.1\r\nHost: localhost\r\ncustody-session: %s\r\n"
+                     "content-type: application/json\r\ncontent-length: %d\r\n\r\n%s",
+                     proof, jl, json);
+    uint64_t bb;
+    if (send_all(fd, req, (size_t)n) != 0 ||
+        read_response(fd, buf, 1 << 20, &bb, body, sizeof body) != 201) {
+        fprintf(stderr, "secured_bench: minting a token failed: %s\n", body);
+        exit(1);
+    }
+    char *t = strstr(body, "\"token\":\"");
+    char *e = t ? strchr(t + 9, '"') : NULL;
+    if (!e || (size_t)(e - t - 9) >= sizeof g_token) {
+        fprintf(stderr, "secured_bench: no token in %s\n", body);
+        exit(1);
+    }
+    memcpy(g_token, t + 9, (size_t)(e - t - 9));
+    close(fd);
+    free(buf);
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap), req[16384];
+    w->lat = malloc(LAT_MAX * sizeof *w->lat);
+    w->fd = connect_unix();
+    bool first = true;
+    uint64_t k = (uint64_t)w->id * 7919;
+    while (!atomic_load(&g_go))
+        ;
+    while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+        int n;
+        const char *sess = first && g_agent ? "custody-session: " : "";
+        const char *sessv = first && g_agent ? w->proof : "";
+        const char *sessn = first && g_agent ? "\r\n" : "";
+        const char *tokh = g_token[0] ? "custody-token: " : "";
+        const char *tokn = g_token[0] ? "\r\n" : "";
+        if (g_range_url) {
+            uint64_t off = (k * g_step) % g_size, last = off + g_step - 1;
+            if (last >= g_size) last = g_size - 1;
+            n = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: localhost\r\nRange: bytes=%llu-%llu\r\n"
+                         "%s%s%s%s%s%s\r\n",
+                         g_range_url, (unsigned long long)off, (unsigned long long)last, sess,
+                         sessv, sessn, tokh, g_token, tokn);
+        } else {
+            n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%s%s%s%s\r\n",
+                         g_paths[k % g_npaths], sess, sessv, sessn, tokh, g_token, tokn);
+        }
+        k++;
+        first = false;
+        uint64_t t0 = now_ns(), bb = 0;
+        int st = send_all(w->fd, req, (size_t)n) == 0
+                     ? read_response(w->fd, buf, cap, &bb, NULL, 0)
+                     : -1;
+        uint64_t dt = now_ns() - t0;
+        if (st != 200 && st != 206) {
+            if (w->errors++ < 3)
+                fprintf(stderr, "secured_bench: conn %d: status %d\n", w->id, st);
+            if (st < 0) break;
+            continue;
+        }
+        w->requests++;
+        w->bytes += bb;
+        if (w->nlat < LAT_MAX) w->lat[w->nlat++] = (uint32_t)(dt / 1000 > UINT32_MAX ? UINT32_MAX : dt / 1000);
+    }
+    close(w->fd);
+    free(buf);
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: secured_bench --socket PATH (--paths FILE | --range-url URL --size N "
+                    "--step N) [--conns N] [--seconds S] [--agent NAME --key PEM --mint RES]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *paths_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) usage();
+        if (!strcmp(a, "--socket")) g_sock = v;
+        else if (!strcmp(a, "--paths")) paths_file = v;
+        else if (!strcmp(a, "--range-url")) g_range_url = v;
+        else if (!strcmp(a, "--size")) g_size = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--step")) g_step = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--conns")) g_conns = atoi(v);
+        else if (!strcmp(a, "--seconds")) g_seconds = atof(v);
+        else if (!strcmp(a, "--agent")) g_agent = v;
+        else if (!strcmp(a, "--key")) g_key_path = v;
+        else if (!strcmp(a, "--mint")) g_mint = v;
+        else usage();
+        i++;
+    }
+    if (!g_sock || (!paths_file && !g_range_url) || g_conns < 1 || g_conns > MAX_CONNS ||
+        (g_range_url && (!g_size || !g_step)) || (g_agent && (!g_key_path || !g_mint)))
+        usage();
+    if (paths_file) {
+        char *text;
+        size_t len;
+        if (util_read_file(paths_file, 64 << 20, &text, &len) != 0) usage();
+        for (char *p = strtok(text, "\n"); p; p = strtok(NULL, "\n")) {
+            g_paths = realloc(g_paths, (g_npaths + 1) * sizeof *g_paths);
+            g_paths[g_npaths++] = p;
+        }
+        if (!g_npaths) usage();
+    }
+    if (g_agent) {
+        if (util_read_file(g_key_path, 65536, &g_key_pem, &g_key_len) != 0) usage();
+        mint_token();
+    }
+    struct worker *ws = calloc((size_t)g_conns, sizeof *ws);
+    for (int i = 0; i < g_conns; i++) {
+        ws[i].id = i;
+        if (g_agent) make_proof(ws[i].proof, sizeof ws[i].proof);
+        pthread_create(&ws[i].th, NULL, run, &ws[i]);
+    }
+    usleep(100000);
+    uint64_t t0 = now_ns();
+    atomic_store(&g_go, true);
+    usleep((useconds_t)(g_seconds * 1e6));
+    atomic_store(&g_stop, true);
+    uint64_t elapsed = now_ns() - t0;
+    uint64_t req = 0, bytes = 0, errors = 0;
+    size_t nlat = 0;
+    for (int i = 0; i < g_conns; i++) {
+        pthread_join(ws[i].th, NULL);
+        req += ws[i].requests;
+        bytes += ws[i].bytes;
+        errors += ws[i].errors;
+        nlat += ws[i].nlat;
+    }
+    uint32_t *all = malloc((nlat ? nlat : 1) * sizeof *all);
+    size_t o = 0;
+    for (int i = 0; i < g_conns; i++) {
+        memcpy(all + o, ws[i].lat, ws[i].nlat * sizeof *all);
+        o += ws[i].nlat;
+        free(ws[i].lat);
+    }
+    qsort(all, nlat, sizeof *all, cmp_u32);
+    double secs = (double)elapsed / 1e9;
+    printf("requests/s %.0f MiB/s %.1f p50_us %u p99_us %u requests %llu errors %llu\n",
+           (double)req / secs, (double)bytes / secs / 1048576.0, nlat ? all[nlat / 2] : 0,
+           nlat ? all[(size_t)((double)nlat * 0.99)] : 0, (unsigned long long)req,
+           (unsigned long long)errors);
+    free(all);
+    free(ws);
+    return errors && !req ? 1 : 0;
+}
