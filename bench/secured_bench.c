@@ -114,7 +114,9 @@ static int read_response(int fd, char *buf, size_t cap, uint64_t *body_bytes, ch
         have += (size_t)r;
         end = memmem(buf, have, "\r\n\r\n", 4);
     }
-    int status = atoi(buf + 9);
+    uint64_t st = 0;
+    if (have < 12 || util_parse_u64(buf + 9, 3, &st) != 0) return -1;
+    int status = (int)st;
     uint64_t clen = 0;
     for (char *p = buf; p < end; p++) {
         if ((p == buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0) {
@@ -244,7 +246,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--range-url")) g_range_url = v;
         else if (!strcmp(a, "--size")) g_size = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--step")) g_step = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--conns")) g_conns = atoi(v);
+        else if (!strcmp(a, "--conns")) g_conns = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--seconds")) g_seconds = atof(v);
         else if (!strcmp(a, "--agent")) g_agent = v;
         else if (!strcmp(a, "--key")) g_key_path = v;
@@ -259,9 +261,16 @@ int main(int argc, char **argv)
         char *text;
         size_t len;
         if (util_read_file(paths_file, 64 << 20, &text, &len) != 0) usage();
-        for (char *p = strtok(text, "\n"); p; p = strtok(NULL, "\n")) {
-            g_paths = realloc(g_paths, (g_npaths + 1) * sizeof *g_paths);
-            g_paths[g_npaths++] = p;
+        /* one path per line (util_read_file NUL-terminates the text) */
+        for (char *p = text, *end = text + len; p < end;) {
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            if (!nl) nl = end;
+            *nl = '\0';
+            if (*p) {
+                g_paths = realloc(g_paths, (g_npaths + 1) * sizeof *g_paths);
+                g_paths[g_npaths++] = p;
+            }
+            p = nl + 1;
         }
         if (!g_npaths) usage();
     }

@@ -133,9 +133,12 @@ bool authz_root_sensitive(const struct custody_config *cfg, const struct cfg_roo
 
 struct authz_opts {
     const struct custody_config *cfg; /* state_dir, roots and their labels (referenced) */
-    struct authz_ids *ids;            /* agents (referenced) */
+    struct authz_ids *ids;            /* agents (referenced); NULL: the list below */
+    const struct authz_agent *agents; /* without ids: these agents (copied), e.g. */
+    size_t nagents;                   /* custody policy replay, offline */
     const uint8_t *token_key;         /* TOKEN_KEY_LEN bytes; NULL: load or create
                                        * STATE/AUTHZ_TOKEN_KEY */
+    const char *policy_dir;           /* NULL: STATE/AUTHZ_POLICY_DIR */
 };
 
 /* Loads the token key and the policy set (a missing policy directory is an

@@ -21,6 +21,8 @@
 struct authz {
     struct custody_config *cfg;
     struct authz_ids *ids;
+    struct authz_agent *agents; /* without ids: a fixed list */
+    size_t nagents;
     uint8_t key[TOKEN_KEY_LEN];
     struct token_cache *cache;
     struct policy_set *set;
@@ -138,8 +140,14 @@ int authz_new(const struct authz_opts *opts, struct authz **out, struct strbuf *
     struct authz *az = util_calloc(1, sizeof *az);
     az->cfg = config_ref((struct custody_config *)opts->cfg);
     az->ids = opts->ids;
+    if (!opts->ids && opts->nagents) {
+        az->agents = util_calloc(opts->nagents, sizeof *az->agents);
+        memcpy(az->agents, opts->agents, opts->nagents * sizeof *az->agents);
+        az->nagents = opts->nagents;
+    }
     az->es_stale = true;
-    az->policy_dir = util_path_join(opts->cfg->state_dir, AUTHZ_POLICY_DIR);
+    az->policy_dir = opts->policy_dir ? util_strdup(opts->policy_dir)
+                                      : util_path_join(opts->cfg->state_dir, AUTHZ_POLICY_DIR);
     policy_response_init(&az->resp);
     int rc = 0;
     if (opts->token_key) {
@@ -175,6 +183,7 @@ void authz_free(struct authz *az)
     policy_response_free(&az->resp);
     OPENSSL_cleanse(az->key, sizeof az->key);
     free(az->policy_dir);
+    free(az->agents);
     free(az);
 }
 
@@ -191,7 +200,7 @@ static int entities(struct authz *az, struct strbuf *err)
     uint64_t gen = az->ids ? authz_ids_generation(az->ids) : 0;
     if (az->es && !az->es_stale && gen == az->es_gen) return 0;
     struct policy_entities *es;
-    int rc = authz_map_entities(az->cfg, az->ids, &es, err);
+    int rc = authz_map_entities(az->cfg, az->ids, az->agents, az->nagents, &es, err);
     if (rc) return rc; /* keep the old store */
     policy_entities_free(az->es);
     az->es = es;

@@ -7,6 +7,7 @@
 
 /* map.c: the entity store of agents, groups, users, roots and actions. */
 int authz_map_entities(const struct custody_config *cfg, const struct authz_ids *ids,
+                       const struct authz_agent *agents, size_t nagents,
                        struct policy_entities **out, struct strbuf *err);
 
 /* One request's resource: Root::"r" (path "/"), or a File / Folder the

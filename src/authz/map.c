@@ -125,6 +125,7 @@ static int add_agent(struct policy_entities *es, const struct authz_agent *a, st
 }
 
 int authz_map_entities(const struct custody_config *cfg, const struct authz_ids *ids,
+                       const struct authz_agent *agents, size_t nagents,
                        struct policy_entities **out, struct strbuf *err)
 {
     struct policy_entities *es = policy_entities_new();
@@ -134,6 +135,8 @@ int authz_map_entities(const struct custody_config *cfg, const struct authz_ids 
         rc = add_root(es, cfg, &cfg->roots[i], err);
     for (size_t i = 0; !rc && ids && i < authz_agent_count(ids); i++)
         rc = add_agent(es, authz_agent_at(ids, i), err);
+    for (size_t i = 0; !rc && !ids && i < nagents; i++)
+        rc = add_agent(es, &agents[i], err);
     if (!rc) rc = policy_entities_freeze(es, err);
     if (rc) {
         policy_entities_free(es);

@@ -124,4 +124,20 @@ int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int 
 /* Prints s with control characters escaped as \xNN. */
 void cli_print_safe(const char *s);
 
+/* `custody agent|token|policy SUBCOMMAND` (authz.c): their own tables,
+ * searched by cli_find_command ("agent add"), and the dispatchers
+ * registered as "agent", "token" and "policy" in cli_commands. */
+extern const struct cli_command cli_agent_commands[];
+extern const unsigned cli_nagent_commands;
+extern const char cli_agent_details[];
+int cli_cmd_agent(struct cli *cli, int argc, char **argv);
+extern const struct cli_command cli_token_commands[];
+extern const unsigned cli_ntoken_commands;
+extern const char cli_token_details[];
+int cli_cmd_token(struct cli *cli, int argc, char **argv);
+extern const struct cli_command cli_policy_commands[];
+extern const unsigned cli_npolicy_commands;
+extern const char cli_policy_details[];
+int cli_cmd_policy(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -857,5 +857,13 @@ const struct cli_command cli_commands[] = {
     {"witness", cli_cmd_witness, "witness SUBCOMMAND [ARGS...]",
      "Witnessing: cosign other logs' checkpoints, submit ours to witnesses.",
      cli_witness_details},
+    {"agent", cli_cmd_agent, "agent SUBCOMMAND [ARGS...]",
+     "Agents: enroll (with a new key), list, show, revoke, quarantine, remove.",
+     cli_agent_details},
+    {"token", cli_cmd_token, "token SUBCOMMAND [ARGS...]",
+     "Capability tokens: mint, inspect, attenuate (offline), revoke.", cli_token_details},
+    {"policy", cli_cmd_policy, "policy SUBCOMMAND [ARGS...]",
+     "Cedar policies: check, show, reload, explain, test, replay the audit log.",
+     cli_policy_details},
 };
 const unsigned cli_ncommands = UTIL_ARRAY_LEN(cli_commands);

@@ -68,6 +68,12 @@ const struct cli_command *cli_find_command(const char *name)
         if (strcmp(cli_audit_commands[i].name, name) == 0) return &cli_audit_commands[i];
     for (unsigned i = 0; i < cli_nwitness_commands; i++)
         if (strcmp(cli_witness_commands[i].name, name) == 0) return &cli_witness_commands[i];
+    for (unsigned i = 0; i < cli_nagent_commands; i++)
+        if (strcmp(cli_agent_commands[i].name, name) == 0) return &cli_agent_commands[i];
+    for (unsigned i = 0; i < cli_ntoken_commands; i++)
+        if (strcmp(cli_token_commands[i].name, name) == 0) return &cli_token_commands[i];
+    for (unsigned i = 0; i < cli_npolicy_commands; i++)
+        if (strcmp(cli_policy_commands[i].name, name) == 0) return &cli_policy_commands[i];
     return NULL;
 }
 
