@@ -10,10 +10,17 @@
  *                 [--agent NAME --key PEM --mint ROOT:/PREFIX/]
  *   secured_bench --socket PATH --range-url /v1/fs/bench/big.bin
  *                 --size BYTES --step BYTES ...
+ *   secured_bench --tls 127.0.0.1:PORT ...   (TLS 1.3, HTTP/1.1; the session
+ *                 proof is bound to each connection by the RFC 9266
+ *                 tls-exporter, as custodyd requires over TCP)
  *
  * Prints one line: requests/s, MiB/s, p50/p99 latency (µs), errors.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +36,8 @@
 #define MAX_CONNS 256
 #define LAT_MAX 2000000 /* latency samples kept per thread */
 
+static const char *g_tls; /* "ADDR:PORT" */
+static SSL_CTX *g_ctx;
 static const char *g_sock, *g_agent, *g_key_path, *g_mint, *g_range_url;
 static char **g_paths;
 static size_t g_npaths;
@@ -40,10 +49,17 @@ static size_t g_key_len;
 static char g_token[8192];
 static atomic_bool g_go, g_stop;
 
+static void usage(void) __attribute__((noreturn));
+
+struct conn {
+    int fd;
+    SSL *ssl; /* NULL: plain */
+};
+
 struct worker {
     pthread_t th;
     int id;
-    int fd;
+    struct conn c;
     uint64_t requests, bytes, errors;
     uint32_t *lat;
     size_t nlat;
@@ -57,19 +73,85 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int connect_unix(void)
+static struct conn connect_to(void)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    util_strlcpy(sa.sun_path, g_sock, sizeof sa.sun_path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr, "secured_bench: connect %s: %s\n", g_sock, strerror(errno));
+    struct conn c = {.fd = -1};
+    if (!g_tls) {
+        c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        util_strlcpy(sa.sun_path, g_sock, sizeof sa.sun_path);
+        if (c.fd < 0 || connect(c.fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            fprintf(stderr, "secured_bench: connect %s: %s\n", g_sock, strerror(errno));
+            exit(1);
+        }
+        return c;
+    }
+    char host[64];
+    const char *colon = strrchr(g_tls, ':');
+    if (!colon || (size_t)(colon - g_tls) >= sizeof host) usage();
+    memcpy(host, g_tls, (size_t)(colon - g_tls));
+    host[colon - g_tls] = '\0';
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10))};
+    int one = 1;
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+        connect(c.fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "secured_bench: connect %s: %s\n", g_tls, strerror(errno));
         exit(1);
     }
-    return fd;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c.ssl = SSL_new(g_ctx);
+    SSL_set_fd(c.ssl, c.fd);
+    SSL_set_tlsext_host_name(c.ssl, "localhost");
+    if (SSL_connect(c.ssl) != 1) {
+        fprintf(stderr, "secured_bench: TLS handshake with %s failed\n", g_tls);
+        exit(1);
+    }
+    return c;
 }
 
-static void make_proof(char *out, size_t len)
+static void conn_close(struct conn *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    close(c->fd);
+}
+
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+    if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL);
+    int w = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+    return w > 0 ? w : -1;
+}
+
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+    if (!c->ssl) return recv(c->fd, p, n, 0);
+    int r = SSL_read(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+    return r > 0 ? r : -1;
+}
+
+/* "unix", or "tls-exporter:<hex>" (RFC 9266) for this connection. */
+static void binding_of(struct conn *c, char *out, size_t len)
+{
+    uint8_t ekm[32];
+    if (!c->ssl) {
+        util_strlcpy(out, "unix", len);
+        return;
+    }
+    static const char label[] = "EXPORTER-Channel-Binding";
+    if (SSL_export_keying_material(c->ssl, ekm, sizeof ekm, label, sizeof label - 1, NULL, 0, 0) !=
+        1) {
+        fprintf(stderr, "secured_bench: no TLS exporter\n");
+        exit(1);
+    }
+    memcpy(out, "tls-exporter:", 13);
+    util_hex_encode(ekm, sizeof ekm, out + 13);
+}
+
+static void make_proof(struct conn *c, char *out, size_t len)
 {
     uint8_t rnd[16], sig[64];
     char nonce[33], sighex[129];
@@ -77,7 +159,9 @@ static void make_proof(char *out, size_t len)
     util_hex_encode(rnd, sizeof rnd, nonce);
     uint64_t ts = (uint64_t)time(NULL);
     struct strbuf msg = STRBUF_INIT;
-    if (util_session_message(g_agent, ts, nonce, "unix", &msg) != 0 ||
+    char binding[80];
+    binding_of(c, binding, sizeof binding);
+    if (util_session_message(g_agent, ts, nonce, binding, &msg) != 0 ||
         util_ed25519_sign(g_key_pem, g_key_len, msg.buf, msg.len, sig) != 0) {
         fprintf(stderr, "secured_bench: cannot sign the session proof\n");
         exit(1);
@@ -87,10 +171,10 @@ static void make_proof(char *out, size_t len)
     snprintf(out, len, "v1 %s %llu %s %s", g_agent, (unsigned long long)ts, nonce, sighex);
 }
 
-static int send_all(int fd, const char *p, size_t n)
+static int send_all(struct conn *c, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = conn_send(c, p, n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         p += w;
@@ -101,14 +185,14 @@ static int send_all(int fd, const char *p, size_t n)
 
 /* Reads one response; the body is discarded (or copied into body, up to
  * bodycap). Returns the status, or -1. */
-static int read_response(int fd, char *buf, size_t cap, uint64_t *body_bytes, char *body,
+static int read_response(struct conn *c, char *buf, size_t cap, uint64_t *body_bytes, char *body,
                          size_t bodycap)
 {
     size_t have = 0;
     char *end = NULL;
     while (!end) {
         if (have == cap) return -1;
-        ssize_t r = recv(fd, buf + have, cap - have, 0);
+        ssize_t r = conn_recv(c, buf + have, cap - have);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return -1;
         have += (size_t)r;
@@ -132,7 +216,7 @@ static int read_response(int fd, char *buf, size_t cap, uint64_t *body_bytes, ch
     }
     while (got < clen) {
         size_t want = clen - got < cap ? (size_t)(clen - got) : cap;
-        ssize_t r = recv(fd, buf, want, 0);
+        ssize_t r = conn_recv(c, buf, want);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return -1;
         got += (size_t)r;
@@ -143,9 +227,9 @@ static int read_response(int fd, char *buf, size_t cap, uint64_t *body_bytes, ch
 
 static void mint_token(void)
 {
-    int fd = connect_unix();
+    struct conn c = connect_to();
     char proof[400], req[2048], *buf = malloc(1 << 20), body[16384];
-    make_proof(proof, sizeof proof);
+    make_proof(&c, proof, sizeof proof);
     char json[512];
     int jl = snprintf(json, sizeof json, "{\"action\":\"read\",\"resource\":\"%s\",\"ttl\":3600}",
                       g_mint);
@@ -154,8 +238,8 @@ static void mint_token(void)
                      "content-type: application/json\r\ncontent-length: %d\r\n\r\n%s",
                      proof, jl, json);
     uint64_t bb;
-    if (send_all(fd, req, (size_t)n) != 0 ||
-        read_response(fd, buf, 1 << 20, &bb, body, sizeof body) != 201) {
+    if (send_all(&c, req, (size_t)n) != 0 ||
+        read_response(&c, buf, 1 << 20, &bb, body, sizeof body) != 201) {
         fprintf(stderr, "secured_bench: minting a token failed: %s\n", body);
         exit(1);
     }
@@ -166,7 +250,7 @@ static void mint_token(void)
         exit(1);
     }
     memcpy(g_token, t + 9, (size_t)(e - t - 9));
-    close(fd);
+    conn_close(&c);
     free(buf);
 }
 
@@ -176,7 +260,8 @@ static void *run(void *arg)
     size_t cap = 1 << 20;
     char *buf = malloc(cap), req[16384];
     w->lat = malloc(LAT_MAX * sizeof *w->lat);
-    w->fd = connect_unix();
+    w->c = connect_to();
+    if (g_agent) make_proof(&w->c, w->proof, sizeof w->proof);
     bool first = true;
     uint64_t k = (uint64_t)w->id * 7919;
     while (!atomic_load(&g_go))
@@ -203,8 +288,8 @@ static void *run(void *arg)
         k++;
         first = false;
         uint64_t t0 = now_ns(), bb = 0;
-        int st = send_all(w->fd, req, (size_t)n) == 0
-                     ? read_response(w->fd, buf, cap, &bb, NULL, 0)
+        int st = send_all(&w->c, req, (size_t)n) == 0
+                     ? read_response(&w->c, buf, cap, &bb, NULL, 0)
                      : -1;
         uint64_t dt = now_ns() - t0;
         if (st != 200 && st != 206) {
@@ -217,7 +302,7 @@ static void *run(void *arg)
         w->bytes += bb;
         if (w->nlat < LAT_MAX) w->lat[w->nlat++] = (uint32_t)(dt / 1000 > UINT32_MAX ? UINT32_MAX : dt / 1000);
     }
-    close(w->fd);
+    conn_close(&w->c);
     free(buf);
     return NULL;
 }
@@ -230,7 +315,7 @@ static int cmp_u32(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: secured_bench --socket PATH (--paths FILE | --range-url URL --size N "
+    fprintf(stderr, "usage: secured_bench (--socket PATH | --tls ADDR:PORT) (--paths FILE | --range-url URL --size N "
                     "--step N) [--conns N] [--seconds S] [--agent NAME --key PEM --mint RES]\n");
     exit(2);
 }
@@ -242,6 +327,7 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
         if (!strcmp(a, "--socket")) g_sock = v;
+        else if (!strcmp(a, "--tls")) g_tls = v;
         else if (!strcmp(a, "--paths")) paths_file = v;
         else if (!strcmp(a, "--range-url")) g_range_url = v;
         else if (!strcmp(a, "--size")) g_size = strtoull(v, NULL, 10);
@@ -254,7 +340,7 @@ int main(int argc, char **argv)
         else usage();
         i++;
     }
-    if (!g_sock || (!paths_file && !g_range_url) || g_conns < 1 || g_conns > MAX_CONNS ||
+    if ((!g_sock && !g_tls) || (!paths_file && !g_range_url) || g_conns < 1 || g_conns > MAX_CONNS ||
         (g_range_url && (!g_size || !g_step)) || (g_agent && (!g_key_path || !g_mint)))
         usage();
     if (paths_file) {
@@ -274,6 +360,11 @@ int main(int argc, char **argv)
         }
         if (!g_npaths) usage();
     }
+    if (g_tls) {
+        g_ctx = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(g_ctx, TLS1_3_VERSION);
+        SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback, a self-signed cert */
+    }
     if (g_agent) {
         if (util_read_file(g_key_path, 65536, &g_key_pem, &g_key_len) != 0) usage();
         mint_token();
@@ -281,7 +372,6 @@ int main(int argc, char **argv)
     struct worker *ws = calloc((size_t)g_conns, sizeof *ws);
     for (int i = 0; i < g_conns; i++) {
         ws[i].id = i;
-        if (g_agent) make_proof(ws[i].proof, sizeof ws[i].proof);
         pthread_create(&ws[i].th, NULL, run, &ws[i]);
     }
     usleep(100000);
