@@ -52,6 +52,10 @@ EOF
 ls "$DATA/small" | sed 's|^|/v1/fs/bench/small/|' >"$WORK/paths.txt"
 cat "$DATA/big.bin" "$DATA"/small/* >/dev/null
 
+STATE=$WORK/state
+"$BIN/custody" init --state "$STATE" >/dev/null
+NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
 # nginx, plain
 mkdir -p "$WORK/nginx/tmp"
 user=""; [ "$(id -u)" -ne 0 ] || user="user root;"
@@ -63,17 +67,18 @@ http {
   access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; keepalive_timeout 300s;
   client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
   fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen unix:$WORK/nginx/h1.sock; location /v1/fs/bench/ { alias $DATA/; } }
+  server { listen unix:$WORK/nginx/h1.sock; listen 127.0.0.1:$NPORT ssl;
+           ssl_certificate $STATE/tls/cert.pem; ssl_certificate_key $STATE/tls/key.pem;
+           ssl_protocols TLSv1.3; location /v1/fs/bench/ { alias $DATA/; } }
 }
 EOF
 "${SRV[@]}" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" &
 PIDS+=($!)
 
 # custodyd: the bench root, an agent, a policy that lets it read the root
-STATE=$WORK/state
-"$BIN/custody" init --state "$STATE" >/dev/null
 printf 'roots:\n  - name: bench\n    path: %s\n' "$DATA" >"$STATE/roots.yaml"
-sed -i -E 's/^([[:space:]]+port:) 8443$/\1 0/; s/^([[:space:]]+level:) info$/\1 warn/' "$STATE/config.yaml"
+CPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i -E "s/^([[:space:]]+port:) 8443\$/\1 $CPORT/; s/^([[:space:]]+level:) info\$/\1 warn/" "$STATE/config.yaml"
 cat >"$STATE/policy/bench.cedar" <<'EOF'
 @id("bench-agent-reads-bench")
 permit (principal == Agent::"bench", action in Action::"readonly", resource in Root::"bench");
@@ -90,29 +95,39 @@ agent=(--agent bench --key "$WORK/bench.pem" --mint bench:/)
 # warm custodyd's content-hash cache (ETags) the way a running server is warm
 curl -sf --unix-socket "$STATE/custodyd.sock" -o /dev/null http://localhost/v1/fs/bench/big.bin
 "$BIN/secured_bench" --socket "$STATE/custodyd.sock" --paths "$WORK/paths.txt" --conns 4 --seconds 1 >/dev/null
-run() { # name socket small|big [agent args]
-  local sock=$2 kind=$3; shift 3
-  if [ "$kind" = small ]; then
-    "${CLI[@]}" "$BIN/secured_bench" --socket "$sock" --paths "$WORK/paths.txt" --conns 32 --seconds "$SECS" "$@"
+run() { # name "--socket PATH" | "--tls ADDR:PORT" small|small-tls|big [agent args]
+  local where=$2 kind=$3; shift 3
+  # shellcheck disable=SC2086
+  if [ "$kind" != big ]; then
+    "${CLI[@]}" "$BIN/secured_bench" $where --paths "$WORK/paths.txt" --conns 32 --seconds "$SECS" "$@"
   else
-    "${CLI[@]}" "$BIN/secured_bench" --socket "$sock" --range-url /v1/fs/bench/big.bin --size $BIG \
+    "${CLI[@]}" "$BIN/secured_bench" $where --range-url /v1/fs/bench/big.bin --size $BIG \
       --step $STEP --conns 4 --seconds "$SECS" "$@"
   fi
 }
 best() { # field lines... -> the best value of field over the rounds
   python3 -c 'import sys; f=sys.argv[1]; v=[float(l.split()[l.split().index(f)+1]) for l in sys.stdin if f in l]; print(max(v) if v else 0)' "$1"
 }
-printf '%-34s %14s %14s %7s %6s %s\n' "secured read path (unix, h1)" "nginx plain" "custodyd" "ratio" "bar" "result"
-for kind in small big; do
+printf '%-34s %14s %14s %7s %6s %s\n' "secured read path (h1)" "nginx plain" "custodyd" "ratio" "bar" "result"
+for kind in small big small-tls; do
   : >"$WORK/n.$kind"; : >"$WORK/c.$kind"
+  nw="--socket $WORK/nginx/h1.sock" cw="--socket $STATE/custodyd.sock"
+  [ $kind = small-tls ] && nw="--tls 127.0.0.1:$NPORT" cw="--tls 127.0.0.1:$CPORT"
   for _ in $(seq "$ROUNDS"); do
-    run nginx "$WORK/nginx/h1.sock" $kind >>"$WORK/n.$kind"
-    run custodyd "$STATE/custodyd.sock" $kind "${agent[@]}" >>"$WORK/c.$kind"
-    [ "${BENCH_OPERATOR:-0}" = 1 ] && run custodyd "$STATE/custodyd.sock" $kind >>"$WORK/o.$kind"
+    run nginx "$nw" $kind >>"$WORK/n.$kind"
+    run custodyd "$cw" $kind "${agent[@]}" >>"$WORK/c.$kind"
+    if [ "${BENCH_OPERATOR:-0}" = 1 ] && [ $kind != small-tls ]; then
+      run custodyd "$cw" $kind >>"$WORK/o.$kind"
+    fi
   done
-  [ "${BENCH_OPERATOR:-0}" = 1 ] && echo "  (custodyd as the operator, no token: $(tail -1 "$WORK/o.$kind"))"
-  if [ $kind = small ]; then f=requests/s bar=0.5 label="4 KiB GET, 32 conns (req/s)"
-  else f=MiB/s bar=0.9 label="1 GiB in 16 MiB ranges, 4 conns (MiB/s)"; fi
+  if [ "${BENCH_OPERATOR:-0}" = 1 ] && [ $kind != small-tls ]; then
+    echo "  (custodyd as the operator, no token: $(tail -1 "$WORK/o.$kind"))"
+  fi
+  case $kind in
+    small) f=requests/s bar=0.5 label="4 KiB GET, unix, 32 conns (req/s)" ;;
+    small-tls) f=requests/s bar=0.5 label="4 KiB GET, TLS, 32 conns (req/s)" ;;
+    big) f=MiB/s bar=0.9 label="1 GiB 16 MiB ranges, unix (MiB/s)" ;;
+  esac
   n=$(best $f <"$WORK/n.$kind"); c=$(best $f <"$WORK/c.$kind")
   python3 - "$label" "$n" "$c" "$bar" "$(grep -h p99_us "$WORK/c.$kind" | tail -1)" <<'EOF'
 import sys
