@@ -78,8 +78,7 @@ int custody_client_set_token(custody_client_t *c, const char *token)
 {
     if (!c) return CUSTODY_EINVAL;
     custody__clear_error(c);
-    struct custody__agent *a = custody__client_agent(c, NULL);
-    custody__client_agent(c, a); /* (peek: put it back) */
+    struct custody__agent *a = custody__client_current_agent(c);
     if (!a)
         return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                                   "a token is used by an agent: set the agent first");

@@ -125,6 +125,11 @@ const char *custody_client_socket(const custody_client_t *c)
     return c ? c->socket : "";
 }
 
+struct custody__agent *custody__client_current_agent(const custody_client_t *c)
+{
+    return c->agent;
+}
+
 struct custody__agent *custody__client_agent(custody_client_t *c, struct custody__agent *a)
 {
     struct custody__agent *old = c->agent;

@@ -69,6 +69,8 @@ int custody__encode_op_rollback(int64_t version, char **out);
 
 struct custody__agent;
 void custody__agent_free(struct custody__agent *a);
+/* The client's agent, or NULL (the operator). */
+struct custody__agent *custody__client_current_agent(const custody_client_t *c);
 /* Installs a (may be NULL) as the client's agent; returns the previous one. */
 struct custody__agent *custody__client_agent(custody_client_t *c, struct custody__agent *a);
 /* The session proof to send (a new one when fresh: a new connection). */
