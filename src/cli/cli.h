@@ -8,8 +8,13 @@
 #define CUSTODY_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "custody/client.h"
+
+struct policy_set;
+struct strbuf;
 
 enum cli_exit {
     CLI_EXIT_OK = 0,
@@ -124,9 +129,10 @@ int cli_operands(const struct cli_command *cmd, int argc, int min, int max, int 
 /* Prints s with control characters escaped as \xNN. */
 void cli_print_safe(const char *s);
 
-/* `custody agent|token|policy SUBCOMMAND` (authz.c): their own tables,
- * searched by cli_find_command ("agent add"), and the dispatchers
- * registered as "agent", "token" and "policy" in cli_commands. */
+/* `custody agent|token|policy SUBCOMMAND` (agent_cmd.c, token_cmd.c,
+ * policy_cmd.c): their own tables, searched by cli_find_command ("agent
+ * add"), and the dispatchers registered as "agent", "token" and "policy" in
+ * cli_commands. */
 extern const struct cli_command cli_agent_commands[];
 extern const unsigned cli_nagent_commands;
 extern const char cli_agent_details[];
@@ -139,5 +145,54 @@ extern const struct cli_command cli_policy_commands[];
 extern const unsigned cli_npolicy_commands;
 extern const char cli_policy_details[];
 int cli_cmd_policy(struct cli *cli, int argc, char **argv);
+
+/* ---- helpers shared by those three files (authz_util.c) ---- */
+
+struct json_t; /* jansson's json_t */
+
+/* The command named name in tab[0..n), or NULL. */
+const struct cli_command *cli_find_in(const struct cli_command *tab, unsigned n, const char *name);
+/* Runs `custody FAMILY SUBCOMMAND ...` from tab (argv[0] is FAMILY): a
+ * missing or unknown subcommand is a usage error listing details. */
+int cli_dispatch(struct cli *cli, const char *family, const struct cli_command *tab, unsigned n,
+                 const char *details, int argc, char **argv);
+/* cli_client, with *exit_rc set when it fails. */
+custody_client_t *cli_client_or_exit(struct cli *cli, int *exit_rc);
+/* Prints a JSON (or text) answer with a final newline. */
+void cli_print_answer(const char *s);
+/* Prints a JSON value, compact, on one line. */
+void cli_print_json(struct json_t *v);
+/* "custodyd sent a malformed answer to WHAT"; returns CLI_EXIT_REFUSED. */
+int cli_malformed(const char *what);
+/* custodyd's answer as a JSON object (NULL when it is not one). */
+struct json_t *cli_answer_object(const char *s);
+/* The tail of an SDK call that answered JSON: on failure prints it
+ * (cli_fail), with --json prints the answer; either way returns NULL with
+ * *exit_rc set. Otherwise returns the answer as an object (NULL and a
+ * malformed-answer error when it is not one). Frees *answer. */
+struct json_t *cli_answer(struct cli *cli, int rc, char **answer, const char *resource,
+                          int *exit_rc);
+/* Policy files for the policy commands (policy_cmd.c): a set from a
+ * directory (its .cedar files, as custodyd reads them; a missing one is an
+ * empty set when missing_ok) or from one file, errors as FILE:LINE:COLUMN. */
+int cli_policy_load(const char *path, bool missing_ok, struct policy_set **out, size_t *nfiles,
+                    struct strbuf *err);
+/* Puts dir in front of the bare file names authz_policy_load_dir reports. */
+void cli_policy_error_paths(const char *dir, struct strbuf *err);
+void cli_policy_print_errors(const struct strbuf *err, int rc);
+char *cli_policy_default_dir(struct cli *cli); /* STATE/policy */
+int cli_cmd_policy_replay(struct cli *cli, int argc, char **argv);
+/* A command that takes only --help/--json and no operands: its client,
+ * or NULL with *exit_rc set. */
+custody_client_t *cli_plain_command(struct cli *cli, const struct cli_command *cmd, int argc,
+                                    char **argv, int *exit_rc);
+/* The string member key of o, or NULL. */
+const char *cli_jstr(struct json_t *o, const char *key);
+/* s (escaped as cli_print_safe does), or "-" when NULL or empty. */
+void cli_print_or_dash(const char *s);
+/* cli_print_or_dash, then spaces up to width columns. */
+void cli_pad(const char *s, size_t width);
+/* "2026-11-26T07:14:00Z" (UTC). */
+void cli_fmt_time(int64_t unix_s, char out[32]);
 
 #endif

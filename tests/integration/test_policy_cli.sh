@@ -221,6 +221,7 @@ for i in 1 2 3; do
     fail "[$step] put: $(cat "$WORK/err")"
 done
 c cat demo:/hello.txt >/dev/null || fail "[$step] cat"
+c --agent demo cat demo:/hello.txt >/dev/null 2>"$WORK/err" || fail "[$step] cat as demo: $(cat "$WORK/err")"
 mkdir -p "$WORK/candidate"
 cp "$STATE/policy/starter.cedar" "$WORK/candidate/"
 printf '@id("no-operator-writes")\nforbid (principal is Operator, action == Action::"write", resource);\n' \
@@ -237,6 +238,12 @@ expect 0 c policy replay --policy "$WORK/candidate" --json
 py "j['changed'] == 3 and all(x['was'] == 'allow' and x['now'] == 'deny' and x['now_policies'] == ['no-operator-writes'] for x in j['changes'])"
 expect 0 c policy replay # the running set changes nothing
 out_has "^[0-9]+ events re-decided, 0 would change"
+out_lacks "no longer enrolled"
+expect 0 c policy replay --policy "$WORK/candidate/zz-freeze.cedar" # one file
+out_has "^[0-9]+ events re-decided, [0-9]+ would change \(candidate policy set sha256:[0-9a-f]{64}, 1 policy\)$"
+expect 0 c policy replay --json
+py "j['changed'] == 0 and j['skipped_unenrolled'] == 0"
+redecided=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["redecided"])' "$WORK/out")
 expect 0 c policy replay --policy "$WORK/candidate" --since 2999-01-01T00:00:00Z
 out_has "^0 events re-decided, 0 would change"
 expect 2 c policy replay --since yesterday
@@ -256,6 +263,8 @@ expect 0 c agent show demo --json
 py "j['quarantined'] is True"
 expect 0 c agent ls
 out_has "^demo +- +- +1 +yes +"
+expect 0 c policy replay --json # a quarantine is no policy: demo's read is still allowed
+py "j['changed'] == 0 and j['redecided'] == $redecided"
 expect 0 c agent quarantine demo --release
 out_has "released"
 expect 0 c agent show demo --json
@@ -268,6 +277,11 @@ expect 1 c agent rm bob
 err_has "\(not_found\)"
 expect 0 c agent ls --json
 py "[a['name'] for a in j['agents']] == ['demo']"
+expect 0 c agent rm demo
+expect 0 c policy replay # demo's read cannot be re-decided without demo
+out_has "^1 skipped: agent no longer enrolled$"
+expect 0 c policy replay --json
+py "j['skipped_unenrolled'] == 1 and j['redecided'] == $redecided - 1 and j['changed'] == 0"
 expect 2 c agent
 expect 2 c agent frob
 
