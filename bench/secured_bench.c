@@ -323,7 +323,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *paths_file = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
         if (!strcmp(a, "--socket")) g_sock = v;
@@ -338,7 +338,6 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key")) g_key_path = v;
         else if (!strcmp(a, "--mint")) g_mint = v;
         else usage();
-        i++;
     }
     if ((!g_sock && !g_tls) || (!paths_file && !g_range_url) || g_conns < 1 || g_conns > MAX_CONNS ||
         (g_range_url && (!g_size || !g_step)) || (g_agent && (!g_key_path || !g_mint)))
