@@ -275,20 +275,26 @@ static void uid_text(char *buf, size_t len, const struct policy_uid *u)
              (int)UTIL_MIN(u->id_len, 300u), u->id);
 }
 
+/* Adds id to a comma-separated list of at most AUTHZ_MAX_IDS ids (once). */
+#define AUTHZ_MAX_IDS 8
+static void ids_add(char *list, size_t cap, size_t *n, const char *id)
+{
+    size_t l = strlen(id), used = strlen(list);
+    for (const char *p = list; *p;) { /* already listed? */
+        const char *c = strchr(p, ',');
+        size_t k = c ? (size_t)(c - p) : strlen(p);
+        if (k == l && memcmp(p, id, l) == 0) return;
+        p += k + (c ? 1 : 0);
+    }
+    if (*n == AUTHZ_MAX_IDS || used + l + 2 > cap) return;
+    if (used) list[used++] = ',';
+    memcpy(list + used, id, l + 1);
+    (*n)++;
+}
+
 static void add_policy(struct authz_result *res, const char *id)
 {
-    size_t l = strlen(id), used = strlen(res->policies);
-    for (const char *p = res->policies; *p;) { /* already listed? */
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (n == l && memcmp(p, id, l) == 0) return;
-        p += n + (c ? 1 : 0);
-    }
-    if (res->npolicy == UTIL_ARRAY_LEN(res->policy_ids) || used + l + 2 > sizeof res->policies)
-        return;
-    if (used) res->policies[used++] = ',';
-    memcpy(res->policies + used, id, l + 1);
-    res->npolicy++;
+    ids_add(res->policies, sizeof res->policies, &res->npolicy, id);
 }
 
 /* Splits res->policies into res->policy_ids (after the last add). */
@@ -560,16 +566,13 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
     if (prefix && pl > 1) dpath[pl - 1] = '\0'; /* decide on the folder itself */
     struct authz_subject as = *who;
     as.agent = ag; /* the operator mints for an agent: the agent's rights count */
-    struct authz_result one;
-    const char *pols[TOKEN_MAX_POLICIES];
-    size_t npols = 0;
-    char polbuf[AUTHZ_IDS_TEXT_MAX] = "";
+    char ids[AUTHZ_IDS_TEXT_MAX] = ""; /* the determining permits of every action */
+    size_t nids = 0, nerrors = 0;
     for (uint32_t bit = 1; bit <= TOKEN_ACT_ALL; bit <<= 1) {
         if (!(m->actions & bit)) continue;
-        const char *act = token_action_name(bit);
         struct authz_request rq = {
             .who = &as,
-            .action = act,
+            .action = token_action_name(bit),
             .root = m->root,
             .path = dpath,
             .dir = prefix && pl > 1,
@@ -577,25 +580,16 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
             .range_first = m->range_first,
             .range_last = m->range_last,
         };
-        int rc = authz_decide(az, &rq, &one);
-        if (rc || !one.allow) {
-            *res = one;
-            split_policies(res);
-            return rc;
-        }
-        for (size_t i = 0; i < one.npolicy; i++)
-            add_policy(res, one.policy_ids[i]);
-        res->nerrors += one.nerrors;
+        int rc = authz_decide(az, &rq, res);
+        if (rc || !res->allow) return rc; /* res says why */
+        for (size_t i = 0; i < res->npolicy; i++)
+            ids_add(ids, sizeof ids, &nids, res->policy_ids[i]);
+        nerrors += res->nerrors;
     }
-    /* ids now in res->policies, comma-separated: copy, then split */
-    util_strlcpy(polbuf, res->policies, sizeof polbuf);
-    for (char *p = polbuf; *p && npols < TOKEN_MAX_POLICIES;) {
-        pols[npols++] = p;
-        char *c = strchr(p, ',');
-        if (!c) break;
-        *c = '\0';
-        p = c + 1;
-    }
+    memset(res, 0, sizeof *res);
+    util_strlcpy(res->policies, ids, sizeof res->policies);
+    res->nerrors = nerrors;
+    split_policies(res);
     struct authz_res r;
     if (authz_res_map(az->cfg, az->es, m->root, dpath, prefix, &r) != 0) {
         res->err = CUSTODY_EINVAL;
@@ -622,8 +616,8 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
         .issued = now,
         .expires = now + ttl,
         .max_ttl = cap,
-        .policies = pols,
-        .npolicies = npols,
+        .policies = res->policy_ids,
+        .npolicies = UTIL_MIN(res->npolicy, (size_t)TOKEN_MAX_POLICIES),
         .epoch = ag->epoch,
         .attest = who->attest,
     };
@@ -631,17 +625,14 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
     int rc = token_mint(az->key, &cl, token, &why);
     if (rc) {
         res->err = rc;
-        snprintf(res->reason, sizeof res->reason, "cannot mint: %s",
-                 why.buf ? why.buf : custody_strerror(rc));
+        set_reason(res, "cannot mint: %s", why.buf ? why.buf : custody_strerror(rc));
         sb_free(&why);
-        split_policies(res);
         return rc;
     }
     sb_free(&why);
     res->allow = true;
     util_strlcpy(res->token_id, cl.id, sizeof res->token_id);
-    snprintf(res->reason, sizeof res->reason, "permitted by policy %s", res->policies);
-    split_policies(res);
+    set_reason(res, "permitted by policy %s", ids);
     *expires = cl.expires;
     return 0;
 }

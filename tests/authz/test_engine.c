@@ -237,6 +237,18 @@ TEST(authz_engine_mint_follows_policy)
     token_info_free(&info);
     ASSERT_OK(decide(&w, "helper", "write", "demo", "/notes/todo.md", tok.buf, &res));
     ASSERT(res.allow);
+    /* two actions, each permitted by its own policy: the token names both */
+    m.actions = TOKEN_ACT_READ | TOKEN_ACT_WRITE;
+    sb_reset(&tok);
+    ASSERT_OK(authz_mint(w.az, &who, &m, &tok, &exp, &res));
+    ASSERT(res.allow);
+    ASSERT_EQ(res.npolicy, 2);
+    ASSERT_STR_EQ(res.policy_ids[0], "team-read");
+    ASSERT_STR_EQ(res.policy_ids[1], "alice-notes");
+    ASSERT_STR_CONTAINS(res.reason, "permitted by policy team-read,alice-notes");
+    ASSERT_OK(token_inspect(tok.buf, &info, NULL));
+    ASSERT_EQ(info.eff.npolicies, 2);
+    token_info_free(&info);
     /* a sensitive root caps the lifetime at 60 s */
     m.actions = TOKEN_ACT_LIST;
     m.root = "records";
