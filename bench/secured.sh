@@ -13,6 +13,8 @@
 # same run. A benchmark, not a test: exits 0 when a ratio misses its bar.
 #
 #   BENCH_SECONDS=N (default 10)  BENCH_ROUNDS=N (default 1; best of N)
+#   BENCH_ONLY=REGEX (scenario ids: unix-h1 unix-h2c tls-h1 tls-h2 big-unix)
+#   BENCH_OPERATOR=1 (also load custodyd as the operator, no token, on the Unix socket)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -67,7 +69,8 @@ http {
   access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; keepalive_timeout 300s;
   client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
   fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen unix:$WORK/nginx/h1.sock; listen 127.0.0.1:$NPORT ssl;
+  server { listen unix:$WORK/nginx/h1.sock; listen unix:$WORK/nginx/h2c.sock http2;
+           listen 127.0.0.1:$NPORT ssl http2;
            ssl_certificate $STATE/tls/cert.pem; ssl_certificate_key $STATE/tls/key.pem;
            ssl_protocols TLSv1.3; location /v1/fs/bench/ { alias $DATA/; } }
 }
@@ -95,46 +98,51 @@ agent=(--agent bench --key "$WORK/bench.pem" --mint bench:/)
 # warm custodyd's content-hash cache (ETags) the way a running server is warm
 curl -sf --unix-socket "$STATE/custodyd.sock" -o /dev/null http://localhost/v1/fs/bench/big.bin
 "$BIN/secured_bench" --socket "$STATE/custodyd.sock" --paths "$WORK/paths.txt" --conns 4 --seconds 1 >/dev/null
-run() { # name "--socket PATH" | "--tls ADDR:PORT" small|small-tls|big [agent args]
-  local where=$2 kind=$3; shift 3
+run() { # "--socket PATH" | "--tls ADDR:PORT", small|big, [driver args]
+  local where=$1 kind=$2; shift 2
   # shellcheck disable=SC2086
-  if [ "$kind" != big ]; then
+  if [ "$kind" = small ]; then
     "${CLI[@]}" "$BIN/secured_bench" $where --paths "$WORK/paths.txt" --conns 32 --seconds "$SECS" "$@"
   else
     "${CLI[@]}" "$BIN/secured_bench" $where --range-url /v1/fs/bench/big.bin --size $BIG \
       --step $STEP --conns 4 --seconds "$SECS" "$@"
   fi
 }
-best() { # field lines... -> the best value of field over the rounds
+best() { # field: the best value of field over the rounds (stdin)
   python3 -c 'import sys; f=sys.argv[1]; v=[float(l.split()[l.split().index(f)+1]) for l in sys.stdin if f in l]; print(max(v) if v else 0)' "$1"
 }
-printf '%-34s %14s %14s %7s %6s %s\n' "secured read path (h1)" "nginx plain" "custodyd" "ratio" "bar" "result"
-for kind in small big small-tls; do
-  : >"$WORK/n.$kind"; : >"$WORK/c.$kind"
-  nw="--socket $WORK/nginx/h1.sock" cw="--socket $STATE/custodyd.sock"
-  [ $kind = small-tls ] && nw="--tls 127.0.0.1:$NPORT" cw="--tls 127.0.0.1:$CPORT"
-  for _ in $(seq "$ROUNDS"); do
-    run nginx "$nw" $kind >>"$WORK/n.$kind"
-    run custodyd "$cw" $kind "${agent[@]}" >>"$WORK/c.$kind"
-    if [ "${BENCH_OPERATOR:-0}" = 1 ] && [ $kind != small-tls ]; then
-      run custodyd "$cw" $kind >>"$WORK/o.$kind"
-    fi
-  done
-  if [ "${BENCH_OPERATOR:-0}" = 1 ] && [ $kind != small-tls ]; then
-    echo "  (custodyd as the operator, no token: $(tail -1 "$WORK/o.$kind"))"
-  fi
-  case $kind in
-    small) f=requests/s bar=0.5 label="4 KiB GET, unix, 32 conns (req/s)" ;;
-    small-tls) f=requests/s bar=0.5 label="4 KiB GET, TLS, 32 conns (req/s)" ;;
-    big) f=MiB/s bar=0.9 label="1 GiB 16 MiB ranges, unix (MiB/s)" ;;
-  esac
-  n=$(best $f <"$WORK/n.$kind"); c=$(best $f <"$WORK/c.$kind")
-  python3 - "$label" "$n" "$c" "$bar" "$(grep -h p99_us "$WORK/c.$kind" | tail -1)" <<'EOF'
-import sys
+# id | label | kind | nginx where | custodyd where | extra driver args | field | bar
+scenarios=(
+  "unix-h1|4 KiB GET, unix, h1, 32 conns|small|--socket $WORK/nginx/h1.sock|--socket $STATE/custodyd.sock||requests/s|0.5"
+  "unix-h2c|4 KiB GET, unix, h2c, 32x10 streams|small|--socket $WORK/nginx/h2c.sock|--socket $STATE/custodyd.sock|--h2 10|requests/s|0.5"
+  "tls-h1|4 KiB GET, TLS 1.3, h1, 32 conns|small|--tls 127.0.0.1:$NPORT|--tls 127.0.0.1:$CPORT||requests/s|0.5"
+  "tls-h2|4 KiB GET, TLS 1.3, h2, 32x10 streams|small|--tls 127.0.0.1:$NPORT|--tls 127.0.0.1:$CPORT|--h2 10|requests/s|0.5"
+  "big-unix|1 GiB in 16 MiB ranges, unix, h1, 4 conns (MiB/s)|big|--socket $WORK/nginx/h1.sock|--socket $STATE/custodyd.sock||MiB/s|0.9"
+)
+ratio_line() { # label nginx custodyd bar last
+  python3 -c 'import sys
 label, n, c, bar, last = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 r = c / n if n else 0
-print("%-34s %14.0f %14.0f %6.2fx %5.1fx %s   (custodyd: %s)" % (label, n, c, r, bar, "PASS" if r >= bar else "FAIL", last))
-EOF
+print("%-52s %12.0f %12.0f %6.2fx %5.1fx %s   (custodyd: %s)" % (label, n, c, r, bar, "PASS" if r >= bar else "FAIL", last))' "$@"
+}
+printf '%-52s %12s %12s %7s %6s %s\n' "secured read path" "nginx plain" "custodyd" "ratio" "bar" "result"
+for sc in "${scenarios[@]}"; do
+  IFS='|' read -r id label kind nw cw extra f bar <<<"$sc"
+  [ -z "${BENCH_ONLY:-}" ] || [[ $id =~ $BENCH_ONLY ]] || continue
+  : >"$WORK/n.$id"; : >"$WORK/c.$id"; : >"$WORK/o.$id"
+  for _ in $(seq "$ROUNDS"); do
+    # shellcheck disable=SC2086
+    run "$nw" $kind $extra >>"$WORK/n.$id"
+    # shellcheck disable=SC2086
+    run "$cw" $kind $extra "${agent[@]}" >>"$WORK/c.$id"
+    if [ "${BENCH_OPERATOR:-0}" = 1 ] && [[ $cw == --socket* ]]; then
+      # shellcheck disable=SC2086
+      run "$cw" $kind $extra >>"$WORK/o.$id"
+    fi
+  done
+  ratio_line "$label" "$(best $f <"$WORK/n.$id")" "$(best $f <"$WORK/c.$id")" "$bar" \
+    "$(grep -h p99_us "$WORK/c.$id" | tail -1)"
+  if [ -s "$WORK/o.$id" ]; then echo "    custodyd as the operator, no token: $(tail -1 "$WORK/o.$id")"; fi
 done
 ev=$(curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/audit/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
 echo "custodyd recorded $ev audit events (every request decided and durable before its answer)"

@@ -10,6 +10,9 @@
  *                 [--agent NAME --key PEM --mint ROOT:/PREFIX/]
  *   secured_bench --socket PATH --range-url /v1/fs/bench/big.bin
  *                 --size BYTES --step BYTES ...
+ *   secured_bench ... --h2 STREAMS   HTTP/2 (h2c prior knowledge on a Unix
+ *                 socket, h2 by ALPN over TLS), STREAMS requests in flight
+ *                 per connection
  *   secured_bench --tls 127.0.0.1:PORT ...   (TLS 1.3, HTTP/1.1; the session
  *                 proof is bound to each connection by the RFC 9266
  *                 tls-exporter, as custodyd requires over TCP)
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,12 +41,13 @@
 #define LAT_MAX 2000000 /* latency samples kept per thread */
 
 static const char *g_tls; /* "ADDR:PORT" */
-static SSL_CTX *g_ctx;
+static SSL_CTX *g_ctx, *g_ctx_h1; /* the load's ALPN; http/1.1 for minting */
 static const char *g_sock, *g_agent, *g_key_path, *g_mint, *g_range_url;
 static char **g_paths;
 static size_t g_npaths;
 static uint64_t g_size, g_step;
 static int g_conns = 32;
+static int g_streams; /* > 0: HTTP/2 (h2c prior knowledge, or h2 by ALPN), this many in flight */
 static double g_seconds = 10;
 static char *g_key_pem;
 static size_t g_key_len;
@@ -73,7 +78,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct conn connect_to(void)
+static struct conn connect_to(bool h1)
 {
     struct conn c = {.fd = -1};
     if (!g_tls) {
@@ -100,7 +105,7 @@ static struct conn connect_to(void)
         exit(1);
     }
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c.ssl = SSL_new(g_ctx);
+    c.ssl = SSL_new(h1 ? g_ctx_h1 : g_ctx);
     SSL_set_fd(c.ssl, c.fd);
     SSL_set_tlsext_host_name(c.ssl, "localhost");
     if (SSL_connect(c.ssl) != 1) {
@@ -227,7 +232,7 @@ static int read_response(struct conn *c, char *buf, size_t cap, uint64_t *body_b
 
 static void mint_token(void)
 {
-    struct conn c = connect_to();
+    struct conn c = connect_to(true);
     char proof[400], req[2048], *buf = malloc(1 << 20), body[16384];
     make_proof(&c, proof, sizeof proof);
     char json[512];
@@ -254,14 +259,22 @@ static void mint_token(void)
     free(buf);
 }
 
+static void run_h2(struct worker *w);
+
 static void *run(void *arg)
 {
     struct worker *w = arg;
     size_t cap = 1 << 20;
     char *buf = malloc(cap), req[16384];
     w->lat = malloc(LAT_MAX * sizeof *w->lat);
-    w->c = connect_to();
+    w->c = connect_to(!g_streams);
     if (g_agent) make_proof(&w->c, w->proof, sizeof w->proof);
+    if (g_streams) {
+        run_h2(w);
+        conn_close(&w->c);
+        free(buf);
+        return NULL;
+    }
     bool first = true;
     uint64_t k = (uint64_t)w->id * 7919;
     while (!atomic_load(&g_go))
@@ -316,8 +329,137 @@ static int cmp_u32(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: secured_bench (--socket PATH | --tls ADDR:PORT) (--paths FILE | --range-url URL --size N "
-                    "--step N) [--conns N] [--seconds S] [--agent NAME --key PEM --mint RES]\n");
+                    "--step N) [--conns N] [--seconds S] [--h2 STREAMS] [--agent NAME --key PEM --mint RES]\n");
     exit(2);
+}
+
+/* ---- HTTP/2: g_streams requests in flight per connection ---- */
+
+struct h2_stream {
+    uint64_t t0;
+    int status;
+    uint64_t bytes;
+};
+
+struct h2_run {
+    struct worker *w;
+    nghttp2_session *s;
+    uint64_t k;
+    int inflight;
+    bool failed;
+    char range[64];
+};
+
+static ssize_t h2_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)s, (void)flags;
+    struct h2_run *r = ud;
+    return send_all(&r->w->c, (const char *)data, len) == 0 ? (ssize_t)len
+                                                            : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int h2_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                     const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+    (void)flags, (void)ud;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st && nl == 7 && memcmp(name, ":status", 7) == 0 && vl == 3) {
+        uint64_t v = 0;
+        util_parse_u64((const char *)value, 3, &v);
+        st->status = (int)v;
+    }
+    return 0;
+}
+
+static int h2_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *ud)
+{
+    (void)flags, (void)data, (void)ud;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (st) st->bytes += len;
+    return 0;
+}
+
+static int h2_submit(struct h2_run *r);
+
+static int h2_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    struct h2_run *r = ud;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st) return 0;
+    struct worker *w = r->w;
+    uint64_t dt = now_ns() - st->t0;
+    if (st->status != 200 && st->status != 206) {
+        if (w->errors++ < 3) fprintf(stderr, "secured_bench: conn %d: status %d\n", w->id, st->status);
+    } else {
+        w->requests++;
+        w->bytes += st->bytes;
+        if (w->nlat < LAT_MAX) w->lat[w->nlat++] = (uint32_t)UTIL_MIN(dt / 1000, UINT32_MAX);
+    }
+    free(st);
+    r->inflight--;
+    if (!atomic_load_explicit(&g_stop, memory_order_relaxed)) return h2_submit(r);
+    return 0;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+static int h2_submit(struct h2_run *r)
+{
+    const char *path = g_range_url ? g_range_url : g_paths[r->k % g_npaths];
+    nghttp2_nv nv[8] = {NV(":method", "GET"), NV(":scheme", g_tls ? "https" : "http"),
+                        NV(":authority", "localhost"), NV(":path", path)};
+    size_t n = 4;
+    if (g_range_url) {
+        uint64_t off = (r->k * g_step) % g_size, last = UTIL_MIN(off + g_step - 1, g_size - 1);
+        snprintf(r->range, sizeof r->range, "bytes=%llu-%llu", (unsigned long long)off,
+                 (unsigned long long)last);
+        nv[n++] = (nghttp2_nv)NV("range", r->range);
+    }
+    if (g_agent) nv[n++] = (nghttp2_nv)NV("custody-session", r->w->proof); /* same proof: */
+    if (g_token[0]) nv[n++] = (nghttp2_nv)NV("custody-token", g_token);   /* not re-verified */
+    r->k++;
+    struct h2_stream *st = calloc(1, sizeof *st);
+    st->t0 = now_ns();
+    if (nghttp2_submit_request(r->s, NULL, nv, n, NULL, st) < 0) {
+        free(st);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    r->inflight++;
+    return 0;
+}
+
+static void run_h2(struct worker *w)
+{
+    struct h2_run r = {.w = w, .k = (uint64_t)w->id * 7919};
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, h2_send);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_close);
+    nghttp2_session_client_new(&r.s, cb, &r);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry set[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (1u << 30) - 1}};
+    nghttp2_submit_settings(r.s, NGHTTP2_FLAG_NONE, set, 1);
+    nghttp2_session_set_local_window_size(r.s, NGHTTP2_FLAG_NONE, 0, (1 << 30) - 1);
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    while (!atomic_load(&g_go))
+        ;
+    for (int i = 0; i < g_streams; i++)
+        h2_submit(&r);
+    while (r.inflight > 0) {
+        if (nghttp2_session_send(r.s) != 0) break;
+        ssize_t n = conn_recv(&w->c, buf, cap);
+        if (n <= 0 || nghttp2_session_mem_recv(r.s, buf, (size_t)n) < 0) {
+            w->errors++;
+            break;
+        }
+    }
+    nghttp2_session_del(r.s);
+    free(buf);
 }
 
 int main(int argc, char **argv)
@@ -335,6 +477,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--conns")) g_conns = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--seconds")) g_seconds = atof(v);
         else if (!strcmp(a, "--agent")) g_agent = v;
+        else if (!strcmp(a, "--h2")) g_streams = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--key")) g_key_path = v;
         else if (!strcmp(a, "--mint")) g_mint = v;
         else usage();
@@ -363,6 +506,12 @@ int main(int argc, char **argv)
         g_ctx = SSL_CTX_new(TLS_client_method());
         SSL_CTX_set_min_proto_version(g_ctx, TLS1_3_VERSION);
         SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback, a self-signed cert */
+        static const unsigned char h2[] = "\x02h2", h1[] = "\x08http/1.1";
+        SSL_CTX_set_alpn_protos(g_ctx, h2, sizeof h2 - 1);
+        g_ctx_h1 = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(g_ctx_h1, TLS1_3_VERSION);
+        SSL_CTX_set_verify(g_ctx_h1, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_alpn_protos(g_ctx_h1, h1, sizeof h1 - 1);
     }
     if (g_agent) {
         if (util_read_file(g_key_path, 65536, &g_key_pem, &g_key_len) != 0) usage();
