@@ -8,12 +8,12 @@
 # custodyd decides each request (token caveats + Cedar policy) and makes its
 # audit event durable before answering. nginx serves the same files with no
 # checks. Both are driven by the same closed-loop driver (build/bin/
-# secured_bench) over a Unix socket, HTTP/1.1 keep-alive, servers pinned to
-# CPU 0 and the driver to CPU 1. Figures are ratios against nginx in the
+# secured_bench) over a Unix socket and TLS, HTTP/1.1 keep-alive and HTTP/2,
+# servers pinned to CPU 0 and the driver to CPU 1. Figures are ratios against nginx in the
 # same run. A benchmark, not a test: exits 0 when a ratio misses its bar.
 #
 #   BENCH_SECONDS=N (default 10)  BENCH_ROUNDS=N (default 1; best of N)
-#   BENCH_ONLY=REGEX (scenario ids: unix-h1 unix-h2c tls-h1 tls-h2 big-unix)
+#   BENCH_ONLY=REGEX (scenario ids: unix-h1 unix-h1-threads unix-h2c tls-h1 tls-h2 big-unix)
 #   BENCH_OPERATOR=1 (also load custodyd as the operator, no token, on the Unix socket)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,7 +113,8 @@ best() { # field: the best value of field over the rounds (stdin)
 }
 # id | label | kind | nginx where | custodyd where | extra driver args | field | bar
 scenarios=(
-  "unix-h1|4 KiB GET, unix, h1, 32 conns|small|--socket $WORK/nginx/h1.sock|--socket $STATE/custodyd.sock||requests/s|0.5"
+  "unix-h1|4 KiB GET, unix, h1, 32 conns, one epoll thread|small|--socket $WORK/nginx/h1.sock|--socket $STATE/custodyd.sock|--epoll 1|requests/s|0.5"
+  "unix-h1-threads|4 KiB GET, unix, h1, 32 conns, a thread each|small|--socket $WORK/nginx/h1.sock|--socket $STATE/custodyd.sock||requests/s|0.5"
   "unix-h2c|4 KiB GET, unix, h2c, 32x10 streams|small|--socket $WORK/nginx/h2c.sock|--socket $STATE/custodyd.sock|--h2 10|requests/s|0.5"
   "tls-h1|4 KiB GET, TLS 1.3, h1, 32 conns|small|--tls 127.0.0.1:$NPORT|--tls 127.0.0.1:$CPORT||requests/s|0.5"
   "tls-h2|4 KiB GET, TLS 1.3, h2, 32x10 streams|small|--tls 127.0.0.1:$NPORT|--tls 127.0.0.1:$CPORT|--h2 10|requests/s|0.5"

@@ -10,6 +10,8 @@
  *                 [--agent NAME --key PEM --mint ROOT:/PREFIX/]
  *   secured_bench --socket PATH --range-url /v1/fs/bench/big.bin
  *                 --size BYTES --step BYTES ...
+ *   secured_bench ... --epoll 1      one thread drives every connection with
+ *                 epoll (plain HTTP/1.1 on a Unix socket), as h2load and wrk do
  *   secured_bench ... --h2 STREAMS   HTTP/2 (h2c prior knowledge on a Unix
  *                 socket, h2 by ALPN over TLS), STREAMS requests in flight
  *                 per connection
@@ -21,6 +23,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
@@ -47,6 +51,7 @@ static char **g_paths;
 static size_t g_npaths;
 static uint64_t g_size, g_step;
 static int g_conns = 32;
+static bool g_epoll; /* one thread, non-blocking connections (like h2load/wrk) */
 static int g_streams; /* > 0: HTTP/2 (h2c prior knowledge, or h2 by ALPN), this many in flight */
 static double g_seconds = 10;
 static char *g_key_pem;
@@ -329,7 +334,7 @@ static int cmp_u32(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: secured_bench (--socket PATH | --tls ADDR:PORT) (--paths FILE | --range-url URL --size N "
-                    "--step N) [--conns N] [--seconds S] [--h2 STREAMS] [--agent NAME --key PEM --mint RES]\n");
+                    "--step N) [--conns N] [--seconds S] [--h2 STREAMS | --epoll 1] [--agent NAME --key PEM --mint RES]\n");
     exit(2);
 }
 
@@ -462,6 +467,121 @@ static void run_h2(struct worker *w)
     free(buf);
 }
 
+/* ---- one event-driven thread for every connection (plain HTTP/1.1) ---- */
+
+struct econn {
+    struct worker *w;
+    char *buf;
+    size_t have, head_len;
+    uint64_t clen, t0, k;
+    int status;
+    bool head, first;
+};
+
+#define ECONN_BUF (64 * 1024)
+
+static int econn_send(struct econn *e)
+{
+    char req[16384];
+    const char *path = g_paths[e->k++ % g_npaths];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%s%s%s%s\r\n", path,
+                     e->first && g_agent ? "custody-session: " : "",
+                     e->first && g_agent ? e->w->proof : "", e->first && g_agent ? "\r\n" : "",
+                     g_token[0] ? "custody-token: " : "", g_token, g_token[0] ? "\r\n" : "");
+    e->first = false;
+    e->have = 0;
+    e->head = false;
+    e->t0 = now_ns();
+    return send(e->w->c.fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* Consumes what arrived; 1 when a response is complete, 0 for more, -1. */
+static int econn_recv(struct econn *e)
+{
+    for (;;) {
+        ssize_t r = recv(e->w->c.fd, e->buf + e->have, ECONN_BUF - e->have, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (r <= 0) return -1;
+        e->have += (size_t)r;
+        if (!e->head) {
+            char *end = memmem(e->buf, e->have, "\r\n\r\n", 4);
+            if (!end) {
+                if (e->have == ECONN_BUF) return -1;
+                continue;
+            }
+            uint64_t st = 0;
+            if (e->have < 12 || util_parse_u64(e->buf + 9, 3, &st) != 0) return -1;
+            e->status = (int)st;
+            e->clen = 0;
+            for (char *p = e->buf; p < end; p++)
+                if ((p == e->buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0) {
+                    e->clen = strtoull(p + 15, NULL, 10);
+                    break;
+                }
+            e->head = true;
+            e->head_len = (size_t)(end + 4 - e->buf);
+        }
+        if (e->have - e->head_len >= e->clen) return 1; /* closed loop: nothing follows */
+        if (e->have == ECONN_BUF) { /* drop body bytes already seen */
+            e->clen -= e->have - e->head_len;
+            e->have = e->head_len = 0;
+        }
+    }
+}
+
+static void *run_epoll(void *arg)
+{
+    struct worker *ws = arg;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct econn *es = calloc((size_t)g_conns, sizeof *es);
+    for (int i = 0; i < g_conns; i++) {
+        es[i] = (struct econn){.w = &ws[i], .buf = malloc(ECONN_BUF), .first = true,
+                               .k = (uint64_t)i * 7919};
+        ws[i].lat = malloc(LAT_MAX * sizeof *ws[i].lat);
+        ws[i].c = connect_to(true);
+        if (g_agent) make_proof(&ws[i].c, ws[i].proof, sizeof ws[i].proof);
+        fcntl(ws[i].c.fd, F_SETFL, fcntl(ws[i].c.fd, F_GETFL) | O_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &es[i]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, ws[i].c.fd, &ev);
+    }
+    while (!atomic_load(&g_go))
+        ;
+    for (int i = 0; i < g_conns; i++)
+        if (econn_send(&es[i]) != 0) ws[i].errors++;
+    struct epoll_event evs[64];
+    while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+        int n = epoll_wait(ep, evs, 64, 50);
+        for (int i = 0; i < n; i++) {
+            struct econn *e = evs[i].data.ptr;
+            int r = econn_recv(e);
+            if (r == 0) continue;
+            struct worker *w = e->w;
+            if (r < 0) {
+                if (w->errors++ < 3) fprintf(stderr, "secured_bench: conn %d broke\n", w->id);
+                epoll_ctl(ep, EPOLL_CTL_DEL, w->c.fd, NULL);
+                continue;
+            }
+            uint64_t dt = now_ns() - e->t0;
+            if (e->status != 200 && e->status != 206) {
+                if (w->errors++ < 3)
+                    fprintf(stderr, "secured_bench: conn %d: status %d\n", w->id, e->status);
+            } else {
+                w->requests++;
+                w->bytes += e->clen;
+                if (w->nlat < LAT_MAX) w->lat[w->nlat++] = (uint32_t)UTIL_MIN(dt / 1000, UINT32_MAX);
+            }
+            if (econn_send(e) != 0) w->errors++;
+        }
+    }
+    for (int i = 0; i < g_conns; i++) {
+        conn_close(&ws[i].c);
+        free(es[i].buf);
+    }
+    free(es);
+    close(ep);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *paths_file = NULL;
@@ -478,6 +598,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seconds")) g_seconds = atof(v);
         else if (!strcmp(a, "--agent")) g_agent = v;
         else if (!strcmp(a, "--h2")) g_streams = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--epoll")) g_epoll = strcmp(v, "0") != 0;
         else if (!strcmp(a, "--key")) g_key_path = v;
         else if (!strcmp(a, "--mint")) g_mint = v;
         else usage();
@@ -518,10 +639,13 @@ int main(int argc, char **argv)
         mint_token();
     }
     struct worker *ws = calloc((size_t)g_conns, sizeof *ws);
-    for (int i = 0; i < g_conns; i++) {
+    pthread_t ethread;
+    if (g_epoll && (g_tls || g_streams || g_range_url)) usage(); /* plain h1 paths only */
+    for (int i = 0; i < g_conns; i++)
         ws[i].id = i;
+    if (g_epoll) pthread_create(&ethread, NULL, run_epoll, ws);
+    for (int i = 0; !g_epoll && i < g_conns; i++)
         pthread_create(&ws[i].th, NULL, run, &ws[i]);
-    }
     usleep(100000);
     uint64_t t0 = now_ns();
     atomic_store(&g_go, true);
@@ -530,8 +654,9 @@ int main(int argc, char **argv)
     uint64_t elapsed = now_ns() - t0;
     uint64_t req = 0, bytes = 0, errors = 0;
     size_t nlat = 0;
+    if (g_epoll) pthread_join(ethread, NULL);
     for (int i = 0; i < g_conns; i++) {
-        pthread_join(ws[i].th, NULL);
+        if (!g_epoll) pthread_join(ws[i].th, NULL);
         req += ws[i].requests;
         bytes += ws[i].bytes;
         errors += ws[i].errors;
