@@ -200,6 +200,8 @@ struct authz_result {
     const char *policy_ids[8];       /* the same, split (point into policies) */
     size_t npolicy;
     char token_id[TOKEN_ID_HEX_LEN + 1]; /* the capability used, "" when none */
+    char delegated_by[AUTHZ_NAME_MAX + 1]; /* the agent who handed the token to the
+                                            * presenter (whose rights were decided), or "" */
     uint64_t token_age;              /* seconds since it was issued */
     size_t nerrors;                  /* policies that errored and were skipped */
     char reason[512];                /* one line: which policy refused, or that none

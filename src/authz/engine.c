@@ -324,10 +324,10 @@ static void policy_list(const struct policy_set *set, const struct policy_respon
 }
 
 /* One policy decision for principal/action/resource; fills res on deny. */
-static int decide_policy(struct authz *az, const struct authz_request *req, struct authz_res *r,
+static int decide_policy(struct authz *az, const struct authz_request *req,
+                         const struct authz_agent *ag, struct authz_res *r,
                          const struct policy_value *context, struct authz_result *res)
 {
-    const struct authz_agent *ag = req->who->agent;
     struct policy_request pr = {
         .principal = ag ? policy_uid_make("Agent", ag->name)
                         : policy_uid_make("Operator", AUTHZ_OPERATOR_ID),
@@ -371,9 +371,22 @@ static bool revoked_cb(void *ctx, const char *id)
     return az->ids && authz_token_revoked(az->ids, id);
 }
 
+static const struct authz_agent *find_agent(const struct authz *az, const char *name)
+{
+    if (az->ids) return authz_agent_find(az->ids, name);
+    for (size_t i = 0; i < az->nagents; i++)
+        if (strcmp(az->agents[i].name, name) == 0) return &az->agents[i];
+    return NULL;
+}
+
+/* The token against the request. An agent may hand its token to a
+ * sub-agent offline (a `delegate = NAME` caveat): the token stays bound to
+ * the agent that received it from custodyd (its key, its epoch), only the
+ * delegate may present it, and *principal becomes that original agent,
+ * whose rights the policy then decides. */
 static int check_token(struct authz *az, const struct authz_request *req,
                        const struct authz_res *r, const struct authz_res *r2, uint64_t now,
-                       struct authz_result *res)
+                       const struct authz_agent **principal, struct authz_result *res)
 {
     const struct authz_agent *ag = req->who->agent;
     struct token_request tr = {
@@ -395,6 +408,30 @@ static int check_token(struct authz *az, const struct authz_request *req,
     struct token_info info = {0};
     struct strbuf why = STRBUF_INIT;
     int rc = token_cache_verify(az->cache, req->token, &tr, &info, &why);
+    const char *origin_name = info.eff.agent;
+    if (rc == CUSTODY_EPERM && ag && info.eff.delegate && origin_name &&
+        strcmp(origin_name, ag->name) != 0) {
+        const struct authz_agent *origin = find_agent(az, origin_name);
+        if (!origin) {
+            rc = sb_fail(&why, CUSTODY_EREVOKED, "agent \"%s\", who handed over the token, no "
+                                                 "longer exists", origin_name);
+        } else if (origin->quarantined) {
+            rc = sb_fail(&why, CUSTODY_EQUARANTINED,
+                         "agent \"%s\", who handed over the token, is quarantined", origin->name);
+        } else {
+            tr.agent = origin->name;
+            tr.agent_key = origin->key_fp;
+            tr.agent_epoch = origin->epoch;
+            tr.presenter = ag->name;
+            token_info_free(&info);
+            sb_reset(&why);
+            rc = token_cache_verify(az->cache, req->token, &tr, &info, &why);
+            if (!rc) {
+                *principal = origin;
+                util_strlcpy(res->delegated_by, origin->name, sizeof res->delegated_by);
+            }
+        }
+    }
     util_strlcpy(res->token_id, info.id, sizeof res->token_id);
     if (info.eff.issued && now > info.eff.issued) res->token_age = now - info.eff.issued;
     token_info_free(&info);
@@ -476,15 +513,18 @@ int authz_decide(struct authz *az, const struct authz_request *req, struct authz
                  "mint) and send it in the custody-token header");
         goto out;
     }
-    if (has_token && check_token(az, req, &m.r, m.has_r2 ? &m.r2 : NULL, now, res)) goto out;
+    const struct authz_agent *principal = ag;
+    if (has_token && check_token(az, req, &m.r, m.has_r2 ? &m.r2 : NULL, now, &principal, res))
+        goto out;
     if ((rc = ctx_build(&m.ctx, req, m.has_r2 ? &m.r2 : NULL, now, has_token, res->token_age)))
         goto fail;
-    rc = decide_policy(az, req, m.has_r ? &m.r : NULL, &m.ctx.rec, res);
-    if (rc == 0 && m.has_r2) rc = decide_policy(az, req, &m.r2, &m.ctx.rec, res);
+    rc = decide_policy(az, req, principal, m.has_r ? &m.r : NULL, &m.ctx.rec, res);
+    if (rc == 0 && m.has_r2) rc = decide_policy(az, req, principal, &m.r2, &m.ctx.rec, res);
     if (rc < 0) goto fail;
     if (rc == 0) {
         res->allow = true;
-        snprintf(res->reason, sizeof res->reason, "permitted by policy %s", res->policies);
+        set_reason(res, "permitted by policy %s%s%s", res->policies,
+                   res->delegated_by[0] ? "; token handed over by agent " : "", res->delegated_by);
     }
     goto out;
 fail:

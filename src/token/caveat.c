@@ -150,6 +150,7 @@ static const struct key_def keys[TOKEN_CAV_COUNT] = {
     [TOKEN_CAV_POLICY] = {"policy", "="},
     [TOKEN_CAV_EPOCH] = {"epoch", "="},
     [TOKEN_CAV_ATTEST] = {"attest", "="},
+    [TOKEN_CAV_DELEGATE] = {"delegate", "="},
 };
 
 const char *token_caveat_key_name(enum token_caveat_key k)
@@ -178,6 +179,7 @@ static int parse_value(struct tok_caveat *c, const char *v, size_t n)
 {
     switch (c->kind) {
     case TOKEN_CAV_AGENT:
+    case TOKEN_CAV_DELEGATE:
         return tok_agent_name_valid(v, n) ? 0 : -1;
     case TOKEN_CAV_AGENT_KEY:
         return tok_hash_id_valid(v, n, "ed25519") ? 0 : -1;
@@ -209,6 +211,7 @@ static const char *value_syntax(int kind)
 {
     switch (kind) {
     case TOKEN_CAV_AGENT:
+    case TOKEN_CAV_DELEGATE:
         return "an agent name: 1-64 of A-Z a-z 0-9 . _ -, not starting with . or -";
     case TOKEN_CAV_AGENT_KEY:
         return "ed25519: and 64 lower-case hex digits";
@@ -371,6 +374,9 @@ static void add_effective(struct token_effective *e, const struct tok_caveat *c)
     case TOKEN_CAV_ATTEST:
         same_string(e, k, &e->attest, c->value);
         break;
+    case TOKEN_CAV_DELEGATE:
+        same_string(e, k, &e->delegate, c->value);
+        break;
     case TOKEN_CAV_ACTION:
         e->actions &= (uint32_t)c->a;
         if (!e->actions) e->conflicts |= TOKEN_CAV_BIT(k);
@@ -462,9 +468,11 @@ int tok_narrows(const struct token_effective *e, const struct tok_caveat *c, str
         break;
     case TOKEN_CAV_AGENT:
     case TOKEN_CAV_AGENT_KEY:
-    case TOKEN_CAV_ATTEST: {
+    case TOKEN_CAV_ATTEST:
+    case TOKEN_CAV_DELEGATE: { /* handing to a sub-agent narrows who may present it */
         const char *cur = c->kind == TOKEN_CAV_AGENT       ? e->agent
                           : c->kind == TOKEN_CAV_AGENT_KEY ? e->agent_key
+                          : c->kind == TOKEN_CAV_DELEGATE  ? e->delegate
                                                            : e->attest;
         if (cur && strcmp(cur, c->value) != 0)
             rc = sb_fail(reason, CUSTODY_EINVAL,

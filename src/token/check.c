@@ -104,6 +104,12 @@ static int check_one(const struct req_view *v, const struct tok_caveat *c, enum 
             return sb_fail(reason, CUSTODY_EPERM, "caveat \"%s\" does not permit key \"%s\"",
                            c->text, r->agent_key ? r->agent_key : "(none)");
         return 0;
+    case TOKEN_CAV_DELEGATE:
+        if (cls == C_BINDING && strcmp(c->value, r->presenter ? r->presenter : r->agent) != 0)
+            return sb_fail(reason, CUSTODY_EPERM,
+                           "caveat \"%s\": the token was handed to another agent, not \"%s\"",
+                           c->text, r->presenter ? r->presenter : r->agent);
+        return 0;
     case TOKEN_CAV_ATTEST:
         if (cls == C_BINDING && (!r->attest || strcmp(c->value, r->attest) != 0))
             return sb_fail(reason, CUSTODY_EPERM,
@@ -166,6 +172,11 @@ int tok_check(const struct tok *t, const struct token_request *r, struct strbuf 
                        "), over this resource's cap of %" PRIu64 " s",
                        t->eff.expires - UTIL_MIN(t->eff.issued, t->eff.expires), t->eff.issued,
                        t->eff.expires, r->max_ttl);
+    if (r->presenter && strcmp(r->presenter, r->agent) != 0 &&
+        !(t->eff.present & TOKEN_CAV_BIT(TOKEN_CAV_DELEGATE)))
+        return sb_fail(reason, CUSTODY_EPERM,
+                       "the token is bound to agent \"%s\" and was not handed to \"%s\"",
+                       r->agent, r->presenter);
     if ((rc = check_class(&v, C_BINDING, reason)) || (rc = check_class(&v, C_SCOPE, reason)))
         return rc;
     return 0;

@@ -13,7 +13,7 @@
  *   resource_prefix = demo:/a/   range = 0-4095
  *   expires < 1767225600         issued = 1767225540
  *   policy = ID                  epoch = 3
- *   attest = sha256:HEX64
+ *   attest = sha256:HEX64        delegate = NAME
  *
  * A request is allowed only when the MAC chain verifies under the root key
  * and every caveat holds for it; unknown caveats fail. Anyone holding a
@@ -97,6 +97,8 @@ enum token_caveat_key {
     TOKEN_CAV_POLICY,          /* policy = ID */
     TOKEN_CAV_EPOCH,           /* epoch = N */
     TOKEN_CAV_ATTEST,          /* attest = sha256:HEX64 */
+    TOKEN_CAV_DELEGATE,        /* delegate = NAME: only this agent may present the token
+                                * (added offline by the agent to hand it to a sub-agent) */
     TOKEN_CAV_COUNT
 };
 #define TOKEN_CAV_BIT(k) (1u << (k))
@@ -160,6 +162,7 @@ struct token_effective {
     const char *agent;  /* NULL when absent */
     const char *agent_key;
     const char *attest;
+    const char *delegate;             /* the sub-agent it was handed to, or NULL */
     uint32_t actions;                 /* common to every action caveat; TOKEN_ACT_ALL when none */
     const char *resource;             /* the narrowest resource scope; NULL when none */
     bool resource_prefix;             /* ... and whether it is a prefix */
@@ -212,8 +215,10 @@ int token_attenuate(const char *token, const char *const *caveats, size_t n, str
 /* ---- verification ---- */
 
 struct token_request {
-    const char *agent;     /* the authenticated agent's name */
+    const char *agent;     /* the agent the token must be bound to (its `agent` caveat) */
     const char *agent_key; /* its key fingerprint "ed25519:<hex>" (NULL: none) */
+    const char *presenter; /* the authenticated agent presenting it; NULL: agent. When it
+                            * is not `agent`, the token needs `delegate = presenter` */
     const char *action;    /* one action name: "read", ... */
     const char *resource;  /* "root:/path", canonical: no "..", "//", trailing '/' */
     const char *resource2; /* a second resource (a move's destination), or NULL */
@@ -239,7 +244,7 @@ struct token_request {
  *   5. revoked id, epoch caveats, retired policies    -> EREVOKED
  *   6. expires caveats                                -> EEXPIRED
  *   7. issued in the future, lifetime over max_ttl    -> EPERM
- *   8. agent, agent_key, attest                       -> EPERM
+ *   8. agent, agent_key, attest, delegate/presenter   -> EPERM
  *   9. action, resource (and resource2), range        -> EPERM
  * Returns 0 when every caveat holds. info (may be NULL) is filled whenever
  * the token parsed, success or not; call token_info_free either way.

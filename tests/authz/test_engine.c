@@ -363,3 +363,53 @@ TEST(authz_engine_reload_is_atomic_and_explained)
     sb_free(&err);
     world_free(&w);
 }
+
+/* An agent hands its token to a sub-agent offline (`delegate = NAME`): only
+ * the sub-agent may present it, it keeps the original agent's binding and
+ * rights, and it dies with the original agent's epoch. */
+TEST(authz_engine_delegation)
+{
+    struct world w;
+    world_init(&w);
+    struct strbuf tok = STRBUF_INIT, sub = STRBUF_INIT, why = STRBUF_INIT;
+    struct authz_result res;
+    mint(&w, "demo", TOKEN_ACT_READ | TOKEN_ACT_WRITE, "demo", "/", &tok);
+    const char *cav[] = {"delegate = helper", "action in read"};
+    ASSERT_OK(token_attenuate(tok.buf, cav, 2, &sub, &why));
+    /* helper (whose own policies allow no writes to demo:/x) uses demo's rights, narrowed */
+    ASSERT_OK(decide(&w, "helper", "read", "demo", "/hello.txt", sub.buf, &res));
+    ASSERT(res.allow);
+    ASSERT_STR_EQ(res.delegated_by, "demo");
+    ASSERT_STR_EQ(res.policies, "demo-rw");
+    ASSERT_STR_CONTAINS(res.reason, "handed over by agent demo");
+    ASSERT_OK(decide(&w, "helper", "write", "demo", "/x.txt", sub.buf, &res));
+    ASSERT(!res.allow); /* the handed-over token was narrowed to read */
+    ASSERT_STR_CONTAINS(res.reason, "action");
+    /* nobody else may present it, not even demo itself */
+    ASSERT_OK(decide(&w, "ranger", "read", "demo", "/hello.txt", sub.buf, &res));
+    ASSERT(!res.allow);
+    ASSERT_OK(decide(&w, "demo", "read", "demo", "/hello.txt", sub.buf, &res));
+    ASSERT(!res.allow);
+    ASSERT_STR_CONTAINS(res.reason, "handed to another agent");
+    /* without the delegate caveat, helper cannot use demo's token */
+    ASSERT_OK(decide(&w, "helper", "read", "demo", "/hello.txt", tok.buf, &res));
+    ASSERT(!res.allow);
+    /* a second, different delegate makes the token unusable: attenuation refuses it */
+    const char *again[] = {"delegate = ranger"};
+    struct strbuf bad = STRBUF_INIT;
+    sb_reset(&why);
+    ASSERT_EQ(token_attenuate(sub.buf, again, 1, &bad, &why), CUSTODY_EINVAL);
+    /* revoking demo kills what it handed over; so does quarantining it */
+    ASSERT_OK(authz_agent_quarantine(w.ids, "demo", true));
+    ASSERT_OK(decide(&w, "helper", "read", "demo", "/hello.txt", sub.buf, &res));
+    ASSERT_EQ(res.err, CUSTODY_EQUARANTINED);
+    ASSERT_OK(authz_agent_quarantine(w.ids, "demo", false));
+    ASSERT_OK(authz_agent_revoke(w.ids, "demo", NULL));
+    ASSERT_OK(decide(&w, "helper", "read", "demo", "/hello.txt", sub.buf, &res));
+    ASSERT_EQ(res.err, CUSTODY_EREVOKED);
+    sb_free(&bad);
+    sb_free(&tok);
+    sb_free(&sub);
+    sb_free(&why);
+    world_free(&w);
+}

@@ -159,7 +159,27 @@ assert st == 206 and body == b"hello", (st, body)
 st, doc, _ = demo.call("GET", "/v1/fs/demo/hello.txt", token=rt)
 assert st == 403 and "range" in err(doc)[1], (st, doc)
 
-# 7. explain
+# 6b. demo hands a narrowed token to a sub-agent offline (pymacaroons adds
+# `delegate = sub`): only sub may present it, with demo's rights, narrowed
+skey, spub = keypair("sub")
+st, _ = op("POST", "/v1/agents", {"name": "sub", "public_key": spub})
+assert st == 201, st
+sub = Agent("sub", skey)
+st, doc, _ = sub.call("GET", "/v1/fs/demo/hello.txt", token=tok)
+assert st == 403 and "does not permit agent" in err(doc)[1], (st, doc)
+m = Macaroon.deserialize(tok)
+m.add_first_party_caveat("delegate = sub")
+m.add_first_party_caveat("action in read")
+handed = m.serialize()
+st, body, r = sub.call("GET", "/v1/fs/demo/hello.txt", token=handed, raw=True)
+assert st == 200 and body == b"hello from custody\n", (st, body)
+ev = event(int(r.getheader("x-custody-audit-index")))
+assert ev["agent_id"] == "sub" and "handed over by agent demo" in ev["reason"], ev
+st, doc, _ = sub.call("PUT", "/v1/fs/demo/sub.txt", body=b"x", token=handed)
+assert st == 403 and "action" in err(doc)[1], (st, doc)
+st, doc, _ = mal.call("GET", "/v1/fs/demo/hello.txt", token=handed)
+assert st == 403, (st, doc)
+
 st, text = op("POST", "/v1/policy/explain", {"agent": "demo", "action": "read", "resource": "demo:/hello.txt"})
 assert st == 200 and b"demo-agent-reads-and-writes-demo" in text, (st, text)
 

@@ -86,6 +86,36 @@ TEST(token_verify_agent_and_key)
     free(tok);
 }
 
+TEST(token_verify_delegate)
+{
+    char *tok = fx_mint_std();
+    struct token_request r = fx_request();
+    /* a presenter other than the agent needs a delegate caveat naming it */
+    r.presenter = "sub-1";
+    expect(tok, &r, CUSTODY_EPERM, "was not handed to \"sub-1\"");
+    r.presenter = FX_AGENT; /* the agent itself presenting: fine */
+    expect(tok, &r, 0, NULL);
+    const char *cav[] = {"delegate = sub-1"};
+    struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
+    ASSERT_OK(token_attenuate(tok, cav, 1, &out, &why));
+    r.presenter = "sub-1"; /* bound to agent-7's key and epoch, presented by sub-1 */
+    expect(out.buf, &r, 0, NULL);
+    r.presenter = "sub-2";
+    expect(out.buf, &r, CUSTODY_EPERM, "handed to another agent, not \"sub-2\"");
+    r.presenter = NULL; /* agent-7 itself may no longer present it */
+    expect(out.buf, &r, CUSTODY_EPERM, "handed to another agent");
+    r.presenter = "sub-1";
+    r.agent_epoch = 4; /* agent-7 revoked: what it handed over dies too */
+    expect(out.buf, &r, CUSTODY_EREVOKED, NULL);
+    /* grammar */
+    ASSERT_OK(token_caveat_check("delegate = sub-1", 16, NULL));
+    ASSERT_EQ(token_caveat_check("delegate = .x", 13, NULL), CUSTODY_EBADTOKEN);
+    ASSERT_EQ(token_caveat_check("delegate in a", 13, NULL), CUSTODY_EBADTOKEN);
+    sb_free(&out);
+    sb_free(&why);
+    free(tok);
+}
+
 TEST(token_verify_action)
 {
     struct token_claims c = fx_claims();
