@@ -117,8 +117,6 @@ int authz_session_verify(struct authz_ids *ids, const char *agent, uint64_t ts, 
 #define AUTHZ_TOKEN_KEY "keys/token.key" /* STATE/keys/token.key, the tokens' root key */
 #define AUTHZ_POLICY_FILES_MAX 1024
 #define AUTHZ_IDS_TEXT_MAX 256 /* determining policy ids, comma-separated */
-#define AUTHZ_TTL_DEFAULT_S 300
-#define AUTHZ_TTL_MAX_S 3600
 
 #define AUTHZ_OPERATOR_ID "local" /* Operator::"local" */
 
@@ -222,15 +220,15 @@ int authz_explain(struct authz *az, const struct policy_set *set, const struct a
 /* Mints a capability for an agent after a policy decision for each action
  * on the resource (a directory prefix when path ends in '/'): the token is
  * bound to the agent, its key, its epoch, the determining policies and a
- * lifetime capped by the resource's labels (AUTHZ_TTL_MAX_S, 60 s when
- * sensitive). res says why not. */
+ * lifetime capped by the resource's labels (config.yaml tokens.ttl_max_s,
+ * tokens.ttl_sensitive_s under a sensitive root). res says why not. */
 struct authz_mint {
     const struct authz_agent *agent;
     uint32_t actions; /* TOKEN_ACT_* */
     const char *root, *path;
     bool has_range;
     uint64_t range_first, range_last;
-    uint64_t ttl; /* seconds; 0: AUTHZ_TTL_DEFAULT_S (capped) */
+    uint64_t ttl; /* seconds; 0: tokens.ttl_default_s (capped) */
     const char *location;
 };
 int authz_mint(struct authz *az, const struct authz_subject *who, const struct authz_mint *m,

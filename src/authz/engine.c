@@ -371,6 +371,13 @@ static bool revoked_cb(void *ctx, const char *id)
     return az->ids && authz_token_revoked(az->ids, id);
 }
 
+/* The lifetime cap for a resource (tokens.* in config.yaml). */
+static uint64_t ttl_cap(const struct authz *az, bool sensitive)
+{
+    uint64_t max = az->cfg->token_ttl_max_s, sens = az->cfg->token_ttl_sensitive_s;
+    return sensitive ? UTIL_MIN(max, sens) : max;
+}
+
 static const struct authz_agent *find_agent(const struct authz *az, const char *name)
 {
     if (az->ids) return authz_agent_find(az->ids, name);
@@ -401,7 +408,7 @@ static int check_token(struct authz *az, const struct authz_request *req,
         .now = now,
         .agent_epoch = ag ? ag->epoch : 0,
         .attest = req->who->attest,
-        .max_ttl = r->sensitive || (r2 && r2->sensitive) ? TOKEN_TTL_SENSITIVE_S : AUTHZ_TTL_MAX_S,
+        .max_ttl = ttl_cap(az, r->sensitive || (r2 && r2->sensitive)),
         .is_revoked = revoked_cb,
         .ctx = az,
     };
@@ -636,9 +643,9 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
         util_strlcpy(res->reason, "malformed resource", sizeof res->reason);
         return CUSTODY_EINVAL;
     }
-    uint64_t cap = r.sensitive ? TOKEN_TTL_SENSITIVE_S : AUTHZ_TTL_MAX_S;
+    uint64_t cap = ttl_cap(az, r.sensitive);
     authz_res_free(&r);
-    uint64_t ttl = m->ttl ? m->ttl : AUTHZ_TTL_DEFAULT_S;
+    uint64_t ttl = m->ttl ? m->ttl : az->cfg->token_ttl_default_s;
     if (ttl > cap) ttl = cap;
     uint64_t now = util_now_ns() / 1000000000ull;
     char resource[CONFIG_NAME_MAX + 4 + 4096];

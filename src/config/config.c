@@ -454,6 +454,12 @@ static const struct setting audit_settings[] = {
     SECTION("pseudonymize", pseudonymize_settings),
     {.key = NULL},
 };
+static const struct setting tokens_settings[] = {
+    UINT("ttl_default_s", token_ttl_default_s, UINT_UNSIGNED, 1, 86400),
+    UINT("ttl_max_s", token_ttl_max_s, UINT_UNSIGNED, 1, 86400),
+    UINT("ttl_sensitive_s", token_ttl_sensitive_s, UINT_UNSIGNED, 1, 86400),
+    {.key = NULL},
+};
 static const struct setting top_settings[] = {
     SECTION("node", node_settings),
     SECTION("listen", listen_settings),
@@ -462,6 +468,7 @@ static const struct setting top_settings[] = {
     SECTION("store", store_settings),
     SECTION("log", log_settings),
     SECTION("audit", audit_settings),
+    SECTION("tokens", tokens_settings),
     {.key = NULL},
 };
 
@@ -1259,6 +1266,9 @@ struct custody_config *config_new_default(const char *state_dir)
     cfg->audit_checkpoint_interval_ms = 500;
     cfg->audit_batch_max = 8192;
     cfg->audit_sensitive_label = util_strdup("phi");
+    cfg->token_ttl_default_s = 300;
+    cfg->token_ttl_max_s = 3600;
+    cfg->token_ttl_sensitive_s = 60;
     return cfg;
 }
 

@@ -92,6 +92,11 @@ struct custody_config {
     char *audit_sensitive_label;       /* roots with a label of this key or value have their
                                         * paths pseudonymized; default "phi" */
 
+    /* tokens (capability lifetimes, docs/authz.md) */
+    unsigned token_ttl_default_s;   /* when a mint names none; default 300 */
+    unsigned token_ttl_max_s;       /* no token lives longer; default 3600 */
+    unsigned token_ttl_sensitive_s; /* under roots with the sensitive label; default 60 */
+
     /* roots (from roots.yaml) */
     struct cfg_root *roots;
     size_t nroots;

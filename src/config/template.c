@@ -93,7 +93,15 @@ static const char template_rest[] =
     "    agent_id: false\n"
     "    session_id: false\n"
     "    # Paths under roots carrying a label with this key or value are pseudonymized.\n"
-    "    root_label: phi\n";
+    "    root_label: phi\n"
+    "\n"
+    "tokens:\n"
+    "  # Lifetime of a capability token when its mint names none, in seconds, 1..86400.\n"
+    "  ttl_default_s: 300\n"
+    "  # No token lives longer than this many seconds, 1..86400.\n"
+    "  ttl_max_s: 3600\n"
+    "  # Cap for resources under roots labelled sensitive (audit.pseudonymize.root_label).\n"
+    "  ttl_sensitive_s: 60\n";
 
 void config_template(struct strbuf *out, const char *node_name)
 {

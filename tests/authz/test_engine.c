@@ -233,7 +233,7 @@ TEST(authz_engine_mint_follows_policy)
     ASSERT(info.eff.resource_prefix);
     ASSERT_EQ(info.eff.npolicies, 1);
     ASSERT_STR_EQ(info.eff.policies[0], "alice-notes");
-    ASSERT_LE(info.eff.expires - info.eff.issued, AUTHZ_TTL_DEFAULT_S);
+    ASSERT_EQ(info.eff.expires - info.eff.issued, w.cfg->token_ttl_default_s);
     token_info_free(&info);
     ASSERT_OK(decide(&w, "helper", "write", "demo", "/notes/todo.md", tok.buf, &res));
     ASSERT(res.allow);
@@ -260,6 +260,23 @@ TEST(authz_engine_mint_follows_policy)
     ASSERT_STR_EQ(res.policies, "team-read");
     ASSERT_OK(token_inspect(tok.buf, &info, NULL));
     ASSERT_EQ(info.eff.expires - info.eff.issued, TOKEN_TTL_SENSITIVE_S);
+    token_info_free(&info);
+    /* the caps come from config.yaml (tokens.*) */
+    w.cfg->token_ttl_sensitive_s = 20;
+    w.cfg->token_ttl_default_s = 45;
+    sb_reset(&tok);
+    ASSERT_OK(authz_mint(w.az, &who, &m, &tok, &exp, &res));
+    ASSERT_OK(token_inspect(tok.buf, &info, NULL));
+    ASSERT_EQ(info.eff.expires - info.eff.issued, 20);
+    token_info_free(&info);
+    m.ttl = 0;
+    m.root = "demo";
+    m.path = "/notes/";
+    m.actions = TOKEN_ACT_WRITE;
+    sb_reset(&tok);
+    ASSERT_OK(authz_mint(w.az, &who, &m, &tok, &exp, &res));
+    ASSERT_OK(token_inspect(tok.buf, &info, NULL));
+    ASSERT_EQ(info.eff.expires - info.eff.issued, 45);
     token_info_free(&info);
     sb_free(&tok);
     world_free(&w);

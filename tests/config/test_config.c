@@ -51,6 +51,9 @@ static void assert_config_equal(const struct custody_config *a, const struct cus
     ASSERT_EQ(a->list_max_entries, b->list_max_entries);
     ASSERT_EQ(a->versions, b->versions);
     ASSERT_EQ(a->log_level, b->log_level);
+    ASSERT_EQ(a->token_ttl_default_s, b->token_ttl_default_s);
+    ASSERT_EQ(a->token_ttl_max_s, b->token_ttl_max_s);
+    ASSERT_EQ(a->token_ttl_sensitive_s, b->token_ttl_sensitive_s);
     ASSERT_EQ(a->nroots, b->nroots);
     for (size_t i = 0; i < a->nroots; i++) {
         const struct cfg_root *x = &a->roots[i], *y = &b->roots[i];
@@ -393,6 +396,9 @@ static const struct int_key int_keys[] = {
     {"limits", "io_timeout_ms", 100, 3600000},
     {"limits", "drain_timeout_ms", 0, 3600000},
     {"limits", "list_max_entries", 1, 10000000},
+    {"tokens", "ttl_default_s", 1, 86400},
+    {"tokens", "ttl_max_s", 1, 86400},
+    {"tokens", "ttl_sensitive_s", 1, 86400},
 };
 
 static uint64_t int_value(const struct custody_config *c, const char *key)
@@ -409,6 +415,9 @@ static uint64_t int_value(const struct custody_config *c, const char *key)
     if (!strcmp(key, "io_timeout_ms")) return c->io_timeout_ms;
     if (!strcmp(key, "drain_timeout_ms")) return c->drain_timeout_ms;
     if (!strcmp(key, "list_max_entries")) return c->list_max_entries;
+    if (!strcmp(key, "ttl_default_s")) return c->token_ttl_default_s;
+    if (!strcmp(key, "ttl_max_s")) return c->token_ttl_max_s;
+    if (!strcmp(key, "ttl_sensitive_s")) return c->token_ttl_sensitive_s;
     TEST_FAIL_("unknown key %s", key);
 }
 
@@ -546,7 +555,7 @@ TEST(config_unknown_key_top_level)
 {
     expect_main_error("node:\n  name: a\nnodes:\n  name: b\n",
                       "config.yaml:3: unknown key \"nodes\" at the top level (expected one of: "
-                      "node, listen, tls, limits, store, log, audit)");
+                      "node, listen, tls, limits, store, log, audit, tokens)");
 }
 
 TEST(config_unknown_key_nested)
@@ -1916,6 +1925,9 @@ TEST(state_init_config_yaml_is_commented)
         "list_max_entries: 100000",
         "versions: true",
         "level: info",
+        "ttl_default_s: 300",
+        "ttl_max_s: 3600",
+        "ttl_sensitive_s: 60",
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(keys); i++) {
         const char *at = strstr(text, keys[i]);
