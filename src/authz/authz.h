@@ -195,7 +195,7 @@ struct authz_result {
     int err;                         /* 0, or EDENIED / EBADTOKEN / EEXPIRED / EREVOKED /
                                       * EQUARANTINED / ETOOBIG / EINVAL: why not */
     char policies[AUTHZ_IDS_TEXT_MAX]; /* determining policy ids, comma-separated */
-    const char *policy_ids[8];       /* the same, split (point into policies) */
+    const char *policy_ids[8];       /* the same, split (point into ids_) */
     size_t npolicy;
     char token_id[TOKEN_ID_HEX_LEN + 1]; /* the capability used, "" when none */
     char delegated_by[AUTHZ_NAME_MAX + 1]; /* the agent who handed the token to the
@@ -204,6 +204,7 @@ struct authz_result {
     size_t nerrors;                  /* policies that errored and were skipped */
     char reason[512];                /* one line: which policy refused, or that none
                                       * permitted, or which caveat failed */
+    char ids_[AUTHZ_IDS_TEXT_MAX];   /* internal: the split copy of policies */
 };
 
 /* Decides one request: the capability token first (when given or

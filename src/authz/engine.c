@@ -297,10 +297,12 @@ static void add_policy(struct authz_result *res, const char *id)
     ids_add(res->policies, sizeof res->policies, &res->npolicy, id);
 }
 
-/* Splits res->policies into res->policy_ids (after the last add). */
+/* Fills res->policy_ids from res->policies (after the last add), which
+ * stays comma-separated. */
 static void split_policies(struct authz_result *res)
 {
-    char *p = res->policies;
+    util_strlcpy(res->ids_, res->policies, sizeof res->ids_);
+    char *p = res->ids_;
     size_t k = 0;
     while (*p && k < UTIL_ARRAY_LEN(res->policy_ids)) {
         res->policy_ids[k++] = p;
@@ -636,7 +638,7 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
     memset(res, 0, sizeof *res);
     util_strlcpy(res->policies, ids, sizeof res->policies);
     res->nerrors = nerrors;
-    split_policies(res);
+    split_policies(res); /* the token names them */
     struct authz_res r;
     if (authz_res_map(az->cfg, az->es, m->root, dpath, prefix, &r) != 0) {
         res->err = CUSTODY_EINVAL;
@@ -679,7 +681,7 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
     sb_free(&why);
     res->allow = true;
     util_strlcpy(res->token_id, cl.id, sizeof res->token_id);
-    set_reason(res, "permitted by policy %s", ids);
+    set_reason(res, "permitted by policy %s", res->policies);
     *expires = cl.expires;
     return 0;
 }

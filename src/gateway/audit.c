@@ -151,15 +151,7 @@ void gw_audit_decision(struct http_req *req, const struct authz_result *res)
     struct gw_call *c = req->audit;
     if (!c)
         return;
-    /* res holds the ids split (each NUL-terminated): rejoin */
-    c->policies[0] = '\0';
-    for (size_t i = 0, o = 0; i < res->npolicy; i++) {
-        int n = snprintf(c->policies + o, sizeof c->policies - o, "%s%s", i ? "," : "",
-                         res->policy_ids[i]);
-        if (n < 0 || (size_t)n >= sizeof c->policies - o)
-            break;
-        o += (size_t)n;
-    }
+    util_strlcpy(c->policies, res->policies, sizeof c->policies);
     util_strlcpy(c->token_id, res->token_id, sizeof c->token_id);
     if (res->allow)
         util_strlcpy(c->reason, res->reason, sizeof c->reason);
