@@ -35,12 +35,18 @@ static char *request_token(struct http_req *req)
     return t;
 }
 
-int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-                 const struct gw_authz *a)
+struct authz_subject gw_subject(const struct http_req *req)
 {
     struct authz_subject who = {.peer_uid = -1};
     if (req->peer && req->peer->has_cred)
         who.peer_uid = req->peer->uid;
+    return who;
+}
+
+int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                 const struct gw_authz *a)
+{
+    struct authz_subject who = gw_subject(req);
     if (id->kind == GW_ID_AGENT) {
         who.agent = authz_agent_find(gw->ids, id->agent);
         if (!who.agent) {
@@ -80,9 +86,7 @@ int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_ident
 int gw_admin_authorize(struct gateway *gw, struct http_req *req, const char *action,
                        const char *type, const char *entity_id)
 {
-    struct authz_subject who = {.peer_uid = -1};
-    if (req->peer && req->peer->has_cred)
-        who.peer_uid = req->peer->uid;
+    struct authz_subject who = gw_subject(req);
     struct authz_request rq = {
         .who = &who, .action = action, .entity_type = type, .entity_id = entity_id};
     struct authz_result res;

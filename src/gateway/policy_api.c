@@ -147,7 +147,7 @@ static void explain_body(struct http_req *req, json_t *body, void *arg)
                  jerr.text);
         goto out;
     }
-    struct authz_subject who = {.peer_uid = -1};
+    struct authz_subject who = gw_subject(req);
     if (ec->id.kind == GW_ID_AGENT) {
         if (agent && strcmp(agent, ec->id.agent) != 0) {
             gw_error(req, CUSTODY_EDENIED, "an agent can explain its own requests only");

@@ -116,9 +116,7 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
     }
     m.root = root;
     m.path = path;
-    struct authz_subject who = {.peer_uid = -1};
-    if (req->peer && req->peer->has_cred)
-        who.peer_uid = req->peer->uid;
+    struct authz_subject who = gw_subject(req);
     struct authz_result res;
     uint64_t expires = 0;
     rc = authz_mint(gw->az, &who, &m, &tok, &expires, &res);
