@@ -73,7 +73,7 @@ struct worker {
     uint64_t requests, bytes, errors;
     uint32_t *lat;
     size_t nlat;
-    char proof[400];
+    char proof[UTIL_SESSION_PROOF_MAX];
 };
 
 static uint64_t now_ns(void)
@@ -163,22 +163,13 @@ static void binding_of(struct conn *c, char *out, size_t len)
 
 static void make_proof(struct conn *c, char *out, size_t len)
 {
-    uint8_t rnd[16], sig[64];
-    char nonce[33], sighex[129];
-    util_random(rnd, sizeof rnd);
-    util_hex_encode(rnd, sizeof rnd, nonce);
-    uint64_t ts = (uint64_t)time(NULL);
-    struct strbuf msg = STRBUF_INIT;
     char binding[80];
     binding_of(c, binding, sizeof binding);
-    if (util_session_message(g_agent, ts, nonce, binding, &msg) != 0 ||
-        util_ed25519_sign(g_key_pem, g_key_len, msg.buf, msg.len, sig) != 0) {
+    if (len < UTIL_SESSION_PROOF_MAX ||
+        util_session_proof(g_agent, g_key_pem, g_key_len, binding, out) != 0) {
         fprintf(stderr, "secured_bench: cannot sign the session proof\n");
         exit(1);
     }
-    sb_free(&msg);
-    util_hex_encode(sig, sizeof sig, sighex);
-    snprintf(out, len, "v1 %s %llu %s %s", g_agent, (unsigned long long)ts, nonce, sighex);
 }
 
 static int send_all(struct conn *c, const char *p, size_t n)
@@ -238,7 +229,7 @@ static int read_response(struct conn *c, char *buf, size_t cap, uint64_t *body_b
 static void mint_token(void)
 {
     struct conn c = connect_to(true);
-    char proof[400], req[2048], *buf = malloc(1 << 20), body[16384];
+    char proof[UTIL_SESSION_PROOF_MAX], req[2048], *buf = malloc(1 << 20), body[16384];
     make_proof(&c, proof, sizeof proof);
     char json[512];
     int jl = snprintf(json, sizeof json, "{\"action\":\"read\",\"resource\":\"%s\",\"ttl\":3600}",

@@ -33,7 +33,7 @@ struct custody__agent {
     char name[CUSTODY_AGENT_NAME_MAX + 1];
     char *pem;
     size_t pem_len;
-    char proof[400];
+    char proof[UTIL_SESSION_PROOF_MAX];
     char *token; /* explicit, or NULL */
     struct cached_token cache[AGENT_CACHE];
     size_t next;
@@ -91,21 +91,9 @@ int custody__agent_proof(custody_client_t *c, struct custody__agent *a, bool fre
                          const char **out)
 {
     if (fresh || !a->proof[0]) {
-        uint8_t rnd[16], sig[64];
-        char nonce[33], sighex[129];
-        if (util_random(rnd, sizeof rnd) != 0)
-            return custody__set_error(c, CUSTODY_EIO, CUSTODY_ERRSRC_LOCAL, "no randomness");
-        util_hex_encode(rnd, sizeof rnd, nonce);
-        uint64_t ts = util_now_ns() / 1000000000ull;
-        struct strbuf msg = STRBUF_INIT;
-        int rc = util_session_message(a->name, ts, nonce, "unix", &msg);
-        if (!rc) rc = util_ed25519_sign(a->pem, a->pem_len, msg.buf, msg.len, sig);
-        sb_free(&msg);
+        int rc = util_session_proof(a->name, a->pem, a->pem_len, "unix", a->proof);
         if (rc)
             return custody__set_error(c, rc, CUSTODY_ERRSRC_LOCAL, "cannot sign the session proof");
-        util_hex_encode(sig, sizeof sig, sighex);
-        snprintf(a->proof, sizeof a->proof, "v1 %s %llu %s %s", a->name, (unsigned long long)ts,
-                 nonce, sighex);
     }
     *out = a->proof;
     return 0;

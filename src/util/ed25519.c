@@ -99,3 +99,22 @@ int util_session_message(const char *agent, uint64_t ts, const char *nonce, cons
     return sb_printf(out, "custody-session-v1\n%s\n%llu\n%s\n%s\n", agent, (unsigned long long)ts,
                      nonce, binding);
 }
+
+int util_session_proof(const char *agent, const char *pem, size_t pem_len, const char *binding,
+                       char out[UTIL_SESSION_PROOF_MAX])
+{
+    uint8_t rnd[16], sig[64];
+    char nonce[33], sighex[129];
+    if (util_random(rnd, sizeof rnd) != 0) return CUSTODY_EINTERNAL;
+    util_hex_encode(rnd, sizeof rnd, nonce);
+    uint64_t ts = util_now_ns() / 1000000000ull;
+    struct strbuf msg = STRBUF_INIT;
+    int rc = util_session_message(agent, ts, nonce, binding, &msg);
+    if (!rc) rc = util_ed25519_sign(pem, pem_len, msg.buf, msg.len, sig);
+    sb_free(&msg);
+    if (rc) return rc;
+    util_hex_encode(sig, sizeof sig, sighex);
+    int n = snprintf(out, UTIL_SESSION_PROOF_MAX, "v1 %s %llu %s %s", agent,
+                     (unsigned long long)ts, nonce, sighex);
+    return n > 0 && n < UTIL_SESSION_PROOF_MAX ? 0 : CUSTODY_EINVAL;
+}

@@ -145,5 +145,11 @@ int util_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, cons
  *   "custody-session-v1\n" agent "\n" ts "\n" nonce "\n" binding "\n" */
 int util_session_message(const char *agent, uint64_t ts, const char *nonce, const char *binding,
                          struct strbuf *out);
+/* A whole custody-session header value, "v1 AGENT TS NONCE SIGHEX", with a
+ * fresh random nonce and the current time, signed with the agent's PEM
+ * private key for binding ("unix", or "tls-exporter:<hex>"). */
+#define UTIL_SESSION_PROOF_MAX 400
+int util_session_proof(const char *agent, const char *pem, size_t pem_len, const char *binding,
+                       char out[UTIL_SESSION_PROOF_MAX]);
 
 #endif

@@ -175,3 +175,33 @@ TEST(authz_session_proofs)
     sb_free(&other);
     sb_free(&why);
 }
+
+/* util_session_proof writes the whole header value an agent sends; its
+ * fields verify as they are. */
+TEST(authz_session_proof_header)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/ids.db", test_tmpdir());
+    struct authz_ids *ids = open_ids(path);
+    uint8_t pub[32], sig[64];
+    struct strbuf pem = {0}, why = {0};
+    ASSERT_OK(util_ed25519_keygen(pub, &pem));
+    ASSERT_OK(authz_agent_add(ids, "claude", "", NULL, 0, pub, NULL));
+    char proof[UTIL_SESSION_PROOF_MAX], again[UTIL_SESSION_PROOF_MAX];
+    ASSERT_OK(util_session_proof("claude", pem.buf, pem.len, "unix", proof));
+    ASSERT_OK(util_session_proof("claude", pem.buf, pem.len, "unix", again));
+    ASSERT(strcmp(proof, again) != 0); /* a fresh nonce each time */
+    char v[8], agent[80], nonce[40], sighex[200];
+    unsigned long long ts;
+    ASSERT_EQ(sscanf(proof, "%7s %79s %llu %39s %199s", v, agent, &ts, nonce, sighex), 5);
+    ASSERT_STR_EQ(v, "v1");
+    ASSERT_EQ(strlen(sighex), 128);
+    ASSERT_OK(util_hex_decode(sighex, 128, sig));
+    const struct authz_agent *a = NULL;
+    ASSERT_OK(authz_session_verify(ids, agent, ts, nonce, "unix", sig, ts, &a, &why));
+    ASSERT_EQ(CUSTODY_EBADSIG, authz_session_verify(ids, agent, ts, "00112233445566778899aabbccddeeff",
+                                                    "unix", sig, ts, &a, &why));
+    sb_free(&pem);
+    sb_free(&why);
+    authz_ids_close(ids);
+}
