@@ -1,9 +1,10 @@
 """agents_session.py STATE WORK — enrolment, session proofs (Ed25519 signed
 with the openssl CLI, an implementation we did not write), replay,
 quarantine, revocation and operator-only administration over the API."""
-import json, os, secrets, subprocess, sys, time
+import json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import agent_tool  # noqa: E402
 from audit_tool import UnixConn  # noqa: E402
 
 STATE, WORK = sys.argv[1], sys.argv[2]
@@ -11,21 +12,11 @@ SOCK = os.path.join(STATE, "custodyd.sock")
 
 
 def keypair(name):
-    key = os.path.join(WORK, name + ".pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
-    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True).stdout
-    return key, der[-32:].hex()
+    return agent_tool.keypair(WORK, name)
 
 
 def proof(agent, key, ts=None, nonce=None, binding="unix"):
-    ts = int(time.time()) if ts is None else ts
-    nonce = nonce or secrets.token_hex(16)
-    msg = os.path.join(WORK, "msg")
-    open(msg, "wb").write(f"custody-session-v1\n{agent}\n{ts}\n{nonce}\n{binding}\n".encode())
-    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", msg],
-                         check=True, capture_output=True).stdout
-    return f"v1 {agent} {ts} {nonce} {sig.hex()}"
+    return agent_tool.proof(WORK, agent, key, ts, nonce, binding)
 
 
 def call(method, url, body=None, headers=None, conn=None):

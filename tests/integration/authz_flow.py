@@ -4,9 +4,10 @@ attenuation by Debian's pymacaroons (implementations we did not write):
 tokens minted after policy decisions, every request decided by token and
 policy, refusals naming the policy or caveat, narrowing honoured, revocation
 at the next request, atomic policy reloads recorded as signed events."""
-import json, os, secrets, subprocess, sys, time
+import json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import agent_tool  # noqa: E402
 from audit_tool import UnixConn  # noqa: E402
 from pymacaroons import Macaroon  # noqa: E402
 from pymacaroons.serializers import JsonSerializer  # noqa: E402
@@ -16,20 +17,11 @@ SOCK = os.path.join(STATE, "custodyd.sock")
 
 
 def keypair(name):
-    key = os.path.join(WORK, name + ".pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
-    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True).stdout
-    return key, der[-32:].hex()
+    return agent_tool.keypair(WORK, name)
 
 
 def proof(agent, key):
-    nonce = secrets.token_hex(16)
-    msg = os.path.join(WORK, "msg")
-    open(msg, "wb").write(f"custody-session-v1\n{agent}\n{int(time.time())}\n{nonce}\nunix\n".encode())
-    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", msg],
-                         check=True, capture_output=True).stdout
-    return f"v1 {agent} {int(time.time())} {nonce} {sig.hex()}"
+    return agent_tool.proof(WORK, agent, key)
 
 
 class Agent:

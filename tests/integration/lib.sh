@@ -35,6 +35,16 @@ fail() {
   exit 1
 }
 
+# Sets PY to the python3 that has Debian's pymacaroons (a python3 earlier in
+# PATH, from pyenv or a venv, may not); fails the test when there is none.
+find_pymacaroons() {
+  local p
+  for p in /usr/bin/python3 python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import pymacaroons' 2>/dev/null; then PY=$p; return; fi
+  done
+  fail "python3-pymacaroons is needed (scripts/deps.txt)"
+}
+
 # The TCP listener is on by default: tests take any free port so that
 # several daemons (ctest -j) never collide on 8443.
 init_state() {

@@ -21,13 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TT=$BIN/tokentool
 [ -x "$TT" ] || fail "$TT is not built (set CUSTODY_BIN)"
-# Debian's pymacaroons lives in the system python; a python3 earlier in PATH
-# (pyenv, a venv) may not have it
-PY=""
-for p in /usr/bin/python3 python3; do
-  if command -v "$p" >/dev/null && "$p" -c 'import pymacaroons' 2>/dev/null; then PY=$p; break; fi
-done
-[ -n "$PY" ] || fail "python3-pymacaroons is needed (scripts/deps.txt)"
+find_pymacaroons
 HELPER=$SRC/tests/integration/token_interop.py
 
 step=""
