@@ -146,6 +146,13 @@ void gw_audit_reason(struct http_req *req, int err, const char *msg)
         snprintf(c->reason, sizeof c->reason, "%s: %s", custody_err_code(err), msg);
 }
 
+void gw_audit_note(struct http_req *req, const char *text)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        util_strlcpy(c->reason, text, sizeof c->reason);
+}
+
 void gw_audit_decision(struct http_req *req, const struct authz_result *res)
 {
     struct gw_call *c = req->audit;
@@ -154,7 +161,7 @@ void gw_audit_decision(struct http_req *req, const struct authz_result *res)
     util_strlcpy(c->policies, res->policies, sizeof c->policies);
     util_strlcpy(c->token_id, res->token_id, sizeof c->token_id);
     if (res->allow)
-        util_strlcpy(c->reason, res->reason, sizeof c->reason);
+        gw_audit_note(req, res->reason);
 }
 
 static bool sensitive_root(struct gateway *gw, const char *root)

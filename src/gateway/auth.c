@@ -137,3 +137,11 @@ int gw_authenticate(struct gateway *gw, struct http_req *req, const struct gw_id
     *out = id;
     return 0;
 }
+
+struct gw_caller *gw_caller_new(struct gateway *gw, const struct gw_identity *id)
+{
+    struct gw_caller *c = util_calloc(1, sizeof *c);
+    c->gw = gw;
+    c->id = *id;
+    return c;
+}

@@ -30,6 +30,14 @@ struct gw_identity {
     char session_id[33];                /* the session proof's nonce */
     char proof[320];                    /* the custody-session header that proved it */
 };
+/* The caller of a request whose JSON body is read later: a copy of its
+ * identity, since the connection may go while the body arrives (free()). */
+struct gw_caller {
+    struct gateway *gw;
+    struct gw_identity id;
+};
+struct gw_caller *gw_caller_new(struct gateway *gw, const struct gw_identity *id);
+
 /* Establishes the identity (0), or answers with an audited refusal and
  * returns the error. */
 int gw_authenticate(struct gateway *gw, struct http_req *req, const struct gw_identity **out);
@@ -85,6 +93,9 @@ void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len);
 void gw_audit_body_bytes(struct http_req *req, uint64_t n);
 void gw_audit_reason(struct http_req *req, int err, const char *msg);
 void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
+/* The event's reason for an answer that is not an error (an error's
+ * reason comes from gw_error). */
+void gw_audit_note(struct http_req *req, const char *text);
 /* The decision: determining policy ids, the token used, and (allowed)
  * the reason "permitted by policy ...". */
 void gw_audit_decision(struct http_req *req, const struct authz_result *res);

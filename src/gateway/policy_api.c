@@ -18,12 +18,21 @@
 
 #include "internal.h"
 
-static void change_reason(char *buf, size_t len, const struct authz_policy_info *pi,
-                          const char *why)
+/* What a policy.change event says, for both ways one is recorded; logged. */
+struct change_text {
+    char reason[400];
+    char resource[80]; /* policy:sha256:HASH */
+};
+
+static void describe_change(const struct authz_policy_info *pi, const char *why,
+                            struct change_text *t)
 {
-    snprintf(buf, len, "policy set sha256:%s (%zu policies in %zu files; was %s%s): %s", pi->hash,
+    snprintf(t->reason, sizeof t->reason,
+             "policy set sha256:%s (%zu policies in %zu files; was %s%s): %s", pi->hash,
              pi->npolicies, pi->nfiles, pi->old_hash[0] ? "sha256:" : "none",
              pi->old_hash[0] ? pi->old_hash : "", why);
+    snprintf(t->resource, sizeof t->resource, "policy:sha256:%s", pi->hash);
+    log_info("policy: %s", t->reason);
 }
 
 static void on_change_durable(void *arg, int rc, uint64_t index)
@@ -38,18 +47,16 @@ static void on_change_durable(void *arg, int rc, uint64_t index)
 
 static void record_change(struct gateway *gw, const struct authz_policy_info *pi, const char *why)
 {
-    char reason[400], resource[80];
-    change_reason(reason, sizeof reason, pi, why);
-    snprintf(resource, sizeof resource, "policy:sha256:%s", pi->hash);
-    log_info("policy: %s", reason);
+    struct change_text t;
+    describe_change(pi, why, &t);
     if (!gw->ledger)
         return;
     struct ledger_event ev = {.action = "policy.change",
                               .decision = "allow",
                               .principal_id = "operator",
                               .endpoint_id = gw->endpoint_id,
-                              .resource_id = resource,
-                              .reason = reason,
+                              .resource_id = t.resource,
+                              .reason = t.reason,
                               .sign = true};
     int rc = ledger_submit(gw->ledger, &ev, on_change_durable, NULL);
     if (rc)
@@ -103,15 +110,11 @@ static void reload(struct gateway *gw, struct http_req *req)
         sb_free(&err);
         return;
     }
-    char reason[400], resource[80];
-    change_reason(reason, sizeof reason, &pi, "POST /v1/policy/reload");
-    snprintf(resource, sizeof resource, "policy:sha256:%s", pi.hash);
-    log_info("policy: %s", reason);
+    struct change_text t;
+    describe_change(&pi, "POST /v1/policy/reload", &t);
     gw_audit_action(req, "policy.change", NULL, NULL);
-    gw_audit_resource_text(req, resource);
-    struct authz_result note = {.allow = true};
-    util_strlcpy(note.reason, reason, sizeof note.reason);
-    gw_audit_decision(req, &note);
+    gw_audit_resource_text(req, t.resource);
+    gw_audit_note(req, t.reason);
     gw_json(req, 200,
             json_pack("{s:s, s:s, s:b, s:I, s:I}", "hash", pi.hash, "previous", pi.old_hash,
                       "changed", pi.changed, "count", (json_int_t)pi.npolicies, "files",
@@ -119,14 +122,9 @@ static void reload(struct gateway *gw, struct http_req *req)
     sb_free(&err);
 }
 
-struct explain_ctx {
-    struct gateway *gw;
-    struct gw_identity id;
-};
-
 static void explain_body(struct http_req *req, json_t *body, void *arg)
 {
-    struct explain_ctx *ec = arg;
+    struct gw_caller *ec = arg;
     struct gateway *gw = ec->gw;
     struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
     char *ctx = NULL;
@@ -233,8 +231,6 @@ void gw_policy(struct gateway *gw, struct http_req *req, const struct gw_identit
         reload(gw, req);
         return;
     }
-    struct explain_ctx *ec = util_calloc(1, sizeof *ec);
-    ec->gw = gw;
-    ec->id = *id;
+    struct gw_caller *ec = gw_caller_new(gw, id);
     gw_read_json_body(req, explain_body, ec);
 }

@@ -17,11 +17,6 @@
 
 #include "internal.h"
 
-struct mint_ctx {
-    struct gateway *gw;
-    struct gw_identity id; /* a copy: the body arrives later */
-};
-
 static int parse_actions(json_t *body, uint32_t *out, struct strbuf *why)
 {
     json_t *one = json_object_get(body, "action"), *many = json_object_get(body, "actions");
@@ -53,7 +48,7 @@ static int parse_range(const char *s, uint64_t *first, uint64_t *last)
 
 static void mint_body(struct http_req *req, json_t *body, void *arg)
 {
-    struct mint_ctx *mc = arg;
+    struct gw_caller *mc = arg;
     struct gateway *gw = mc->gw;
     struct strbuf why = STRBUF_INIT, tok = STRBUF_INIT, tjson = STRBUF_INIT;
     if (!body) {
@@ -188,9 +183,7 @@ void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identit
             gw_error(req, CUSTODY_EMETHOD, "use POST to mint a token");
             return;
         }
-        struct mint_ctx *mc = util_calloc(1, sizeof *mc);
-        mc->gw = gw;
-        mc->id = *id;
+        struct gw_caller *mc = gw_caller_new(gw, id);
         gw_read_json_body(req, mint_body, mc);
         return;
     }
