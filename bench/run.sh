@@ -98,26 +98,11 @@ log() { printf '%s\n' "$*" >&2; }
 
 # ---- data set ---------------------------------------------------------------
 DATA=$WORK/data
-mkdir -p "$DATA/small"
 log "bench: creating the data set in $DATA"
 t0=$(date +%s.%N)
-# AES-CTR over zeros: incompressible, deterministic, and ~4x faster than /dev/urandom.
-openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:custody-bench -in /dev/zero 2>/dev/null |
-  head -c "$BIG_SIZE" >"$DATA/big.bin" || true
-[ "$(stat -c %s "$DATA/big.bin")" -eq "$BIG_SIZE" ] || { log "bench: could not write the 1 GiB file"; exit 1; }
-python3 - "$DATA/small" "$NSMALL" <<'EOF'
-import hashlib, os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    # 4 KiB of deterministic, distinct content per file.
-    block = b"".join(hashlib.sha256(b"%d:%d" % (i, j)).digest() for j in range(128))
-    with open(os.path.join(d, "%04d.bin" % i), "wb") as f:
-        f.write(block)
-EOF
+"$here/dataset.sh" "$DATA" "$NSMALL" "$BIG_SIZE" || exit 1
 ls "$DATA/small" | sed 's|^|http://localhost/v1/fs/bench/small/|' >"$WORK/uris-small.txt"
 ls "$DATA/small" | sed 's|^|/v1/fs/bench/small/|' >"$WORK/paths-small.txt"
-# Warm the page cache once, so that every server reads from memory.
-cat "$DATA/big.bin" "$DATA"/small/* >/dev/null
 log "bench: data set ready in $(python3 -c "print(round($(date +%s.%N) - $t0, 1))") s (1 GiB file + $NSMALL x 4 KiB, page cache warm)"
 
 # ---- TLS certificate: custody init's, or a throwaway one ----------------------

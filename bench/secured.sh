@@ -42,17 +42,8 @@ SRV=(); CLI=()
 if [ "$(nproc)" -ge 2 ]; then SRV=(taskset -c 0); CLI=(taskset -c 1); fi
 
 DATA=$WORK/data
-mkdir -p "$DATA/small"
-openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:custody-bench -in /dev/zero 2>/dev/null |
-  head -c $BIG >"$DATA/big.bin" || true
-python3 - "$DATA/small" $NSMALL <<'EOF'
-import hashlib, os, sys
-for i in range(int(sys.argv[2])):
-    open(os.path.join(sys.argv[1], "%04d.bin" % i), "wb").write(
-        b"".join(hashlib.sha256(b"%d:%d" % (i, j)).digest() for j in range(128)))
-EOF
+"$here/dataset.sh" "$DATA" $NSMALL $BIG
 ls "$DATA/small" | sed 's|^|/v1/fs/bench/small/|' >"$WORK/paths.txt"
-cat "$DATA/big.bin" "$DATA"/small/* >/dev/null
 
 STATE=$WORK/state
 "$BIN/custody" init --state "$STATE" >/dev/null
