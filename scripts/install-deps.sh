@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Installs every Debian package listed in scripts/deps.txt that is not yet installed.
+# Installs what custody's build and tests need, and only what is missing:
+# every Debian package listed in scripts/deps.txt that is not yet installed;
+# nodejs and npm (from apt) when `node` / `npm` are not on PATH; and the npm
+# packages of tests/mcp (`npm ci`, from its package-lock.json) when
+# tests/mcp/node_modules is missing or older than the lock.
 # Idempotent; silent when everything is present; uses sudo when not root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
 list="$here/deps.txt"
 mapfile -t want < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$list" | grep -v '^$')
 missing=()
@@ -10,10 +15,28 @@ for p in "${want[@]}"; do
   st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$st" = installed ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >/dev/null
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Node.js for the MCP conformance test and benchmark (tests/mcp, bench/mcp.sh).
+# Checked by command, not by package: a node from elsewhere (NodeSource, nvm)
+# is fine, and Debian's npm would conflict with NodeSource's nodejs.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/mcp: the reference MCP server and the SDK, exactly as locked. npm
+# writes node_modules/.package-lock.json on every install: older than the lock
+# (or package.json) means the lock changed since.
+mcp=$repo/tests/mcp
+stamp=$mcp/node_modules/.package-lock.json
+if [ -f "$mcp/package-lock.json" ] &&
+  { [ ! -f "$stamp" ] || [ "$mcp/package-lock.json" -nt "$stamp" ] || [ "$mcp/package.json" -nt "$stamp" ]; }; then
+  echo "install-deps: npm ci in tests/mcp" >&2
+  (cd "$mcp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+fi

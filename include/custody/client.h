@@ -281,6 +281,12 @@ int custody_client_set_token(custody_client_t *c, const char *token);
 int custody_token_mint(custody_client_t *c, const char *agent, const char *actions,
                        const char *resource, uint64_t ttl, const char *range, char **json_out);
 int custody_token_revoke(custody_client_t *c, const char *token_id);
+/* Records in the audit log a request that a client surface (surface: "mcp",
+ * "fuse") refused itself before asking custodyd (a path outside its allowed
+ * directories...): POST /v1/refusals. action: read, write, list, stat,
+ * mkdir, move or delete. */
+int custody_report_refusal(custody_client_t *c, const char *surface, const char *action,
+                           const char *path, const char *reason);
 
 /* /v1/agents (the operator): enroll with the raw public key in hex. */
 int custody_agent_add(custody_client_t *c, const char *name, const char *principal,

@@ -145,6 +145,8 @@ extern const struct cli_command cli_policy_commands[];
 extern const unsigned cli_npolicy_commands;
 extern const char cli_policy_details[];
 int cli_cmd_policy(struct cli *cli, int argc, char **argv);
+/* `custody mcp` (mcp_cmd.c) */
+int cli_cmd_mcp(struct cli *cli, int argc, char **argv);
 
 /* ---- helpers shared by those three files (authz_util.c) ---- */
 

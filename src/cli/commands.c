@@ -865,5 +865,15 @@ const struct cli_command cli_commands[] = {
     {"policy", cli_cmd_policy, "policy SUBCOMMAND [ARGS...]",
      "Cedar policies: check, show, reload, explain, test, replay the audit log.",
      cli_policy_details},
+    {"mcp", cli_cmd_mcp, "mcp [DIR...]",
+     "Serve MCP on stdio: a drop-in for the reference filesystem server, through custodyd.",
+     "Each allowed DIR must lie inside a custody root (custody root add NAME DIR). Without\n"
+     "DIRs the client's MCP roots set them. Every tool call is decided by custodyd's\n"
+     "policies (as --agent NAME when given) and recorded in the audit log. custodyd is\n"
+     "started when it is not running.\n"
+     "\nexamples:\n"
+     "  custody mcp ~/project\n"
+     "  custody --agent claude mcp ~/project ~/notes\n"
+     "\nsee docs/mcp.md for client configuration (Claude Desktop, Claude Code, Codex).\n"},
 };
 const unsigned cli_ncommands = UTIL_ARRAY_LEN(cli_commands);

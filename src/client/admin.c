@@ -70,6 +70,16 @@ int custody_token_revoke(custody_client_t *c, const char *token_id)
     return call(c, "POST", "/v1/tokens/revoke", json_pack("{s:s}", "id", token_id), NULL);
 }
 
+int custody_report_refusal(custody_client_t *c, const char *surface, const char *action,
+                           const char *path, const char *reason)
+{
+    if (!surface || !action || !path || !reason) return CUSTODY_EINVAL;
+    return call(c, "POST", "/v1/refusals",
+                json_pack("{s:s, s:s, s:s, s:s}", "action", action, "path", path, "surface",
+                          surface, "reason", reason),
+                NULL);
+}
+
 int custody_agent_add(custody_client_t *c, const char *name, const char *principal,
                       const char *const *groups, size_t ngroups, const char *public_key_hex,
                       char **json_out)

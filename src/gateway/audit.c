@@ -28,6 +28,7 @@ struct gw_call {
     char agent[AUTHZ_NAME_MAX + 1];
     char session[33];
     bool has_range, sign;
+    bool reported_deny; /* a refusal reported by a client surface (gw_audit_reported_refusal) */
     uint64_t range_off, range_len;
     int64_t version;
     uint64_t in_bytes; /* request body bytes (writes) */
@@ -153,6 +154,13 @@ void gw_audit_note(struct http_req *req, const char *text)
         util_strlcpy(c->reason, text, sizeof c->reason);
 }
 
+void gw_audit_reported_refusal(struct http_req *req)
+{
+    struct gw_call *c = req->audit;
+    if (c)
+        c->reported_deny = true;
+}
+
 void gw_audit_decision(struct http_req *req, const struct authz_result *res)
 {
     struct gw_call *c = req->audit;
@@ -251,7 +259,10 @@ static void finish(struct gw_call *c)
     ev.range_start = c->range_off;
     ev.range_length = c->range_len;
     ev.status = c->status;
-    ev.decision = c->status < 400 ? "allow" : c->status == 401 || c->status == 403 ? "deny" : "error";
+    ev.decision = c->reported_deny                          ? "deny"
+                  : c->status < 400                         ? "allow"
+                  : c->status == 401 || c->status == 403 ? "deny"
+                                                            : "error";
     ev.reason = c->reason[0] ? c->reason : NULL;
     uint64_t now = util_monotonic_ns();
     ev.latency_us = now > req->start_ns ? (now - req->start_ns) / 1000 : 0;

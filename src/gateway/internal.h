@@ -96,6 +96,11 @@ void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
 /* The event's reason for an answer that is not an error (an error's
  * reason comes from gw_error). */
 void gw_audit_note(struct http_req *req, const char *text);
+/* The event records a refusal a client surface made itself (decision deny,
+ * although the report is answered 200): POST /v1/refusals. */
+void gw_audit_reported_refusal(struct http_req *req);
+/* refusals.c: POST /v1/refusals */
+void gw_refusals(struct gateway *gw, struct http_req *req, const struct gw_identity *id);
 /* The decision: determining policy ids, the token used, and (allowed)
  * the reason "permitted by policy ...". */
 void gw_audit_decision(struct http_req *req, const struct authz_result *res);

@@ -355,6 +355,11 @@ void gateway_handle(struct http_req *req, void *arg)
         gw_fs(gw, req, id, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {
         gw_versions(gw, req, id, t.path + rest, t.path_len - rest);
+    } else if (t.path_len == 12 && memcmp(t.path, "/v1/refusals", 12) == 0) {
+        gw_refusals(gw, req, id);
+    } else if (t.path_len == 9 && memcmp(t.path, "/v1/roots", 9) == 0 &&
+               req->method == HTTP_GET) {
+        gw_roots(gw, req, NULL, 0); /* the namespace: every authenticated caller may list it */
     } else if (id->kind != GW_ID_OPERATOR) {
         gw_audit_action(req, "request", NULL, NULL);
         gw_error(req, CUSTODY_EDENIED, "this endpoint is for the operator");
