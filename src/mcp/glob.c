@@ -14,7 +14,7 @@
  *      literal, the "{a},b}" rewrite, empty results dropped at the top.
  *   3. Each alternative is split on runs of '/', adjacent "**" merge and
  *      "x/.." pairs cancel (x not "", ".", ".." or "**").
- *   5. Each path portion becomes "**", a literal string, one of
+ *   4. Each path portion becomes "**", a literal string, one of
  *      minimatch's fast tests (*, *.ext, ???.ext, *.*, .*), or a regular
  *      expression built the way minimatch's AST builds it — extglob parsing
  *      with its depth rule, flattening (adopt / usurp), the copying of
@@ -24,7 +24,7 @@
  *      search as RegExp.test does). Each regexp runs as one backward NFA
  *      pass over the segment; every lookahead's answer for all positions is
  *      one more pass, so matching is O(segment length x regexp size).
- *   6. Paths are split on runs of '/' and matched portion by portion;
+ *   5. Paths are split on runs of '/' and matched portion by portion;
  *      patterns with "**" use minimatch's head / tail / body-section
  *      algorithm (including its section bounds and its 200-section cap),
  *      evaluated by dynamic programming instead of backtracking.
@@ -33,9 +33,9 @@
  * brace expansion can carry its escape markers above U+FFFF), which is what
  * JavaScript's comparisons, lengths and character classes see.
  *
- * Compilation allocates from arenas and bails out with longjmp on a limit,
- * an invalid regexp or an impossible state; nothing it allocates outlives
- * the compiled glob's own arena.
+ * Compilation allocates only from two arenas (scratch, and the compiled
+ * glob's own), so it can give up with longjmp anywhere: on a limit or on a
+ * regexp JavaScript would refuse.
  */
 #include "mcp/glob.h"
 
@@ -57,8 +57,8 @@
 #define AST_MAX_NODES 65536      /* per path portion */
 #define PART_MAX_SRC 32768       /* regexp source units per path portion */
 #define GLOB_MAX_SRC (1u << 20)  /* regexp source units for the whole pattern */
-#define RX_MAX_DEPTH 4096        /* regexp group nesting */
-#define TMP_MAX ((size_t)512 << 20)
+#define RX_MAX_DEPTH 1024        /* regexp group nesting */
+#define ARENA_MAX ((size_t)512 << 20)
 
 enum { FAIL_LIMIT = 1, FAIL_REGEX = 2 };
 
@@ -203,8 +203,7 @@ struct cctx {
     size_t steps;
     size_t *stk; /* brace scanning */
     size_t stkcap;
-    /* one path portion's AST */
-    struct anode *root;
+    /* one path portion's AST: its !(...) nodes, in the order made */
     struct anode **negs;
     size_t nnegs, capnegs;
     bool filled;
@@ -221,21 +220,17 @@ static _Noreturn void cx_fail(struct cctx *cx, int why)
 
 static void *cx_tmpn(struct cctx *cx, size_t count, size_t size)
 {
-    if (size && count > SIZE_MAX / 2 / size)
-        cx_fail(cx, FAIL_LIMIT);
+    if (size && count > SIZE_MAX / 2 / size) cx_fail(cx, FAIL_LIMIT);
     void *p = ar_alloc(&cx->tmp, count * size);
-    if (cx->tmp.total > TMP_MAX)
-        cx_fail(cx, FAIL_LIMIT);
+    if (cx->tmp.total > ARENA_MAX) cx_fail(cx, FAIL_LIMIT);
     return p;
 }
 
 static void *cx_permn(struct cctx *cx, size_t count, size_t size)
 {
-    if (size && count > SIZE_MAX / 2 / size)
-        cx_fail(cx, FAIL_LIMIT);
+    if (size && count > SIZE_MAX / 2 / size) cx_fail(cx, FAIL_LIMIT);
     void *p = ar_alloc(cx->perm, count * size);
-    if (cx->perm->total > TMP_MAX)
-        cx_fail(cx, FAIL_LIMIT);
+    if (cx->perm->total > ARENA_MAX) cx_fail(cx, FAIL_LIMIT);
     return p;
 }
 
@@ -248,16 +243,13 @@ struct ub {
 
 static void ub_reserve(struct cctx *cx, struct ub *b, size_t extra)
 {
-    if (b->cap - b->n >= extra)
-        return;
-    if (extra > ((size_t)64 << 20) || b->n > ((size_t)64 << 20))
-        cx_fail(cx, FAIL_LIMIT);
+    if (b->cap - b->n >= extra) return;
+    if (extra > ((size_t)64 << 20) || b->n > ((size_t)64 << 20)) cx_fail(cx, FAIL_LIMIT);
     size_t cap = b->cap ? b->cap * 2 : 16;
     while (cap - b->n < extra)
         cap *= 2;
     unit *v = cx_tmpn(cx, cap, sizeof *v);
-    if (b->n)
-        memcpy(v, b->v, b->n * sizeof *v);
+    if (b->n) memcpy(v, b->v, b->n * sizeof *v);
     b->v = v;
     b->cap = cap;
 }
@@ -270,8 +262,7 @@ static void ub_put(struct cctx *cx, struct ub *b, unit c)
 
 static void ub_putn(struct cctx *cx, struct ub *b, const unit *s, size_t n)
 {
-    if (!n)
-        return;
+    if (!n) return;
     ub_reserve(cx, b, n);
     memcpy(b->v + b->n, s, n * sizeof *s);
     b->n += n;
@@ -286,11 +277,9 @@ static void ub_puts(struct cctx *cx, struct ub *b, const char *ascii)
 static bool us_eq(const unit *a, size_t an, const char *ascii)
 {
     size_t n = strlen(ascii);
-    if (an != n)
-        return false;
+    if (an != n) return false;
     for (size_t i = 0; i < n; i++)
-        if (a[i] != (unsigned char)ascii[i])
-            return false;
+        if (a[i] != (unsigned char)ascii[i]) return false;
     return true;
 }
 
@@ -341,17 +330,13 @@ static size_t utf8_next(const unsigned char *s, size_t len, size_t i, uint32_t *
     } else if (b >= 0xe0 && b <= 0xef) {
         need = 2;
         v = b & 0x0f;
-        if (b == 0xe0)
-            lo = 0xa0;
-        if (b == 0xed)
-            hi = 0x9f;
+        if (b == 0xe0) lo = 0xa0;
+        if (b == 0xed) hi = 0x9f;
     } else if (b >= 0xf0 && b <= 0xf4) {
         need = 3;
         v = b & 0x07;
-        if (b == 0xf0)
-            lo = 0x90;
-        if (b == 0xf4)
-            hi = 0x8f;
+        if (b == 0xf0) lo = 0x90;
+        if (b == 0xf4) hi = 0x8f;
     } else {
         *cp = 0xfffd;
         return 1;
@@ -528,25 +513,20 @@ static int prop_digit(char c)
 
 static const struct uprop *prop_get(struct cctx *cx, int id)
 {
-    if (!cx->props)
-        cx->props = cx_permn(cx, UP_COUNT, sizeof *cx->props);
+    if (!cx->props) cx->props = cx_permn(cx, UP_COUNT, sizeof *cx->props);
     struct uprop *up = &cx->props[id];
-    if (up->r)
-        return up;
+    if (up->r) return up;
     const char *s = prop_data[id];
     size_t cnt = 0;
     for (const char *p = s; *p; p++)
-        if (prop_digit(*p) < 32)
-            cnt++;
+        if (prop_digit(*p) < 32) cnt++;
     up->r = cx_permn(cx, cnt, sizeof *up->r);
     uint32_t prev = 0, v = 0, k = 0;
     for (const char *p = s; *p; p++) {
         int d = prop_digit(*p);
-        if (d < 0)
-            continue;
+        if (d < 0) continue;
         v = v << 5 | (uint32_t)(d & 31);
-        if (d >= 32)
-            continue;
+        if (d >= 32) continue;
         if (k % 2 == 0) {
             up->r[k] = prev + v;
         } else {
@@ -606,34 +586,27 @@ static size_t us_weight(struct us s)
 static void br_steps(struct cctx *cx, size_t n)
 {
     cx->steps += n;
-    if (cx->steps > BRACE_MAX_STEPS)
-        cx_fail(cx, FAIL_LIMIT);
+    if (cx->steps > BRACE_MAX_STEPS) cx_fail(cx, FAIL_LIMIT);
 }
 
 /* appends a + b + c (a new string) */
 static void ul_push3(struct cctx *cx, struct ul *l, struct us a, struct us b, struct us c)
 {
-    if (l->n >= MCP_GLOB_MAX_BRACE)
-        cx_fail(cx, FAIL_LIMIT);
+    if (l->n >= MCP_GLOB_MAX_BRACE) cx_fail(cx, FAIL_LIMIT);
     size_t n = a.n + b.n + c.n;
     l->weight += us_weight(a) + us_weight(b) + us_weight(c);
-    if (l->weight > BRACE_MAX_WEIGHT)
-        cx_fail(cx, FAIL_LIMIT);
+    if (l->weight > BRACE_MAX_WEIGHT) cx_fail(cx, FAIL_LIMIT);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
         struct us *v = cx_tmpn(cx, cap, sizeof *v);
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof *v);
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
         l->v = v;
         l->cap = cap;
     }
     unit *s = cx_tmpn(cx, n ? n : 1, sizeof *s);
-    if (a.n)
-        memcpy(s, a.v, a.n * sizeof *s);
-    if (b.n)
-        memcpy(s + a.n, b.v, b.n * sizeof *s);
-    if (c.n)
-        memcpy(s + a.n + b.n, c.v, c.n * sizeof *s);
+    if (a.n) memcpy(s, a.v, a.n * sizeof *s);
+    if (b.n) memcpy(s + a.n, b.v, b.n * sizeof *s);
+    if (c.n) memcpy(s + a.n + b.n, c.v, c.n * sizeof *s);
     l->v[l->n++] = (struct us){s, n};
 }
 
@@ -653,8 +626,7 @@ static struct ul br_combine(struct cctx *cx, const struct ul *acc, struct us pre
     struct ul out = {0};
     for (size_t a = 0; a < acc->n; a++)
         for (size_t v = 0; v < vals->n; v++) {
-            if (drop && acc->v[a].n + pre.n == 0 && vals->v[v].n == 0)
-                continue;
+            if (drop && acc->v[a].n + pre.n == 0 && vals->v[v].n == 0) continue;
             ul_push3(cx, &out, acc->v[a], pre, vals->v[v]);
         }
     br_steps(cx, out.n);
@@ -672,8 +644,7 @@ static bool br_group(struct cctx *cx, struct us s, size_t *o, size_t *c, bool *u
     bool found = false;
     for (size_t i = 0; i < s.n; i++) {
         if (s.v[i] == '{') {
-            if (firstopen == SIZE_MAX)
-                firstopen = i;
+            if (firstopen == SIZE_MAX) firstopen = i;
             cx->stk[sp++] = i;
         } else if (s.v[i] == '}' && sp) {
             size_t op = cx->stk[--sp];
@@ -684,8 +655,7 @@ static bool br_group(struct cctx *cx, struct us s, size_t *o, size_t *c, bool *u
             }
         }
     }
-    if (found)
-        *unmatched = firstopen < *o;
+    if (found) *unmatched = firstopen < *o;
     return found;
 }
 
@@ -716,8 +686,7 @@ static size_t br_digits(struct us s, size_t i)
 /* -?\d+ at i; returns the end or 0 */
 static size_t br_int(struct us s, size_t i)
 {
-    if (i < s.n && s.v[i] == '-')
-        i++;
+    if (i < s.n && s.v[i] == '-') i++;
     size_t k = br_digits(s, i);
     return k > i ? k : 0;
 }
@@ -732,15 +701,12 @@ static bool br_is_seq(struct us s, bool alpha)
 {
     size_t i;
     if (alpha) {
-        if (s.n < 4 || !is_alpha(s.v[0]) || !br_dots(s, 1) || !is_alpha(s.v[3]))
-            return false;
+        if (s.n < 4 || !is_alpha(s.v[0]) || !br_dots(s, 1) || !is_alpha(s.v[3])) return false;
         i = 4;
     } else {
-        if (!(i = br_int(s, 0)) || !br_dots(s, i) || !(i = br_int(s, i + 2)))
-            return false;
+        if (!(i = br_int(s, 0)) || !br_dots(s, i) || !(i = br_int(s, i + 2))) return false;
     }
-    if (i == s.n)
-        return true;
+    if (i == s.n) return true;
     return br_dots(s, i) && (i = br_int(s, i + 2)) && i == s.n;
 }
 
@@ -748,13 +714,11 @@ static int64_t br_num(struct cctx *cx, struct us s)
 {
     size_t i = 0;
     bool neg = s.n && s.v[0] == '-';
-    if (neg)
-        i++;
+    if (neg) i++;
     int64_t v = 0;
     for (; i < s.n; i++) {
         v = v * 10 + (int64_t)(s.v[i] - '0');
-        if (v > ((int64_t)1 << 53))
-            cx_fail(cx, FAIL_LIMIT);
+        if (v > ((int64_t)1 << 53)) cx_fail(cx, FAIL_LIMIT);
     }
     return neg ? -v : v;
 }
@@ -782,16 +746,13 @@ static struct ul br_seq(struct cctx *cx, struct us body, bool alpha)
     int64_t incr = 1;
     if (cnt == 3) {
         incr = br_num(cx, n[2]);
-        if (incr < 0)
-            incr = -incr;
-        if (incr < 1)
-            incr = 1;
+        if (incr < 0) incr = -incr;
+        if (incr < 1) incr = 1;
     }
     bool pad = br_padded(n[0]) || br_padded(n[1]) || (cnt == 3 && br_padded(n[2]));
     bool reverse = y < x;
     int64_t count = (reverse ? x - y : y - x) / incr + 1;
-    if (count > MCP_GLOB_MAX_BRACE)
-        cx_fail(cx, FAIL_LIMIT);
+    if (count > MCP_GLOB_MAX_BRACE) cx_fail(cx, FAIL_LIMIT);
     br_steps(cx, (size_t)count * (pad ? width : 1));
     struct ul out = {0};
     int64_t i = x;
@@ -799,8 +760,7 @@ static struct ul br_seq(struct cctx *cx, struct us body, bool alpha)
         unit buf[64];
         size_t len = 0;
         if (alpha) {
-            if (i != '\\')
-                buf[len++] = (unit)i;
+            if (i != '\\') buf[len++] = (unit)i;
             ul_push3(cx, &out, (struct us){buf, len}, US_NONE, US_NONE);
             continue;
         }
@@ -810,8 +770,7 @@ static struct ul br_seq(struct cctx *cx, struct us body, bool alpha)
         struct ub b = {0};
         if (pad && width > dl) {
             size_t need = width - dl;
-            if (i < 0)
-                ub_put(cx, &b, '-');
+            if (i < 0) ub_put(cx, &b, '-');
             for (size_t z = 0; z < need; z++)
                 ub_put(cx, &b, '0');
             ub_puts(cx, &b, dec + (i < 0 ? 1 : 0));
@@ -831,8 +790,7 @@ static struct ul br_comma_parts(struct cctx *cx, struct us body)
     for (size_t i = 0; i < body.n; i++) {
         unit c = body.v[i];
         if (c == '{') {
-            if (depth++ == 0)
-                groups++;
+            if (depth++ == 0) groups++;
         } else if (c == '}' && depth) {
             depth--;
         } else if (c == ',' && depth == 0) {
@@ -848,8 +806,7 @@ static struct ul br_comma_parts(struct cctx *cx, struct us body)
 static struct ul br_expand(struct cctx *cx, struct us str, unsigned depth, bool top)
 {
     br_steps(cx, 16);
-    if (depth > BRACE_MAX_DEPTH)
-        cx_fail(cx, FAIL_LIMIT);
+    if (depth > BRACE_MAX_DEPTH) cx_fail(cx, FAIL_LIMIT);
     struct ul one = ul_one_empty(cx);
     struct ul acc = one;
     unsigned rewrites = 0;
@@ -859,23 +816,19 @@ static struct ul br_expand(struct cctx *cx, struct us str, unsigned depth, bool 
         br_steps(cx, us_weight(cur));
         size_t o = 0, c = 0;
         bool unmatched = false;
-        if (!br_group(cx, cur, &o, &c, &unmatched))
-            return br_combine(cx, &acc, cur, &one, drop);
-        if (unmatched)
-            br_steps(cx, us_weight(cur));
+        if (!br_group(cx, cur, &o, &c, &unmatched)) return br_combine(cx, &acc, cur, &one, drop);
+        if (unmatched) br_steps(cx, us_weight(cur));
         struct us pre = {cur.v, o}, body = {cur.v + o + 1, c - o - 1};
         struct us post = {cur.v + c + 1, cur.n - c - 1};
         if (pre.n && pre.v[pre.n - 1] == '$') {
             acc = br_combine(cx, &acc, (struct us){cur.v, c + 1}, &one, drop && !post.n);
             first = false;
-            if (!post.n)
-                break;
+            if (!post.n) break;
             cur = post;
             continue;
         }
         bool alpha = false, seq = br_is_seq(body, false);
-        if (!seq)
-            seq = alpha = br_is_seq(body, true);
+        if (!seq) seq = alpha = br_is_seq(body, true);
         bool opts = false;
         for (size_t i = 0; i < body.n && !opts; i++)
             opts = body.v[i] == ',';
@@ -883,8 +836,7 @@ static struct ul br_expand(struct cctx *cx, struct us str, unsigned depth, bool 
             br_steps(cx, us_weight(post));
             if (br_comma_set_follows(post)) {
                 /* "{a},b}": the "}" becomes literal and the scan restarts */
-                if (rewrites++ >= BRACE_MAX_REWRITES)
-                    cx_fail(cx, FAIL_LIMIT);
+                if (rewrites++ >= BRACE_MAX_REWRITES) cx_fail(cx, FAIL_LIMIT);
                 unit *v = cx_tmpn(cx, cur.n, sizeof *v);
                 memcpy(v, cur.v, cur.n * sizeof *v);
                 v[c] = M_CLOSE;
@@ -914,8 +866,7 @@ static struct ul br_expand(struct cctx *cx, struct us str, unsigned depth, bool 
                     struct ul one2 = {0};
                     ul_push3(cx, &one2, pre, emb.v[0], US_NONE);
                     acc = br_combine(cx, &acc, one2.v[0], &one, drop && !post.n);
-                    if (!post.n)
-                        break;
+                    if (!post.n) break;
                     cur = post;
                     continue;
                 }
@@ -923,20 +874,17 @@ static struct ul br_expand(struct cctx *cx, struct us str, unsigned depth, bool 
             }
             bool drops = drop && !post.n && !pre.n;
             for (size_t a = 0; drops && a < acc.n; a++)
-                if (acc.v[a].n)
-                    drops = false;
+                if (acc.v[a].n) drops = false;
             for (size_t j = 0; j < parts.n; j++) {
                 struct ul ex = br_expand(cx, parts.v[j], depth + 1, false);
                 for (size_t k = 0; k < ex.n; k++) {
-                    if (drops && !ex.v[k].n)
-                        continue;
+                    if (drops && !ex.v[k].n) continue;
                     ul_push3(cx, &vals, ex.v[k], US_NONE, US_NONE);
                 }
             }
         }
         acc = br_combine(cx, &acc, pre, &vals, drop && !post.n);
-        if (!post.n)
-            break;
+        if (!post.n) break;
         cur = post;
     }
     return acc;
@@ -1067,8 +1015,7 @@ static void pl_push(struct cctx *cx, struct plist *pl, struct item it)
     if (pl->n == pl->cap) {
         size_t cap = pl->cap ? pl->cap * 2 : 4;
         struct item *v = cx_tmpn(cx, cap, sizeof *v);
-        if (pl->n)
-            memcpy(v, pl->v, pl->n * sizeof *v);
+        if (pl->n) memcpy(v, pl->v, pl->n * sizeof *v);
         pl->v = v;
         pl->cap = cap;
     }
@@ -1088,8 +1035,7 @@ static void push_node(struct cctx *cx, struct anode *nd, struct anode *child)
 
 static struct anode *node_new(struct cctx *cx, int type, struct anode *parent)
 {
-    if (++cx->nodes > AST_MAX_NODES)
-        cx_fail(cx, FAIL_LIMIT);
+    if (++cx->nodes > AST_MAX_NODES) cx_fail(cx, FAIL_LIMIT);
     struct anode *nd = cx_tmpn(cx, 1, sizeof *nd);
     nd->type = type;
     nd->parent = parent;
@@ -1100,8 +1046,7 @@ static struct anode *node_new(struct cctx *cx, int type, struct anode *parent)
         if (cx->nnegs == cx->capnegs) {
             size_t cap = cx->capnegs ? cx->capnegs * 2 : 8;
             struct anode **v = cx_tmpn(cx, cap, sizeof *v);
-            if (cx->nnegs)
-                memcpy(v, cx->negs, cx->nnegs * sizeof *v);
+            if (cx->nnegs) memcpy(v, cx->negs, cx->nnegs * sizeof *v);
             cx->negs = v;
             cx->capnegs = cap;
         }
@@ -1147,8 +1092,7 @@ static bool scan_skip(struct scan *sc, unit c, size_t i /* index after c */)
     }
     if (sc->inb) {
         if (i == sc->bstart + 1) {
-            if (c == '^' || c == '!')
-                sc->bneg = true;
+            if (c == '^' || c == '!') sc->bneg = true;
         } else if (c == ']' && !(i == sc->bstart + 2 && sc->bneg)) {
             sc->inb = false;
         }
@@ -1167,8 +1111,7 @@ static bool scan_skip(struct scan *sc, unit c, size_t i /* index after c */)
 static size_t parse_ext(struct cctx *cx, const unit *s, size_t n, struct anode *ext, size_t pos,
                         unsigned depth, unsigned nest)
 {
-    if (nest > EXT_MAX_DEPTH)
-        cx_fail(cx, FAIL_LIMIT);
+    if (nest > EXT_MAX_DEPTH) cx_fail(cx, FAIL_LIMIT);
     size_t i = pos + 1, ab = i;
     struct anode *part = node_new(cx, 0, ext);
     struct anode **alts = NULL;
@@ -1176,8 +1119,7 @@ static size_t parse_ext(struct cctx *cx, const unit *s, size_t n, struct anode *
     struct scan sc = {0};
     while (i < n) {
         unit c = s[i++];
-        if (scan_skip(&sc, c, i))
-            continue;
+        if (scan_skip(&sc, c, i)) continue;
         bool adopt = can_adopt_type(ext->type, c);
         if (is_ext_char(c) && i < n && s[i] == '(' && (depth <= 2 || adopt)) {
             push_str(cx, part, s + ab, i - 1 - ab);
@@ -1188,14 +1130,12 @@ static size_t parse_ext(struct cctx *cx, const unit *s, size_t n, struct anode *
             continue;
         }
         if (c == '|' || c == ')') {
-            if (c == ')' && i - 1 == ab && ext->pl->n == 0)
-                ext->empty_ext = true;
+            if (c == ')' && i - 1 == ab && ext->pl->n == 0) ext->empty_ext = true;
             push_str(cx, part, s + ab, i - 1 - ab);
             if (nalts == capalts) {
                 capalts = capalts ? capalts * 2 : 4;
                 struct anode **v = cx_tmpn(cx, capalts, sizeof *v);
-                if (nalts)
-                    memcpy(v, alts, nalts * sizeof *v);
+                if (nalts) memcpy(v, alts, nalts * sizeof *v);
                 alts = v;
             }
             alts[nalts++] = part;
@@ -1222,8 +1162,7 @@ static void parse_root(struct cctx *cx, const unit *s, size_t n, struct anode *r
     struct scan sc = {0};
     while (i < n) {
         unit c = s[i++];
-        if (scan_skip(&sc, c, i))
-            continue;
+        if (scan_skip(&sc, c, i)) continue;
         if (is_ext_char(c) && i < n && s[i] == '(') {
             push_str(cx, root, s + ab, i - 1 - ab);
             struct anode *ext = node_new(cx, (int)c, root);
@@ -1238,8 +1177,7 @@ static void parse_root(struct cctx *cx, const unit *s, size_t n, struct anode *r
 /* the single extglob inside a one-part alternative, or NULL */
 static struct anode *lone_ext(struct anode *alt)
 {
-    if (!alt || alt->type != 0 || alt->pl->n != 1)
-        return NULL;
+    if (!alt || alt->type != 0 || alt->pl->n != 1) return NULL;
     struct anode *gc = alt->pl->v[0].nd;
     return gc && gc->type != 0 ? gc : NULL;
 }
@@ -1257,8 +1195,7 @@ static void adopt(struct cctx *cx, struct anode *nd, size_t i)
     pl->n = pl->n - 1 + m;
     pl->cap = pl->n + 1;
     for (size_t k = 0; k < m; k++)
-        if (g->v[k].nd)
-            g->v[k].nd->parent = nd;
+        if (g->v[k].nd) g->v[k].nd->parent = nd;
 }
 
 static int usurp_type(int parent, int child)
@@ -1279,12 +1216,10 @@ static int usurp_type(int parent, int child)
 
 static void flatten(struct cctx *cx, struct anode *nd, unsigned level)
 {
-    if (level > 2 * EXT_MAX_DEPTH + 8)
-        cx_fail(cx, FAIL_LIMIT);
+    if (level > 2 * EXT_MAX_DEPTH + 8) cx_fail(cx, FAIL_LIMIT);
     if (nd->type == 0) {
         for (size_t i = 0; i < nd->pl->n; i++)
-            if (nd->pl->v[i].nd)
-                flatten(cx, nd->pl->v[i].nd, level + 1);
+            if (nd->pl->v[i].nd) flatten(cx, nd->pl->v[i].nd, level + 1);
         return;
     }
     static const char *const adopt_same[] = {"!@", "??@", "@@", "**+?@", "++@"};
@@ -1295,19 +1230,15 @@ static void flatten(struct cctx *cx, struct anode *nd, unsigned level)
         done = true;
         for (size_t i = 0; i < nd->pl->n; i++) {
             struct anode *c = nd->pl->v[i].nd;
-            if (!c)
-                continue;
+            if (!c) continue;
             flatten(cx, c, level + 1);
             struct anode *gc = lone_ext(c);
-            if (!gc)
-                continue;
+            if (!gc) continue;
             bool same = false, space = false;
             for (size_t k = 0; k < sizeof adopt_same / sizeof *adopt_same; k++)
-                if (adopt_same[k][0] == nd->type)
-                    same = in_set(gc->type, adopt_same[k] + 1);
+                if (adopt_same[k][0] == nd->type) same = in_set(gc->type, adopt_same[k] + 1);
             for (size_t k = 0; k < sizeof adopt_space / sizeof *adopt_space; k++)
-                if (adopt_space[k][0] == nd->type)
-                    space = in_set(gc->type, adopt_space[k] + 1);
+                if (adopt_space[k][0] == nd->type) space = in_set(gc->type, adopt_space[k] + 1);
             int nt = nd->pl->n == 1 ? usurp_type(nd->type, gc->type) : 0;
             if (same) {
                 done = false;
@@ -1323,8 +1254,7 @@ static void flatten(struct cctx *cx, struct anode *nd, unsigned level)
                 done = false;
                 nd->pl = gc->pl;
                 for (size_t k = 0; k < nd->pl->n; k++)
-                    if (nd->pl->v[k].nd)
-                        nd->pl->v[k].nd->parent = nd;
+                    if (nd->pl->v[k].nd) nd->pl->v[k].nd->parent = nd;
                 nd->type = nt;
                 nd->empty_ext = false;
             }
@@ -1346,8 +1276,7 @@ static void copy_in(struct cctx *cx, struct anode *dst, struct item it, unsigned
 static struct anode *clone_node(struct cctx *cx, struct anode *x, struct anode *parent,
                                 unsigned level)
 {
-    if (level > 4 * EXT_MAX_DEPTH)
-        cx_fail(cx, FAIL_LIMIT);
+    if (level > 4 * EXT_MAX_DEPTH) cx_fail(cx, FAIL_LIMIT);
     struct anode *c = node_new(cx, x->type, parent);
     for (size_t i = 0; i < x->pl->n; i++)
         copy_in(cx, c, x->pl->v[i], level);
@@ -1362,14 +1291,12 @@ static void fill_negs(struct cctx *cx)
     cx->filled = true;
     while (cx->nnegs) {
         struct anode *n = cx->negs[--cx->nnegs];
-        if (n->type != '!')
-            continue;
+        if (n->type != '!') continue;
         struct anode *p = n, *pp = n->parent;
         while (pp) {
             for (size_t i = p->pidx + 1; pp->type == 0 && i < pp->pl->n; i++)
                 for (size_t k = 0; k < n->pl->n; k++)
-                    if (n->pl->v[k].nd)
-                        copy_in(cx, n->pl->v[k].nd, pp->pl->v[i], 0);
+                    if (n->pl->v[k].nd) copy_in(cx, n->pl->v[k].nd, pp->pl->v[i], 0);
             p = pp;
             pp = p->parent;
         }
@@ -1381,8 +1308,7 @@ static bool is_start(const struct anode *nd)
     for (; nd->parent; nd = nd->parent) {
         const struct anode *p = nd->parent;
         for (size_t i = 0; i < nd->pidx; i++) {
-            if (i >= p->pl->n || !p->pl->v[i].nd || p->pl->v[i].nd->type != '!')
-                return false;
+            if (i >= p->pl->n || !p->pl->v[i].nd || p->pl->v[i].nd->type != '!') return false;
         }
     }
     return true;
@@ -1390,52 +1316,43 @@ static bool is_start(const struct anode *nd)
 
 static bool is_end(const struct anode *nd)
 {
-    if (!nd->parent || nd->parent->type == '!')
-        return true;
-    if (!is_end(nd->parent))
-        return false;
-    if (nd->type == 0)
-        return true;
+    if (!nd->parent || nd->parent->type == '!') return true;
+    if (!is_end(nd->parent)) return false;
+    if (nd->type == 0) return true;
     return nd->pidx + 1 == nd->parent->pl->n;
 }
 
 static void to_string(struct cctx *cx, const struct anode *nd, struct ub *out)
 {
-    if (nd->type)
-        ub_put(cx, out, (unit)nd->type), ub_put(cx, out, '(');
+    if (nd->type) ub_put(cx, out, (unit)nd->type), ub_put(cx, out, '(');
     for (size_t i = 0; i < nd->pl->n; i++) {
-        if (nd->type && i)
-            ub_put(cx, out, '|');
+        if (nd->type && i) ub_put(cx, out, '|');
         const struct item *it = &nd->pl->v[i];
         if (it->nd)
             to_string(cx, it->nd, out);
         else
             ub_putn(cx, out, it->s, it->n);
     }
-    if (nd->type)
-        ub_put(cx, out, ')');
+    if (nd->type) ub_put(cx, out, ')');
 }
 
 /* ---- regexp source, as minimatch writes it (dot: true) ---- */
 
 static void src_check(struct cctx *cx, const struct ub *b)
 {
-    if (b->n > PART_MAX_SRC)
-        cx_fail(cx, FAIL_LIMIT);
+    if (b->n > PART_MAX_SRC) cx_fail(cx, FAIL_LIMIT);
 }
 
 static void re_escape(struct cctx *cx, struct ub *out, unit c)
 {
-    if ((c < 128 && in_set((int)c, "-[]{}()*+?.,\\^$|#")) || is_js_space(c))
-        ub_put(cx, out, '\\');
+    if ((c < 128 && in_set((int)c, "-[]{}()*+?.,\\^$|#")) || is_js_space(c)) ub_put(cx, out, '\\');
     ub_put(cx, out, c);
 }
 
 /* class members keep only [ ] \ - escaped */
 static void class_escape(struct cctx *cx, struct ub *out, unit c)
 {
-    if (c == '[' || c == ']' || c == '\\' || c == '-')
-        ub_put(cx, out, '\\');
+    if (c == '[' || c == ']' || c == '\\' || c == '-') ub_put(cx, out, '\\');
     ub_put(cx, out, c);
 }
 
@@ -1462,11 +1379,9 @@ static const struct {
 static bool starts_with(const unit *g, size_t n, size_t i, const char *ascii)
 {
     size_t k = strlen(ascii);
-    if (i > n || n - i < k)
-        return false;
+    if (i > n || n - i < k) return false;
     for (size_t j = 0; j < k; j++)
-        if (g[i + j] != (unsigned char)ascii[j])
-            return false;
+        if (g[i + j] != (unsigned char)ascii[j]) return false;
     return true;
 }
 
@@ -1502,8 +1417,7 @@ static size_t parse_class(struct cctx *cx, const unit *g, size_t n, size_t pos, 
         if (c == '[' && !esc) {
             size_t k;
             for (k = 0; k < sizeof posix_classes / sizeof *posix_classes; k++)
-                if (starts_with(g, n, i, posix_classes[k].name))
-                    break;
+                if (starts_with(g, n, i, posix_classes[k].name)) break;
             if (k < sizeof posix_classes / sizeof *posix_classes) {
                 if (have_rs) {
                     ub_puts(cx, out, "$.");
@@ -1559,8 +1473,7 @@ static size_t parse_class(struct cctx *cx, const unit *g, size_t n, size_t pos, 
         single_c = c;
         i++;
     }
-    if (end < i)
-        return 0;
+    if (end < i) return 0;
     if (!nranges && !nnegs) {
         ub_puts(cx, out, "$.");
         *magic = true;
@@ -1570,22 +1483,19 @@ static size_t parse_class(struct cctx *cx, const unit *g, size_t n, size_t pos, 
         re_escape(cx, out, single_c);
         return end - pos;
     }
-    if (nranges && nnegs)
-        ub_put(cx, out, '(');
+    if (nranges && nnegs) ub_put(cx, out, '(');
     if (nranges) {
         ub_puts(cx, out, negate ? "[^" : "[");
         ub_putn(cx, out, ranges.v, ranges.n);
         ub_put(cx, out, ']');
     }
-    if (nranges && nnegs)
-        ub_put(cx, out, '|');
+    if (nranges && nnegs) ub_put(cx, out, '|');
     if (nnegs) {
         ub_puts(cx, out, negate ? "[" : "[^");
         ub_putn(cx, out, negs.v, negs.n);
         ub_put(cx, out, ']');
     }
-    if (nranges && nnegs)
-        ub_put(cx, out, ')');
+    if (nranges && nnegs) ub_put(cx, out, ')');
     *uflag = *uflag || u;
     *magic = true;
     return end - pos;
@@ -1603,14 +1513,12 @@ static void re_glob(struct cctx *cx, const unit *g, size_t n, bool noempty, stru
         unit c = g[i];
         if (esc) {
             esc = false;
-            if (c < 128 && in_set((int)c, "().*{}+?[]^$\\!"))
-                ub_put(cx, out, '\\');
+            if (c < 128 && in_set((int)c, "().*{}+?[]^$\\!")) ub_put(cx, out, '\\');
             ub_put(cx, out, c);
             continue;
         }
         if (c == '*') {
-            if (instar)
-                continue;
+            if (instar) continue;
             instar = true;
             ub_puts(cx, out, noempty && allstar ? "[^/]+?" : "[^/]*?");
             *magic = true;
@@ -1649,8 +1557,7 @@ static void re_plain(struct cctx *cx, struct anode *nd, struct ub *out, struct u
 {
     bool st = is_start(nd), en = is_end(nd), allstr = true;
     for (size_t i = 0; i < nd->pl->n; i++)
-        if (nd->pl->v[i].nd)
-            allstr = false;
+        if (nd->pl->v[i].nd) allstr = false;
     struct ub src = {0};
     bool magic = nd->magic, u = nd->uflag;
     for (size_t i = 0; i < nd->pl->n; i++) {
@@ -1674,17 +1581,14 @@ static void re_plain(struct cctx *cx, struct anode *nd, struct ub *out, struct u
                   (k > 2 && s[0] == '\\' && s[1] == '.' && (s[2] == '[' || s[2] == '.')) ||
                   (k > 4 && s[0] == '\\' && s[1] == '.' && s[2] == '\\' && s[3] == '.' &&
                    (s[4] == '[' || s[4] == '.')));
-        if (!dots && notrav)
-            ub_puts(cx, out, "(?!(?:^|/)\\.\\.?(?:$|/))");
+        if (!dots && notrav) ub_puts(cx, out, "(?!(?:^|/)\\.\\.?(?:$|/))");
     }
     ub_putn(cx, out, src.v, src.n);
-    if (en && nd->parent && nd->parent->type == '!')
-        ub_puts(cx, out, "(?:$|\\/)");
+    if (en && nd->parent && nd->parent->type == '!') ub_puts(cx, out, "(?:$|\\/)");
     src_check(cx, out);
     nd->magic = magic;
     nd->uflag = u;
-    if (rawsrc)
-        *rawsrc = src;
+    if (rawsrc) *rawsrc = src;
 }
 
 static void re_ext(struct cctx *cx, struct anode *nd, struct ub *out, unsigned level)
@@ -1694,15 +1598,12 @@ static void re_ext(struct cctx *cx, struct anode *nd, struct ub *out, unsigned l
     bool first = true;
     for (size_t i = 0; i < nd->pl->n; i++) {
         struct anode *alt = nd->pl->v[i].nd;
-        if (!alt)
-            continue;
+        if (!alt) continue;
         struct ub a = {0};
         re_node(cx, alt, &a, NULL, level + 1);
         nd->uflag = nd->uflag || alt->uflag;
-        if (st && en && !a.n)
-            continue;
-        if (!first)
-            ub_put(cx, &body, '|');
+        if (st && en && !a.n) continue;
+        if (!first) ub_put(cx, &body, '|');
         ub_putn(cx, &body, a.v, a.n);
         first = false;
         src_check(cx, &body);
@@ -1745,8 +1646,7 @@ static void re_ext(struct cctx *cx, struct anode *nd, struct ub *out, unsigned l
 static void re_node(struct cctx *cx, struct anode *nd, struct ub *out, struct ub *rawsrc,
                     unsigned level)
 {
-    if (level > 4 * EXT_MAX_DEPTH)
-        cx_fail(cx, FAIL_LIMIT);
+    if (level > 4 * EXT_MAX_DEPTH) cx_fail(cx, FAIL_LIMIT);
     if (nd->type == 0)
         re_plain(cx, nd, out, rawsrc, level);
     else
@@ -1762,8 +1662,19 @@ static void re_node(struct cctx *cx, struct anode *nd, struct ub *out, struct ub
  * reading from position q. A lookahead's answer at every position is one
  * such pass over its program, made before the pass that needs it. */
 
-enum { RX_EMPTY, RX_CHAR, RX_CAT, RX_ALT, RX_STAR, RX_PLUS, RX_QUEST, RX_BOL, RX_EOL, RX_WORDB,
-       RX_LOOK };
+enum {
+    RX_EMPTY,
+    RX_CHAR,
+    RX_CAT,
+    RX_ALT,
+    RX_STAR,
+    RX_PLUS,
+    RX_QUEST,
+    RX_BOL,
+    RX_EOL,
+    RX_WORDB,
+    RX_LOOK
+};
 
 struct rx {
     int kind;
@@ -1796,8 +1707,7 @@ static void rxb_push(struct cctx *cx, struct rxb *b, struct rx *x)
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4;
         struct rx **v = cx_tmpn(cx, cap, sizeof *v);
-        if (b->n)
-            memcpy(v, b->v, b->n * sizeof *v);
+        if (b->n) memcpy(v, b->v, b->n * sizeof *v);
         b->v = v;
         b->cap = cap;
     }
@@ -1831,12 +1741,9 @@ static uint32_t rxp_get(struct rxp *p)
 
 static int hexval(uint32_t c)
 {
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    if (c >= 'A' && c <= 'F')
-        return (int)(c - 'A' + 10);
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
     return -1;
 }
 
@@ -1851,8 +1758,7 @@ static void cb_range(struct cctx *cx, struct cbuild *b, uint32_t lo, uint32_t hi
     if (b->c.nr == b->capr) {
         b->capr = b->capr ? b->capr * 2 : 8;
         uint32_t *v = cx_tmpn(cx, 2 * b->capr, sizeof *v);
-        if (b->c.nr)
-            memcpy(v, b->c.r, 2 * b->c.nr * sizeof *v);
+        if (b->c.nr) memcpy(v, b->c.r, 2 * b->c.nr * sizeof *v);
         b->c.r = v;
     }
     b->c.r[2 * b->c.nr] = lo;
@@ -1865,8 +1771,7 @@ static void cb_prop(struct cctx *cx, struct cbuild *b, uint8_t id)
     if (b->c.np == b->capp) {
         b->capp = b->capp ? b->capp * 2 : 4;
         uint8_t *v = cx_tmpn(cx, b->capp, 1);
-        if (b->c.np)
-            memcpy(v, b->c.props, b->c.np);
+        if (b->c.np) memcpy(v, b->c.props, b->c.np);
         b->c.props = v;
     }
     b->c.props[b->c.np++] = id;
@@ -1896,8 +1801,7 @@ static void cb_escape_set(struct cctx *cx, struct cbuild *b, uint32_t e)
     }
     uint32_t next = 0;
     for (size_t i = 0; i < n; i++) {
-        if (r[2 * i] > next)
-            cb_range(cx, b, next, r[2 * i] - 1);
+        if (r[2 * i] > next) cb_range(cx, b, next, r[2 * i] - 1);
         next = r[2 * i + 1] + 1;
     }
     cb_range(cx, b, next, 0x10ffff);
@@ -1906,29 +1810,28 @@ static void cb_escape_set(struct cctx *cx, struct cbuild *b, uint32_t e)
 static int rxp_prop(struct rxp *p)
 {
     /* after "\p": "{Name}" */
-    if (p->i >= p->n || p->s[p->i] != '{')
-        return -1;
+    if (p->i >= p->n || p->s[p->i] != '{') return -1;
     size_t st = ++p->i;
     while (p->i < p->n && p->s[p->i] != '}')
         p->i++;
-    if (p->i >= p->n)
-        return -1;
+    if (p->i >= p->n) return -1;
     size_t len = p->i - st;
     p->i++;
     for (int k = 0; k < UP_COUNT; k++)
-        if (us_eq(p->s + st, len, prop_names[k]))
-            return k;
+        if (us_eq(p->s + st, len, prop_names[k])) return k;
     return -1;
 }
 
-/* One escape after "\" (already consumed). Returns a character, or -1 after
- * adding a set to b (in a class) / -2 for an assertion or set outside
- * (*out filled), or -3 on error. */
-static int64_t rxp_escape(struct rxp *p, bool inclass, struct cbuild *b, struct rx **out)
+enum { ESC_SET = -1, ESC_ASSERT = -2, ESC_ERR = -3 };
+
+/* One escape, after its "\". Returns the character it stands for, or
+ * ESC_SET after adding \d \w \s \p{..} (and negations) to set, ESC_ASSERT
+ * with \b or \B in *assertion (outside classes), or ESC_ERR. */
+static int64_t rxp_escape(struct rxp *p, bool inclass, struct cbuild *set, struct rx **assertion)
 {
     if (p->i >= p->n) {
         p->err = "\\ at end of pattern";
-        return -3;
+        return ESC_ERR;
     }
     uint32_t c = rxp_get(p);
     switch (c) {
@@ -1945,7 +1848,7 @@ static int64_t rxp_escape(struct rxp *p, bool inclass, struct cbuild *b, struct 
     case '0':
         if (p->i < p->n && is_digit(p->s[p->i]) && p->u) {
             p->err = inclass ? "Invalid class escape" : "Invalid decimal escape";
-            return -3;
+            return ESC_ERR;
         }
         return 0;
     case 'x':
@@ -1956,78 +1859,55 @@ static int64_t rxp_escape(struct rxp *p, bool inclass, struct cbuild *b, struct 
         }
         if (p->u) {
             p->err = "Invalid escape";
-            return -3;
+            return ESC_ERR;
         }
         return 'x';
     case 'b':
-        if (inclass)
-            return 0x08;
-        *out = rx_new(p, RX_WORDB);
-        return -2;
     case 'B':
         if (inclass) {
+            if (c == 'b') return 0x08;
             if (p->u) {
                 p->err = "Invalid class escape";
-                return -3;
+                return ESC_ERR;
             }
             return 'B';
         }
-        *out = rx_new(p, RX_WORDB);
-        (*out)->neg = true;
-        return -2;
+        *assertion = rx_new(p, RX_WORDB);
+        (*assertion)->neg = c == 'B';
+        return ESC_ASSERT;
     case 'd':
     case 'D':
     case 'w':
     case 'W':
     case 's':
-    case 'S': {
-        struct cbuild local = {0};
-        struct cbuild *t = inclass ? b : &local;
-        cb_escape_set(p->cx, t, c);
-        if (inclass)
-            return -1;
-        *out = rx_char(p, CK_CLASS, 0);
-        (*out)->kids = cx_tmpn(p->cx, 1, sizeof(struct rclass));
-        memcpy((*out)->kids, &local.c, sizeof local.c);
-        return -2;
-    }
+    case 'S':
+        cb_escape_set(p->cx, set, c);
+        return ESC_SET;
     case 'p':
     case 'P':
-        if (p->u) {
-            int id = rxp_prop(p);
-            if (id < 0 || c == 'P') {
-                p->err = inclass ? "Invalid property name in character class"
-                                 : "Invalid property name";
-                return -3;
-            }
-            struct cbuild local = {0};
-            struct cbuild *t = inclass ? b : &local;
-            cb_prop(p->cx, t, (uint8_t)id);
-            if (inclass)
-                return -1;
-            *out = rx_char(p, CK_CLASS, 0);
-            (*out)->kids = cx_tmpn(p->cx, 1, sizeof(struct rclass));
-            memcpy((*out)->kids, &local.c, sizeof local.c);
-            return -2;
+        if (!p->u) return c;
+        int id = rxp_prop(p);
+        if (id < 0 || c == 'P') { /* \P{..} never comes from minimatch */
+            p->err = inclass ? "Invalid property name in character class" : "Invalid property name";
+            return ESC_ERR;
         }
-        return c;
+        cb_prop(p->cx, set, (uint8_t)id);
+        return ESC_SET;
     default:
         break;
     }
-    if (c < 128 && in_set((int)c, "^$\\.*+?()[]{}|/"))
-        return c;
-    if (inclass && c == '-')
-        return c;
+    if (c < 128 && in_set((int)c, "^$\\.*+?()[]{}|/")) return c;
+    if (inclass && c == '-') return c;
     if (p->u) {
         p->err = inclass ? "Invalid class escape" : "Invalid escape";
-        return -3;
+        return ESC_ERR;
     }
     if (c == 'c' || c == 'k' || c == 'u' || is_digit(c)) {
         /* Annex B oddities minimatch never writes */
         p->err = "unsupported escape";
-        return -3;
+        return ESC_ERR;
     }
-    return c;
+    return c; /* identity escape */
 }
 
 static void rxp_add_class(struct rxp *p, struct rx *x, const struct rclass *c)
@@ -2035,8 +1915,7 @@ static void rxp_add_class(struct rxp *p, struct rx *x, const struct rclass *c)
     if (p->ncls == p->capcls) {
         p->capcls = p->capcls ? p->capcls * 2 : 8;
         struct rclass *v = cx_tmpn(p->cx, p->capcls, sizeof *v);
-        if (p->ncls)
-            memcpy(v, p->cls, p->ncls * sizeof *v);
+        if (p->ncls) memcpy(v, p->cls, p->ncls * sizeof *v);
         p->cls = v;
     }
     p->cls[p->ncls] = *c;
@@ -2065,11 +1944,9 @@ static struct rx *rxp_class(struct rxp *p)
         bool aset = false, zset = false;
         uint32_t c = rxp_get(p);
         if (c == '\\') {
-            struct rx *dummy = NULL;
-            a = rxp_escape(p, true, &b, &dummy);
-            if (a == -3)
-                return NULL;
-            aset = a == -1;
+            a = rxp_escape(p, true, &b, NULL);
+            if (a == ESC_ERR) return NULL;
+            aset = a == ESC_SET;
         } else {
             a = c;
         }
@@ -2077,11 +1954,9 @@ static struct rx *rxp_class(struct rxp *p)
             p->i++;
             uint32_t d = rxp_get(p);
             if (d == '\\') {
-                struct rx *dummy = NULL;
-                z = rxp_escape(p, true, &b, &dummy);
-                if (z == -3)
-                    return NULL;
-                zset = z == -1;
+                z = rxp_escape(p, true, &b, NULL);
+                if (z == ESC_ERR) return NULL;
+                zset = z == ESC_SET;
             } else {
                 z = d;
             }
@@ -2090,11 +1965,9 @@ static struct rx *rxp_class(struct rxp *p)
                     p->err = "Invalid character class";
                     return NULL;
                 }
-                if (!aset)
-                    cb_range(p->cx, &b, (uint32_t)a, (uint32_t)a);
+                if (!aset) cb_range(p->cx, &b, (uint32_t)a, (uint32_t)a);
                 cb_range(p->cx, &b, '-', '-');
-                if (!zset)
-                    cb_range(p->cx, &b, (uint32_t)z, (uint32_t)z);
+                if (!zset) cb_range(p->cx, &b, (uint32_t)z, (uint32_t)z);
                 continue;
             }
             if (a > z) {
@@ -2104,8 +1977,7 @@ static struct rx *rxp_class(struct rxp *p)
             cb_range(p->cx, &b, (uint32_t)a, (uint32_t)z);
             continue;
         }
-        if (!aset)
-            cb_range(p->cx, &b, (uint32_t)a, (uint32_t)a);
+        if (!aset) cb_range(p->cx, &b, (uint32_t)a, (uint32_t)a);
     }
     if (b.c.neg && b.c.nr == 1 && !b.c.np && b.c.r[0] == b.c.r[1])
         return rx_char(p, CK_NOT, b.c.r[0]);
@@ -2120,14 +1992,12 @@ static struct rx *rxp_class(struct rxp *p)
 static bool rxp_brace_quant(const struct rxp *p)
 {
     size_t i = p->i;
-    if (i >= p->n || p->s[i] != '{')
-        return false;
+    if (i >= p->n || p->s[i] != '{') return false;
     i++;
     size_t d = i;
     while (i < p->n && is_digit(p->s[i]))
         i++;
-    if (i == d)
-        return false;
+    if (i == d) return false;
     if (i < p->n && p->s[i] == ',') {
         i++;
         while (i < p->n && is_digit(p->s[i]))
@@ -2163,12 +2033,10 @@ static struct rx *rxp_term(struct rxp *p)
                 return NULL;
             }
         }
-        if (++p->depth > RX_MAX_DEPTH)
-            cx_fail(p->cx, FAIL_LIMIT);
+        if (++p->depth > RX_MAX_DEPTH) cx_fail(p->cx, FAIL_LIMIT);
         struct rx *in = rxp_disj(p);
         p->depth--;
-        if (!in)
-            return NULL;
+        if (!in) return NULL;
         if (p->i >= p->n || p->s[p->i] != ')') {
             p->err = "Unterminated group";
             return NULL;
@@ -2186,27 +2054,20 @@ static struct rx *rxp_term(struct rxp *p)
         }
     } else if (c == '[') {
         p->i++;
-        if (!(atom = rxp_class(p)))
-            return NULL;
+        if (!(atom = rxp_class(p))) return NULL;
     } else if (c == '.') {
         p->i++;
         atom = rx_char(p, CK_ANY, 0);
     } else if (c == '\\') {
         p->i++;
-        struct rx *set = NULL;
-        int64_t e = rxp_escape(p, false, NULL, &set);
-        if (e == -3)
-            return NULL;
-        if (e == -2) {
-            atom = set;
-            if (set->kind == RX_WORDB) {
-                quant = 0;
-            } else {
-                struct rclass cl;
-                memcpy(&cl, set->kids, sizeof cl);
-                rxp_add_class(p, set, &cl);
-                set->kids = NULL;
-            }
+        struct cbuild set = {0};
+        int64_t e = rxp_escape(p, false, &set, &atom);
+        if (e == ESC_ERR) return NULL;
+        if (e == ESC_ASSERT) {
+            quant = 0;
+        } else if (e == ESC_SET) {
+            atom = rx_new(p, RX_CHAR);
+            rxp_add_class(p, atom, &set.c);
         } else {
             atom = rx_char(p, CK_LIT, (uint32_t)e);
         }
@@ -2219,8 +2080,7 @@ static struct rx *rxp_term(struct rxp *p)
     } else {
         atom = rx_char(p, CK_LIT, rxp_get(p));
     }
-    if (p->i >= p->n)
-        return atom;
+    if (p->i >= p->n) return atom;
     c = p->s[p->i];
     int kind = c == '*' ? RX_STAR : c == '+' ? RX_PLUS : c == '?' ? RX_QUEST : -1;
     if (kind < 0) {
@@ -2243,8 +2103,7 @@ static struct rx *rxp_term(struct rxp *p)
         return NULL;
     }
     p->i++;
-    if (p->i < p->n && p->s[p->i] == '?')
-        p->i++; /* lazy: the same language */
+    if (p->i < p->n && p->s[p->i] == '?') p->i++; /* lazy: the same language */
     struct rx *q = rx_new(p, kind);
     q->kids = cx_tmpn(p->cx, 1, sizeof *q->kids);
     q->kids[0] = atom;
@@ -2257,12 +2116,10 @@ static struct rx *rxp_alt(struct rxp *p)
     struct rxb b = {0};
     while (p->i < p->n && p->s[p->i] != '|' && p->s[p->i] != ')') {
         struct rx *t = rxp_term(p);
-        if (!t)
-            return NULL;
+        if (!t) return NULL;
         rxb_push(p->cx, &b, t);
     }
-    if (b.n == 1)
-        return b.v[0];
+    if (b.n == 1) return b.v[0];
     struct rx *x = rx_new(p, b.n ? RX_CAT : RX_EMPTY);
     x->kids = b.v;
     x->nkids = b.n;
@@ -2274,8 +2131,7 @@ static struct rx *rxp_disj(struct rxp *p)
     struct rxb b = {0};
     for (;;) {
         struct rx *a = rxp_alt(p);
-        if (!a)
-            return NULL;
+        if (!a) return NULL;
         rxb_push(p->cx, &b, a);
         if (p->i < p->n && p->s[p->i] == '|') {
             p->i++;
@@ -2283,8 +2139,7 @@ static struct rx *rxp_disj(struct rxp *p)
         }
         break;
     }
-    if (b.n == 1)
-        return b.v[0];
+    if (b.n == 1) return b.v[0];
     struct rx *x = rx_new(p, RX_ALT);
     x->kids = b.v;
     x->nkids = b.n;
@@ -2305,12 +2160,10 @@ static uint32_t rxc_state(struct rxc *c, uint8_t op, uint32_t prog, uint32_t out
     if (c->nst == c->capst) {
         c->capst = c->capst ? c->capst * 2 : 32;
         struct rstate *v = cx_tmpn(c->cx, c->capst, sizeof *v);
-        if (c->nst)
-            memcpy(v, c->st, c->nst * sizeof *v);
+        if (c->nst) memcpy(v, c->st, c->nst * sizeof *v);
         c->st = v;
     }
-    if (c->nst >= (uint32_t)4 * PART_MAX_SRC + 64)
-        cx_fail(c->cx, FAIL_LIMIT);
+    if (c->nst >= (uint32_t)4 * PART_MAX_SRC + 64) cx_fail(c->cx, FAIL_LIMIT);
     struct rstate *s = &c->st[c->nst];
     memset(s, 0, sizeof *s);
     s->op = op;
@@ -2325,8 +2178,7 @@ static uint32_t rxc_sub(struct rxc *c)
     if (c->nsubs == c->capsubs) {
         c->capsubs = c->capsubs ? c->capsubs * 2 : 4;
         struct rsub *v = cx_tmpn(c->cx, c->capsubs, sizeof *v);
-        if (c->nsubs)
-            memcpy(v, c->subs, c->nsubs * sizeof *v);
+        if (c->nsubs) memcpy(v, c->subs, c->nsubs * sizeof *v);
         c->subs = v;
     }
     memset(&c->subs[c->nsubs], 0, sizeof c->subs[0]);
@@ -2403,8 +2255,7 @@ static char *units_utf8(struct cctx *cx, const unit *u, size_t n, size_t extra, 
             c = 0x10000 + ((c - 0xd800) << 10) + (u[++i] - 0xdc00);
         else if (c >= 0xd800 && c <= 0xdfff)
             c = 0xfffd;
-        if (c == 0)
-            c = 0xfffd; /* keep the message a C string */
+        if (c == 0) c = 0xfffd; /* keep the message a C string */
         k += util_utf8_encode(c, out + k);
     }
     out[k] = '\0';
@@ -2421,8 +2272,7 @@ static const struct rprog *rx_compile(struct cctx *cx, const unit *src, size_t n
     ub_putn(cx, &full, src, n);
     ub_put(cx, &full, '$');
     cx->total_src += full.n;
-    if (cx->total_src > GLOB_MAX_SRC)
-        cx_fail(cx, FAIL_LIMIT);
+    if (cx->total_src > GLOB_MAX_SRC) cx_fail(cx, FAIL_LIMIT);
     struct rxp p = {.cx = cx, .s = full.v, .n = full.n, .u = u};
     struct rx *x = rxp_disj(&p);
     if (x && p.i < p.n) {
@@ -2459,11 +2309,9 @@ static const struct rprog *rx_compile(struct cctx *cx, const unit *src, size_t n
         struct rclass *d = &rp->cls[i];
         *d = p.cls[i];
         d->r = cx_permn(cx, 2 * (size_t)d->nr + 1, sizeof *d->r);
-        if (d->nr)
-            memcpy(d->r, p.cls[i].r, 2 * (size_t)d->nr * sizeof *d->r);
+        if (d->nr) memcpy(d->r, p.cls[i].r, 2 * (size_t)d->nr * sizeof *d->r);
         d->props = cx_permn(cx, (size_t)d->np + 1, 1);
-        if (d->np)
-            memcpy(d->props, p.cls[i].props, d->np);
+        if (d->np) memcpy(d->props, p.cls[i].props, d->np);
         for (uint32_t k = 0; k < d->np; k++)
             prop_get(cx, d->props[k]);
     }
@@ -2474,11 +2322,9 @@ static const struct rprog *rx_compile(struct cctx *cx, const unit *src, size_t n
     uint32_t *cnt = cx_tmpn(cx, (size_t)c.nst + 1, sizeof *cnt);
     for (uint32_t s = 0; s < c.nst; s++) {
         const struct rstate *t = &rp->st[s];
-        if (t->op == OP_CHAR || t->op == OP_MATCH)
-            continue;
+        if (t->op == OP_CHAR || t->op == OP_MATCH) continue;
         cnt[t->out]++;
-        if (t->op == OP_SPLIT)
-            cnt[t->out1]++;
+        if (t->op == OP_SPLIT) cnt[t->out1]++;
     }
     uint32_t total = 0;
     for (uint32_t s = 0; s < c.nst; s++) {
@@ -2490,30 +2336,24 @@ static const struct rprog *rx_compile(struct cctx *cx, const unit *src, size_t n
     rp->pred = cx_permn(cx, total ? total : 1, sizeof *rp->pred);
     for (uint32_t s = 0; s < c.nst; s++) {
         const struct rstate *t = &rp->st[s];
-        if (t->op == OP_CHAR || t->op == OP_MATCH)
-            continue;
+        if (t->op == OP_CHAR || t->op == OP_MATCH) continue;
         rp->pred[cnt[t->out]++] = s;
-        if (t->op == OP_SPLIT)
-            rp->pred[cnt[t->out1]++] = s;
+        if (t->op == OP_SPLIT) rp->pred[cnt[t->out1]++] = s;
     }
     /* each program's CHAR and LOOK states */
     for (uint32_t k = 0; k < rp->nsubs; k++) {
         struct rsub *sb = &rp->subs[k];
         uint32_t nc = 0, nl = 0;
         for (uint32_t s = 0; s < c.nst; s++)
-            if (rp->st[s].prog == k)
-                nc += rp->st[s].op == OP_CHAR, nl += rp->st[s].op == OP_LOOK;
+            if (rp->st[s].prog == k) nc += rp->st[s].op == OP_CHAR, nl += rp->st[s].op == OP_LOOK;
         sb->chars = cx_permn(cx, nc + 1, sizeof *sb->chars);
         sb->looks = cx_permn(cx, nl + 1, sizeof *sb->looks);
         bool eol_only = true;
         for (uint32_t s = 0; s < c.nst; s++) {
             const struct rstate *t = &rp->st[s];
-            if (t->prog != k)
-                continue;
-            if (t->op == OP_CHAR)
-                sb->chars[sb->nchars++] = s;
-            if (t->op == OP_LOOK)
-                sb->looks[sb->nlooks++] = s;
+            if (t->prog != k) continue;
+            if (t->op == OP_CHAR) sb->chars[sb->nchars++] = s;
+            if (t->op == OP_LOOK) sb->looks[sb->nlooks++] = s;
             if (t->op != OP_MATCH && t->op != OP_EOL &&
                 (t->out == sb->match || (t->op == OP_SPLIT && t->out1 == sb->match)))
                 eol_only = false;
@@ -2595,8 +2435,7 @@ static bool rr_pass(struct rrun *r, uint32_t k, uint8_t *vec)
             uint32_t t = r->queue[qh++];
             for (uint32_t e = p->poff[t]; e < p->poff[t + 1]; e++) {
                 uint32_t s = p->pred[e];
-                if (cur[s] == g)
-                    continue;
+                if (cur[s] == g) continue;
                 const struct rstate *st = &p->st[s];
                 bool ok;
                 switch (st->op) {
@@ -2650,7 +2489,7 @@ static bool no_fast_char(unit c) /* [^+@!?*[(] */
 /* minimatch's fast tests for the commonest portions; they replace the
  * regexp's test (and are what minimatch answers with, quirks included:
  * "*\a" tests for the suffix "\a" literally) */
-static bool fast_part(struct cctx *cx, const unit *g, size_t n, struct gpart *gp)
+static bool fast_part(const unit *g, size_t n, struct gpart *gp)
 {
     size_t k = 0;
     while (k < n && g[k] == '*')
@@ -2703,7 +2542,6 @@ static bool fast_part(struct cctx *cx, const unit *g, size_t n, struct gpart *gp
             return true;
         }
     }
-    (void)cx;
     return false;
 }
 
@@ -2718,10 +2556,9 @@ static struct gpart *compile_part(struct cctx *cx, const unit *g, size_t n)
         gp->kind = P_LIT;
         return gp;
     }
-    if (fast_part(cx, g, n, gp)) {
+    if (fast_part(g, n, gp)) {
         unit *c = cx_permn(cx, gp->n + 1, sizeof *c);
-        if (gp->n)
-            memcpy(c, gp->s, gp->n * sizeof *c);
+        if (gp->n) memcpy(c, gp->s, gp->n * sizeof *c);
         gp->s = c;
         return gp;
     }
@@ -2730,7 +2567,6 @@ static struct gpart *compile_part(struct cctx *cx, const unit *g, size_t n)
     cx->filled = false;
     cx->nodes = 0;
     struct anode *root = node_new(cx, 0, NULL);
-    cx->root = root;
     parse_root(cx, g, n, root);
     flatten(cx, root, 0);
     fill_negs(cx);
@@ -2741,8 +2577,7 @@ static struct gpart *compile_part(struct cctx *cx, const unit *g, size_t n)
         unit *s = cx_permn(cx, src.n + 1, sizeof *s);
         size_t k = 0;
         for (size_t i = 0; i < src.n; i++) {
-            if (src.v[i] == '\\' && i + 1 < src.n && src.v[i + 1] != '/')
-                i++;
+            if (src.v[i] == '\\' && i + 1 < src.n && src.v[i + 1] != '/') i++;
             s[k++] = src.v[i];
         }
         gp->kind = P_LIT;
@@ -2763,8 +2598,7 @@ static struct us *level_one(struct cctx *cx, struct us *parts, size_t n, size_t 
     for (size_t i = 0; i < n; i++) {
         struct us p = parts[i];
         struct us *prev = k ? &o[k - 1] : NULL;
-        if (prev && us_eq(p.v, p.n, "**") && us_eq(prev->v, prev->n, "**"))
-            continue;
+        if (prev && us_eq(p.v, p.n, "**") && us_eq(prev->v, prev->n, "**")) continue;
         if (prev && us_eq(p.v, p.n, "..") && prev->n && !us_eq(prev->v, prev->n, "..") &&
             !us_eq(prev->v, prev->n, ".") && !us_eq(prev->v, prev->n, "**")) {
             k--;
@@ -2772,8 +2606,7 @@ static struct us *level_one(struct cctx *cx, struct us *parts, size_t n, size_t 
         }
         o[k++] = p;
     }
-    if (!k)
-        o[k++] = US_NONE;
+    if (!k) o[k++] = US_NONE;
     *outn = k;
     return o;
 }
@@ -2782,8 +2615,7 @@ static void compile_alt(struct cctx *cx, struct galt *alt, struct us s)
 {
     size_t cnt = 1;
     for (size_t i = 0; i < s.n; i++)
-        if (s.v[i] == '/' && (i == 0 || s.v[i - 1] != '/'))
-            cnt++;
+        if (s.v[i] == '/' && (i == 0 || s.v[i - 1] != '/')) cnt++;
     struct us *parts = cx_tmpn(cx, cnt, sizeof *parts);
     size_t np = 0, st = 0;
     for (size_t i = 0; i <= s.n; i++) {
@@ -2799,15 +2631,13 @@ static void compile_alt(struct cctx *cx, struct galt *alt, struct us s)
     alt->n = np;
     for (size_t i = 0; i < np; i++) {
         alt->p[i] = compile_part(cx, parts[i].v, parts[i].n);
-        if (alt->p[i]->kind == P_GLOBSTAR)
-            alt->gs = true;
+        if (alt->p[i]->kind == P_GLOBSTAR) alt->gs = true;
     }
 }
 
 struct mcp_glob *mcp_glob_compile(const char *pattern)
 {
-    if (!pattern)
-        return NULL;
+    if (!pattern) return NULL;
     struct mcp_glob *g = util_calloc(1, sizeof *g);
     size_t len = strlen(pattern);
     if (len > MCP_GLOB_MAX_PATTERN) {
@@ -2853,10 +2683,8 @@ struct mcp_glob *mcp_glob_compile(const char *pattern)
     for (size_t i = 0; i < g->nalts; i++)
         for (size_t k = 0; k < g->alts[i].n; k++) {
             const struct rprog *re = g->alts[i].p[k]->re;
-            if (re && re->nst > g->max_states)
-                g->max_states = re->nst;
-            if (re && re->nsubs > g->max_subs)
-                g->max_subs = re->nsubs;
+            if (re && re->nst > g->max_states) g->max_states = re->nst;
+            if (re && re->nsubs > g->max_subs) g->max_subs = re->nsubs;
         }
     ar_free(&cx->tmp);
     free(cx);
@@ -2865,8 +2693,7 @@ struct mcp_glob *mcp_glob_compile(const char *pattern)
 
 void mcp_glob_free(struct mcp_glob *g)
 {
-    if (!g)
-        return;
+    if (!g) return;
     ar_free(&g->ar);
     free(g->error);
     free(g);
@@ -2936,7 +2763,7 @@ static bool test_re(struct tctx *t, const struct rprog *re, struct seg *f)
                      .queue = t->queue,
                      .vec = t->vec,
                      .done = t->done};
-    if (t->gen > UINT32_MAX - 4 * (uint32_t)(t->maxlen + 2) * (re->nsubs + 1)) {
+    if ((uint64_t)t->gen + ((uint64_t)n + 2) * (re->nsubs + 1) >= UINT32_MAX) {
         memset(t->mark0, 0, ((size_t)t->g->max_states + 1) * sizeof *t->mark0);
         memset(t->mark1, 0, ((size_t)t->g->max_states + 1) * sizeof *t->mark1);
         r.gen = 0;
@@ -2959,11 +2786,9 @@ static bool test_part(struct tctx *t, const struct gpart *p, struct seg *f)
     case P_QMARKS:
         return f->n == p->qlen && !dots && ends_with(f, p->s, p->n);
     case P_STARDOTSTAR:
-        if (dots)
-            return false;
+        if (dots) return false;
         for (size_t i = 0; i < f->n; i++)
-            if (f->u[i] == '.')
-                return true;
+            if (f->u[i] == '.') return true;
         return false;
     case P_DOTSTAR:
         return !dots && f->n && f->u[0] == '.';
@@ -2977,8 +2802,7 @@ static bool test_part(struct tctx *t, const struct gpart *p, struct seg *f)
 static bool test_run(struct tctx *t, struct gpart *const *p, size_t np, size_t fi)
 {
     for (size_t k = 0; k < np; k++)
-        if (!test_part(t, p[k], &t->f[fi + k]))
-            return false;
+        if (!test_part(t, p[k], &t->f[fi + k])) return false;
     return true;
 }
 
@@ -2994,28 +2818,23 @@ static bool match_globstar(struct tctx *t, const struct galt *a)
     size_t np = a->n, N = t->nf, first = np, last = 0;
     for (size_t i = 0; i < np; i++)
         if (P[i]->kind == P_GLOBSTAR) {
-            if (first == np)
-                first = i;
+            if (first == np) first = i;
             last = i;
         }
     size_t fi = 0;
     if (first) {
-        if (N < first || !test_run(t, P, first, 0))
-            return false;
+        if (N < first || !test_run(t, P, first, 0)) return false;
         fi = first;
     }
     size_t tl = np - last - 1, ftm = 0;
     if (tl) {
-        if (tl + fi > N)
-            return false;
+        if (tl + fi > N) return false;
         if (test_run(t, P + last + 1, tl, N - tl)) {
             ftm = tl;
         } else {
             /* a/b/ may match a/ ** / *: the trailing "" can be left out */
-            if (t->f[N - 1].n != 0 || fi + tl == N)
-                return false;
-            if (!test_run(t, P + last + 1, tl, N - tl - 1))
-                return false;
+            if (t->f[N - 1].n != 0 || fi + tl == N) return false;
+            if (!test_run(t, P + last + 1, tl, N - tl - 1)) return false;
             ftm = tl + 1;
         }
     }
@@ -3023,16 +2842,14 @@ static bool match_globstar(struct tctx *t, const struct galt *a)
         bool saw = ftm > 0;
         for (size_t i = fi; i < N - ftm; i++) {
             saw = true;
-            if (t->f[i].dot)
-                return false;
+            if (t->f[i].dot) return false;
         }
         return saw;
     }
     /* sections */
     size_t k = 0;
     for (size_t i = first + 1; i < last; i++)
-        if (P[i]->kind == P_GLOBSTAR)
-            k++;
+        if (P[i]->kind == P_GLOBSTAR) k++;
     k++;
     size_t *sstart = util_calloc(k, sizeof *sstart), *slen = util_calloc(k, sizeof *slen);
     ptrdiff_t *after = util_calloc(k, sizeof *after);
@@ -3073,11 +2890,10 @@ static bool match_globstar(struct tctx *t, const struct galt *a)
                 r = R_FALSE + 3; /* undecided */
                 if (test_run(t, P + sstart[j], slen[j], x)) {
                     uint8_t sub = R[(j + 1) * W + x + slen[j]];
-                    if (sub != R_FALSE)
-                        r = sub;
+                    if (sub != R_FALSE) r = sub;
                 }
                 if (r == R_FALSE + 3)
-                    r = t->f[x].dot                      ? R_FALSE
+                    r = t->f[x].dot                    ? R_FALSE
                         : (ptrdiff_t)x + 1 <= after[j] ? R[j * W + x + 1]
                                                        : R_NULL;
             }
@@ -3096,32 +2912,25 @@ static bool match_globstar(struct tctx *t, const struct galt *a)
 
 static bool match_alt(struct tctx *t, const struct galt *a)
 {
-    if (a->gs)
-        return match_globstar(t, a);
+    if (a->gs) return match_globstar(t, a);
     size_t fi = 0, pi = 0, N = t->nf;
     for (; fi < N && pi < a->n; fi++, pi++)
-        if (!test_part(t, a->p[pi], &t->f[fi]))
-            return false;
-    if (fi == N && pi == a->n)
-        return true;
-    if (fi == N)
-        return false;
+        if (!test_part(t, a->p[pi], &t->f[fi])) return false;
+    if (fi == N && pi == a->n) return true;
+    if (fi == N) return false;
     return fi == N - 1 && t->f[fi].n == 0; /* a/ * matches a/b/ */
 }
 
 bool mcp_glob_test(const struct mcp_glob *g, const char *path)
 {
-    if (!g || !path || g->mode == G_NOTHING)
-        return false;
-    if (g->mode == G_EMPTY)
-        return path[0] == '\0';
+    if (!g || !path || g->mode == G_NOTHING) return false;
+    if (g->mode == G_EMPTY) return path[0] == '\0';
     size_t len = strlen(path);
     unit *u = util_calloc(len + 1, sizeof *u);
     size_t n = utf8_to_units(path, len, u);
     size_t nf = 1;
     for (size_t i = 0; i < n; i++)
-        if (u[i] == '/' && (i == 0 || u[i - 1] != '/'))
-            nf++;
+        if (u[i] == '/' && (i == 0 || u[i - 1] != '/')) nf++;
     struct tctx t = {.g = g, .f = util_calloc(nf, sizeof(struct seg))};
     size_t st = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -3129,10 +2938,9 @@ bool mcp_glob_test(const struct mcp_glob *g, const char *path)
             struct seg *f = &t.f[t.nf++];
             f->u = u + st;
             f->n = i - st;
-            f->dot = (f->n == 1 && f->u[0] == '.') ||
-                     (f->n == 2 && f->u[0] == '.' && f->u[1] == '.');
-            if (f->n > t.maxlen)
-                t.maxlen = f->n;
+            f->dot =
+                (f->n == 1 && f->u[0] == '.') || (f->n == 2 && f->u[0] == '.' && f->u[1] == '.');
+            if (f->n > t.maxlen) t.maxlen = f->n;
             while (i + 1 < n && u[i + 1] == '/')
                 i++;
             st = i + 1;
@@ -3160,4 +2968,3 @@ bool mcp_glob_match(const char *pattern, const char *path)
     mcp_glob_free(g);
     return r;
 }
-

@@ -18,8 +18,9 @@
  * MCP_GLOB_MAX_BRACE alternatives (or nest deeper than 64, or need more
  * than 64 "{a},b}" rewrites in one set), one with extglobs nested deeper
  * than 256, or one whose compiled form would be too large (about 32 Ki
- * regexp units for one path segment, 1 Mi for the whole pattern; only
- * chains of ten or more !(...) in one segment get there) matches nothing,
+ * regexp units for one path segment, 1 Mi for the whole pattern; in
+ * practice only chains of eleven or more !(...) in one segment, or
+ * hundreds of long brace alternatives, get there) matches nothing,
  * negated or not. minimatch itself would take seconds or gigabytes on most
  * of these, or throw. Matching is polynomial: segment regexps run as a
  * backward NFA pass (lookaheads included) and `**` sections are matched by
