@@ -140,54 +140,6 @@ static const char *pseudonymize(const char *value, bool hash, const struct ledge
 /* Canonical writing (RFC 8785)                                         */
 /* ------------------------------------------------------------------ */
 
-/* A JSON string with JCS escaping: '"', '\\' and control characters
- * only; \b \f \n \r \t short, the rest \u00xx in lowercase hex. */
-static int jcs_string(struct strbuf *sb, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rc = sb_reserve(sb, len + 2);
-    if (rc) return rc;
-    sb_append(sb, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t n = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0';
-            esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-            n = 6;
-        }
-        if ((rc = sb_append(sb, s + run, i - run)) || (rc = sb_append(sb, esc, n))) return rc;
-        run = i + 1;
-    }
-    if ((rc = sb_append(sb, s + run, len - run))) return rc;
-    return sb_append(sb, "\"", 1);
-}
-
 /* Decimal digits of v into buf (no printf: it shows in profiles). */
 static size_t u64_digits(uint64_t v, char buf[20])
 {
@@ -247,7 +199,7 @@ static void jw_str(struct jw *w, const char *key, const char *value)
 {
     if (!value || w->rc) return;
     jw_key(w, key);
-    if (!w->rc) w->rc = jcs_string(w->sb, value, strlen(value));
+    if (!w->rc) w->rc = sb_jcs_string(w->sb, value, strlen(value));
 }
 
 static void jw_int(struct jw *w, const char *key, long long v)
@@ -309,7 +261,7 @@ static int emit_event(const struct ev_enc *e, const struct ev_sig *sig, struct s
         jw_raw(&w, "[");
         for (size_t i = 0; i < ev->npolicy && !w.rc; i++) {
             if (i) jw_raw(&w, ",");
-            if (!w.rc) w.rc = jcs_string(sb, ev->policy_ids[i], strlen(ev->policy_ids[i]));
+            if (!w.rc) w.rc = sb_jcs_string(sb, ev->policy_ids[i], strlen(ev->policy_ids[i]));
         }
         jw_raw(&w, "]");
     }
@@ -418,7 +370,7 @@ static int jcs_value(const json_t *v, struct strbuf *sb, int depth)
         rc = sb_append(sb, "{", 1);
         for (i = 0; i < n && !rc; i++) {
             if (i) rc = sb_append(sb, ",", 1);
-            if (!rc) rc = jcs_string(sb, keys[i], strlen(keys[i]));
+            if (!rc) rc = sb_jcs_string(sb, keys[i], strlen(keys[i]));
             if (!rc) rc = sb_append(sb, ":", 1);
             if (!rc) rc = jcs_value(json_object_get(v, keys[i]), sb, depth + 1);
         }
@@ -434,7 +386,7 @@ static int jcs_value(const json_t *v, struct strbuf *sb, int depth)
         return rc ? rc : sb_append(sb, "]", 1);
     }
     case JSON_STRING:
-        return jcs_string(sb, json_string_value(v), json_string_length(v));
+        return sb_jcs_string(sb, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
         json_int_t x = json_integer_value(v);
         if (x > SAFE_INT_MAX || x < -SAFE_INT_MAX) return CUSTODY_EINVAL;

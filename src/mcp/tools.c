@@ -551,42 +551,6 @@ static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
 
 /* ---- directory_tree ---- */
 
-static void js_string(struct strbuf *sb, const char *s)
-{
-    sb_puts(sb, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            sb_puts(sb, "\\\"");
-            break;
-        case '\\':
-            sb_puts(sb, "\\\\");
-            break;
-        case '\b':
-            sb_puts(sb, "\\b");
-            break;
-        case '\f':
-            sb_puts(sb, "\\f");
-            break;
-        case '\n':
-            sb_puts(sb, "\\n");
-            break;
-        case '\r':
-            sb_puts(sb, "\\r");
-            break;
-        case '\t':
-            sb_puts(sb, "\\t");
-            break;
-        default:
-            if (*p < 0x20)
-                sb_printf(sb, "\\u%04x", *p);
-            else
-                sb_append(sb, p, 1);
-        }
-    }
-    sb_puts(sb, "\"");
-}
-
 static void indent(struct strbuf *sb, int level)
 {
     for (int i = 0; i < level; i++)
@@ -659,7 +623,7 @@ static int tree(struct walk *w, const char *dir, struct strbuf *out, int level)
             sb_puts(out, "{\n");
             indent(out, level + 2);
             sb_puts(out, "\"name\": ");
-            js_string(out, d[i].name);
+            sb_jcs_string(out, d[i].name, strlen(d[i].name));
             sb_puts(out, ",\n");
             indent(out, level + 2);
             bool isdir = d[i].type == CUSTODY_TYPE_DIR;

@@ -157,6 +157,54 @@ int sb_json_escape(struct strbuf *sb, const char *s, size_t len)
     return 0;
 }
 
+/* JCS (RFC 8785) and JSON.stringify escaping: '"', '\\' and control
+ * characters only; \b \f \n \r \t short, the rest \u00xx in lowercase hex. */
+int sb_jcs_string(struct strbuf *sb, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = sb_reserve(sb, len + 2);
+    if (rc) return rc;
+    sb_append(sb, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+            esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if ((rc = sb_append(sb, s + run, i - run)) || (rc = sb_append(sb, esc, n))) return rc;
+        run = i + 1;
+    }
+    if ((rc = sb_append(sb, s + run, len - run))) return rc;
+    return sb_append(sb, "\"", 1);
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t dstsz)
 {
     size_t n = strlen(src);

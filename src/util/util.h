@@ -56,6 +56,10 @@ void sb_free(struct strbuf *sb);
 char *sb_detach(struct strbuf *sb);
 /* Appends s with JSON string escaping (no surrounding quotes). */
 int sb_json_escape(struct strbuf *sb, const char *s, size_t len);
+/* Appends s as a quoted JSON string escaped the way RFC 8785 (JCS) and
+ * JavaScript's JSON.stringify do: \b \f \n \r \t short, other control
+ * characters as \u00xx, nothing else escaped. */
+int sb_jcs_string(struct strbuf *sb, const char *s, size_t len);
 
 /* ---- bounded strings ---- */
 /* Copies at most dstsz-1 bytes and NUL-terminates; returns strlen(src)
