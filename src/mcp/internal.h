@@ -80,7 +80,6 @@ char *mcp_resource(struct mcp *m, const char *abs);
 /* Node's path.resolve(base, p) and path.relative(from, to) (malloc'd). */
 char *mcp_path_resolve(const char *base, const char *p);
 char *mcp_path_relative(const char *from, const char *to);
-char *mcp_path_join(const char *dir, const char *name);
 /* "a, b, c" of the allowed directories (malloc'd). */
 char *mcp_allowed_list(struct mcp *m, const char *sep);
 
@@ -105,10 +104,13 @@ char *mcp_fs_error(struct mcp *m, int rc, const char *syscall, const char *path,
 
 /* ---- tools ---- */
 extern const char mcp_tools_json[];
+/* The announced tool list, parsed once (borrowed reference). */
+json_t *mcp_tool_list(void);
 /* Runs a tool; returns the CallToolResult (never NULL). */
 json_t *mcp_call_tool(struct mcp *m, const char *name, json_t *args);
 /* Results */
 json_t *mcp_text_result(const char *text, size_t len);
+json_t *mcp_text_resultf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 json_t *mcp_tool_error(const char *text);
 json_t *mcp_tool_error_take(char *text); /* frees text */
 /* custodyd calls, retried once after reviving custodyd when unreachable */
@@ -121,6 +123,13 @@ json_t *mcp_tool_move(struct mcp *m, json_t *args);
  * returns NULL and *res_err is the tool error result. */
 char *mcp_tool_path(struct mcp *m, const char *requested, char **resource, json_t **res_err);
 bool mcp_revive(struct mcp *m, int rc);
+/* rc = call; once more when custodyd could not be reached and was revived
+ * (call is evaluated again: only for calls that can simply be repeated). */
+#define MCP_RETRY(m, rc, call)                                                                     \
+    do {                                                                                           \
+        (rc) = (call);                                                                             \
+        if ((rc) && mcp_revive((m), (rc))) (rc) = (call);                                          \
+    } while (0)
 /* Records in the ledger a path custody mcp refused itself (best effort). */
 void mcp_report_refusal(struct mcp *m, const char *requested, const char *why);
 

@@ -65,15 +65,6 @@ char *mcp_path_resolve(const char *base, const char *p)
     return sb_detach(&out);
 }
 
-char *mcp_path_join(const char *dir, const char *name)
-{
-    struct strbuf sb = STRBUF_INIT;
-    sb_puts(&sb, dir);
-    if (sb.len == 0 || sb.buf[sb.len - 1] != '/') sb_puts(&sb, "/");
-    sb_puts(&sb, name);
-    return sb_detach(&sb);
-}
-
 /* path.relative(from, to) for absolute, normalised paths. */
 char *mcp_path_relative(const char *from, const char *to)
 {
@@ -321,8 +312,8 @@ int mcp_load_roots(struct mcp *m)
 {
     custody_root_t *r = NULL;
     size_t n = 0;
-    int rc = custody_root_list(m->c, &r, &n);
-    if (rc && mcp_revive(m, rc)) rc = custody_root_list(m->c, &r, &n);
+    int rc;
+    MCP_RETRY(m, rc, custody_root_list(m->c, &r, &n));
     if (rc) return rc;
     mcp_free_roots(m);
     m->roots = util_calloc(n ? n : 1, sizeof *m->roots);

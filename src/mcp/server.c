@@ -161,8 +161,8 @@ static int on_request(struct mcp *m, json_t *id, const char *method, json_t *par
                            "capabilities", capabilities(), "serverInfo", server_info());
         modern = true;
     } else if (strcmp(method, "tools/list") == 0) {
-        json_t *tools = json_loads(mcp_tools_json, 0, NULL);
-        result = json_pack("{s:o}", "tools", tools ? tools : json_array());
+        json_t *tools = mcp_tool_list();
+        result = tools ? json_pack("{s:O}", "tools", tools) : json_pack("{s:[]}", "tools");
     } else if (strcmp(method, "tools/call") == 0) {
         if (!json_is_object(params))
             return mcp_send(m, mcp_error_msg(id, -32602,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,18 @@ json_t *mcp_text_result(const char *text, size_t len)
     if (!t) t = json_string("");
     return json_pack("{s:[{s:s, s:O}], s:{s:O}}", "content", "type", "text", "text", t,
                      "structuredContent", "content", t);
+}
+
+json_t *mcp_text_resultf(const char *fmt, ...)
+{
+    struct strbuf sb = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&sb, fmt, ap);
+    va_end(ap);
+    json_t *r = mcp_text_result(sb.buf ? sb.buf : "", sb.len);
+    sb_free(&sb);
+    return r;
 }
 
 json_t *mcp_tool_error(const char *text)
@@ -204,12 +217,10 @@ static void check(json_t *schema, json_t *v, const char *path, struct strbuf *is
             json_array_foreach(req, i, r) required |= strcmp(json_string_value(r), k) == 0;
             char sub[256];
             snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", k);
-            if (!val && (required || json_object_get(ps, "default")))
-                if (!json_object_get(ps, "default")) {
-                    check(ps, NULL, sub, issues);
-                    continue;
-                }
-            if (val) check(ps, val, sub, issues);
+            if (val)
+                check(ps, val, sub, issues);
+            else if (required && !json_object_get(ps, "default"))
+                check(ps, NULL, sub, issues); /* "received undefined" */
         }
     }
 }
@@ -226,20 +237,19 @@ static void apply_defaults(json_t *schema, json_t *args)
     }
 }
 
-static json_t *tool_schemas(void)
+json_t *mcp_tool_list(void)
 {
-    static json_t *tools;
-    if (!tools) tools = json_loads(mcp_tools_json, 0, NULL);
-    return tools;
+    static json_t *list;
+    if (!list) list = json_loads(mcp_tools_json, 0, NULL);
+    return list;
 }
 
 /* ---- custodyd access ---- */
 
 void mcp_report_refusal(struct mcp *m, const char *requested, const char *why)
 {
-    int rc = custody_report_refusal(m->c, "mcp", m->action ? m->action : "read", requested, why);
-    if (rc && mcp_revive(m, rc))
-        rc = custody_report_refusal(m->c, "mcp", m->action ? m->action : "read", requested, why);
+    int rc;
+    MCP_RETRY(m, rc, custody_report_refusal(m->c, "mcp", m->action, requested, why));
     if (rc)
         fprintf(stderr, "custody mcp: could not record a refusal in the audit log: %s\n",
                 custody_client_last_error(m->c));
@@ -305,8 +315,8 @@ int mcp_fetch(struct mcp *m, const char *resource, char **data, size_t *len, cus
 
 static int list_dir(struct mcp *m, const char *resource, custody_dirent_t **d, size_t *n)
 {
-    int rc = custody_list(m->c, resource, d, n, NULL);
-    if (rc && mcp_revive(m, rc)) rc = custody_list(m->c, resource, d, n, NULL);
+    int rc;
+    MCP_RETRY(m, rc, custody_list(m->c, resource, d, n, NULL));
     return rc;
 }
 
@@ -504,8 +514,7 @@ static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
             size_t j = i;
             while (j > 0) {
                 const custody_dirent_t *a = &d[ord[j - 1]], *b = &d[i];
-                uint64_t as = a->type == CUSTODY_TYPE_DIR ? a->size : a->size;
-                bool after = by_size ? b->size > as : mcp_locale_cmp(b->name, a->name) < 0;
+                bool after = by_size ? b->size > a->size : mcp_locale_cmp(b->name, a->name) < 0;
                 if (!after) break;
                 ord[j] = ord[j - 1];
                 j--;
@@ -557,11 +566,17 @@ static void indent(struct strbuf *sb, int level)
         sb_puts(sb, "  ");
 }
 
+/* One excludePatterns entry. For a pattern P without a star, directory_tree
+ * also excludes P at any depth and everything below it: the reference also
+ * tries the globstar followed by "/" + P, and that followed by "/" + globstar. */
+struct exclude {
+    struct mcp_glob *g, *any_depth, *below; /* the last two NULL when P has a '*' */
+};
+
 struct walk {
     struct mcp *m;
-    const char *root;           /* the path the walk started from (absolute) */
-    struct mcp_glob **excludes; /* compiled patterns */
-    char **raw;                 /* and their text */
+    const char *root; /* the path the walk started from (absolute) */
+    struct exclude *excludes;
     size_t nexcl;
     size_t visited;
     int rc;          /* first error */
@@ -570,20 +585,14 @@ struct walk {
     struct mcp_glob *pattern;
 };
 
-static bool tree_excluded(struct walk *w, const char *rel)
+static bool excluded(const struct walk *w, const char *rel, bool bare_names)
 {
     for (size_t i = 0; i < w->nexcl; i++) {
-        if (mcp_glob_test(w->excludes[i], rel)) return true;
-        if (!strchr(w->raw[i], '*')) {
-            /* a bare name also matches at any depth, and everything below it */
-            struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
-            sb_printf(&a, "**/%s", w->raw[i]);
-            sb_printf(&b, "**/%s/**", w->raw[i]);
-            bool hit = mcp_glob_match(a.buf, rel) || mcp_glob_match(b.buf, rel);
-            sb_free(&a);
-            sb_free(&b);
-            if (hit) return true;
-        }
+        const struct exclude *e = &w->excludes[i];
+        if (mcp_glob_test(e->g, rel)) return true;
+        if (bare_names && e->any_depth &&
+            (mcp_glob_test(e->any_depth, rel) || mcp_glob_test(e->below, rel)))
+            return true;
     }
     return false;
 }
@@ -614,9 +623,9 @@ static int tree(struct walk *w, const char *dir, struct strbuf *out, int level)
             w->errpath = util_strdup(dir);
             break;
         }
-        char *full = mcp_path_join(dir, d[i].name);
+        char *full = util_path_join(dir, d[i].name);
         char *rel = mcp_path_relative(w->root, full);
-        if (!tree_excluded(w, rel)) {
+        if (!excluded(w, rel, true)) {
             sb_puts(out, first ? "\n" : ",\n");
             first = false;
             indent(out, level + 1);
@@ -650,26 +659,35 @@ static int tree(struct walk *w, const char *dir, struct strbuf *out, int level)
     return w->rc ? -1 : 0;
 }
 
-static bool compile_excludes(struct walk *w, json_t *arr)
+static void compile_excludes(struct walk *w, json_t *arr)
 {
     size_t n = json_array_size(arr), i;
     json_t *p;
     w->excludes = util_calloc(n ? n : 1, sizeof *w->excludes);
-    w->raw = util_calloc(n ? n : 1, sizeof *w->raw);
     json_array_foreach(arr, i, p)
     {
-        w->raw[w->nexcl] = (char *)json_string_value(p);
-        w->excludes[w->nexcl++] = mcp_glob_compile(json_string_value(p));
+        const char *pat = json_string_value(p);
+        struct exclude *e = &w->excludes[w->nexcl++];
+        e->g = mcp_glob_compile(pat);
+        if (!strchr(pat, '*')) {
+            struct strbuf a = STRBUF_INIT;
+            sb_printf(&a, "**/%s", pat);
+            e->any_depth = mcp_glob_compile(a.buf);
+            sb_puts(&a, "/**");
+            e->below = mcp_glob_compile(a.buf);
+            sb_free(&a);
+        }
     }
-    return true;
 }
 
 static void walk_free(struct walk *w)
 {
-    for (size_t i = 0; i < w->nexcl; i++)
-        mcp_glob_free(w->excludes[i]);
+    for (size_t i = 0; i < w->nexcl; i++) {
+        mcp_glob_free(w->excludes[i].g);
+        mcp_glob_free(w->excludes[i].any_depth);
+        mcp_glob_free(w->excludes[i].below);
+    }
     free(w->excludes);
-    free(w->raw);
     free(w->errpath);
     mcp_glob_free(w->pattern);
 }
@@ -708,7 +726,9 @@ static json_t *tool_tree(struct mcp *m, json_t *args)
 
 /* ---- search_files ---- */
 
-static void search(struct walk *w, const char *dir)
+/* Only the starting directory's failure is an error (top); below it an
+ * unreadable directory is skipped, as in the reference. */
+static void search(struct walk *w, const char *dir, bool top)
 {
     char *res = mcp_resource(w->m, dir);
     if (!res) return;
@@ -717,7 +737,7 @@ static void search(struct walk *w, const char *dir)
     int rc = list_dir(w->m, res, &d, &n);
     free(res);
     if (rc) {
-        if (!w->rc && !w->errpath) { /* only the starting directory's failure is reported */
+        if (top) {
             w->rc = rc;
             w->errpath = util_strdup(dir);
         }
@@ -728,30 +748,20 @@ static void search(struct walk *w, const char *dir)
             w->rc = CUSTODY_ETOOBIG;
             break;
         }
-        char *full = mcp_path_join(dir, d[i].name);
+        char *full = util_path_join(dir, d[i].name);
         char *rel = mcp_path_relative(w->root, full);
-        bool excluded = false;
-        for (size_t k = 0; k < w->nexcl && !excluded; k++)
-            excluded = mcp_glob_test(w->excludes[k], rel);
-        if (!excluded && d[i].type == CUSTODY_TYPE_SYMLINK) {
+        bool skip = excluded(w, rel, false);
+        if (!skip && d[i].type == CUSTODY_TYPE_SYMLINK) {
             /* the reference skips links that leave the allowed directories */
             char *lres = mcp_resource(w->m, full);
             custody_stat_t st;
-            if (lres && custody_stat(w->m->c, lres, &st) == CUSTODY_EESCAPE) excluded = true;
+            if (lres && custody_stat(w->m->c, lres, &st) == CUSTODY_EESCAPE) skip = true;
             free(lres);
         }
-        if (!excluded && mcp_within_allowed(w->m, full)) {
+        if (!skip && mcp_within_allowed(w->m, full)) {
             if (mcp_glob_test(w->pattern, rel))
                 json_array_append_new(w->results, json_string(full));
-            if (d[i].type == CUSTODY_TYPE_DIR) {
-                char *keep = w->errpath;
-                w->errpath = keep ? keep : util_strdup(""); /* below the start: ignore errors */
-                search(w, full);
-                if (!keep) {
-                    free(w->errpath);
-                    w->errpath = NULL;
-                }
-            }
+            if (d[i].type == CUSTODY_TYPE_DIR) search(w, full, false);
         }
         free(full);
         free(rel);
@@ -769,9 +779,9 @@ static json_t *tool_search(struct mcp *m, json_t *args)
     struct walk w = {.m = m, .root = abs, .results = json_array()};
     compile_excludes(&w, json_object_get(args, "excludePatterns"));
     w.pattern = mcp_glob_compile(json_string_value(json_object_get(args, "pattern")));
-    search(&w, abs);
+    search(&w, abs, true);
     json_t *r;
-    if (w.rc == CUSTODY_ETOOBIG || (w.rc && w.errpath)) {
+    if (w.rc) {
         r = walk_error(&w);
     } else {
         struct strbuf out = STRBUF_INIT;
@@ -799,8 +809,8 @@ static json_t *tool_info(struct mcp *m, json_t *args)
     char *abs = mcp_tool_path(m, json_string_value(json_object_get(args, "path")), &res, &err);
     if (!abs) return err;
     custody_stat_t st;
-    int rc = custody_stat(m->c, res, &st);
-    if (rc && mcp_revive(m, rc)) rc = custody_stat(m->c, res, &st);
+    int rc;
+    MCP_RETRY(m, rc, custody_stat(m->c, res, &st));
     json_t *r;
     if (rc) {
         r = mcp_tool_error_take(mcp_fs_error(m, rc, "stat", abs, NULL));
@@ -830,28 +840,12 @@ static json_t *tool_allowed(struct mcp *m, json_t *args)
 {
     (void)args;
     char *list = mcp_allowed_list(m, "\n");
-    struct strbuf out = STRBUF_INIT;
-    sb_printf(&out, "Allowed directories:\n%s", list);
+    json_t *r = mcp_text_resultf("Allowed directories:\n%s", list);
     free(list);
-    json_t *r = mcp_text_result(out.buf, out.len);
-    sb_free(&out);
     return r;
 }
 
 /* ---- dispatch ---- */
-
-static const struct {
-    const char *name;
-    json_t *(*fn)(struct mcp *m, json_t *args);
-} tools[] = {
-    {"read_file", tool_read_text},        {"read_text_file", tool_read_text},
-    {"read_media_file", tool_read_media}, {"read_multiple_files", tool_read_multiple},
-    {"write_file", mcp_tool_write},       {"edit_file", mcp_tool_edit},
-    {"create_directory", mcp_tool_mkdir}, {"list_directory", NULL},
-    {"list_directory_with_sizes", NULL},  {"directory_tree", tool_tree},
-    {"move_file", mcp_tool_move},         {"search_files", tool_search},
-    {"get_file_info", tool_info},         {"list_allowed_directories", tool_allowed},
-};
 
 static json_t *list_plain(struct mcp *m, json_t *args)
 {
@@ -863,12 +857,33 @@ static json_t *list_sizes(struct mcp *m, json_t *args)
     return tool_list(m, args, true);
 }
 
+/* Each tool, and the action a refusal report names for it. */
+static const struct {
+    const char *name, *action;
+    json_t *(*fn)(struct mcp *m, json_t *args);
+} tools[] = {
+    {"read_file", "read", tool_read_text},
+    {"read_text_file", "read", tool_read_text},
+    {"read_media_file", "read", tool_read_media},
+    {"read_multiple_files", "read", tool_read_multiple},
+    {"write_file", "write", mcp_tool_write},
+    {"edit_file", "write", mcp_tool_edit},
+    {"create_directory", "mkdir", mcp_tool_mkdir},
+    {"list_directory", "list", list_plain},
+    {"list_directory_with_sizes", "list", list_sizes},
+    {"directory_tree", "list", tool_tree},
+    {"move_file", "move", mcp_tool_move},
+    {"search_files", "list", tool_search},
+    {"get_file_info", "stat", tool_info},
+    {"list_allowed_directories", "list", tool_allowed},
+};
+
 json_t *mcp_call_tool(struct mcp *m, const char *name, json_t *args)
 {
     json_t *schema = NULL;
     size_t i;
     json_t *t;
-    json_array_foreach(tool_schemas(), i,
+    json_array_foreach(mcp_tool_list(), i,
                        t) if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
         schema = t;
     struct strbuf msg = STRBUF_INIT;
@@ -889,24 +904,12 @@ json_t *mcp_call_tool(struct mcp *m, const char *name, json_t *args)
         return mcp_tool_error_take(sb_detach(&msg));
     }
     apply_defaults(input, a);
-    static const struct {
-        const char *prefix, *action;
-    } acts[] = {{"read_", "read"},    {"write_", "write"}, {"edit_", "write"},
-                {"create_", "mkdir"}, {"list_", "list"},   {"directory_", "list"},
-                {"search_", "list"},  {"get_", "stat"},    {"move_", "move"}};
-    m->action = "read";
-    for (size_t k = 0; k < UTIL_ARRAY_LEN(acts); k++)
-        if (strncmp(name, acts[k].prefix, strlen(acts[k].prefix)) == 0) m->action = acts[k].action;
     json_t *r = NULL;
-    for (size_t k = 0; k < UTIL_ARRAY_LEN(tools) && !r; k++) {
-        if (strcmp(tools[k].name, name) != 0) continue;
-        if (strcmp(name, "list_directory") == 0)
-            r = list_plain(m, a);
-        else if (strcmp(name, "list_directory_with_sizes") == 0)
-            r = list_sizes(m, a);
-        else
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(tools) && !r; k++)
+        if (strcmp(tools[k].name, name) == 0) {
+            m->action = tools[k].action;
             r = tools[k].fn(m, a);
-    }
+        }
     json_decref(a);
     return r ? r : mcp_tool_error("internal error");
 }

@@ -14,9 +14,8 @@
 static int put(struct mcp *m, const char *res, const char *data, size_t len, const char *if_match)
 {
     custody_put_opts_t opts = {.if_match = if_match};
-    int rc = custody_put_buf(m->c, res, data, len, if_match ? &opts : NULL, NULL);
-    if (rc && mcp_revive(m, rc))
-        rc = custody_put_buf(m->c, res, data, len, if_match ? &opts : NULL, NULL);
+    int rc;
+    MCP_RETRY(m, rc, custody_put_buf(m->c, res, data, len, if_match ? &opts : NULL, NULL));
     return rc;
 }
 
@@ -44,10 +43,7 @@ json_t *mcp_tool_write(struct mcp *m, json_t *args)
     } else if (rc) {
         r = mcp_tool_error_take(mcp_fs_error(m, rc, "open", abs, NULL));
     } else {
-        struct strbuf sb = STRBUF_INIT;
-        sb_printf(&sb, "Successfully wrote to %s", req);
-        r = mcp_text_result(sb.buf, sb.len);
-        sb_free(&sb);
+        r = mcp_text_resultf("Successfully wrote to %s", req);
     }
     free(abs);
     free(res);
@@ -130,18 +126,15 @@ json_t *mcp_tool_mkdir(struct mcp *m, json_t *args)
     json_t *err = NULL;
     char *abs = mcp_tool_path(m, req, &res, &err);
     if (!abs) return err;
-    int rc = custody_mkdir(m->c, res, 1);
-    if (rc && mcp_revive(m, rc)) rc = custody_mkdir(m->c, res, 1);
+    int rc;
+    MCP_RETRY(m, rc, custody_mkdir(m->c, res, 1));
     json_t *r;
     if (rc) {
         /* the reference resolves the path first: a file on the way fails there */
         r = mcp_tool_error_take(
             mcp_fs_error(m, rc, rc == CUSTODY_ENOTDIR ? "realpath" : "mkdir", abs, NULL));
     } else {
-        struct strbuf sb = STRBUF_INIT;
-        sb_printf(&sb, "Successfully created directory %s", req);
-        r = mcp_text_result(sb.buf, sb.len);
-        sb_free(&sb);
+        r = mcp_text_resultf("Successfully created directory %s", req);
     }
     free(abs);
     free(res);
@@ -161,8 +154,8 @@ json_t *mcp_tool_move(struct mcp *m, json_t *args)
         r = err;
         goto out;
     }
-    int rc = custody_move(m->c, sres, dres, 0);
-    if (rc && mcp_revive(m, rc)) rc = custody_move(m->c, sres, dres, 0);
+    int rc;
+    MCP_RETRY(m, rc, custody_move(m->c, sres, dres, 0));
     struct strbuf sb = STRBUF_INIT;
     if (rc == CUSTODY_EEXIST || rc == CUSTODY_EPRECOND || rc == CUSTODY_ECONFLICT) {
         sb_printf(&sb, "Destination already exists: %s", dabs);
@@ -173,9 +166,7 @@ json_t *mcp_tool_move(struct mcp *m, json_t *args)
     } else if (rc) {
         r = mcp_tool_error_take(mcp_fs_error(m, rc, "rename", sabs, dabs));
     } else {
-        sb_printf(&sb, "Successfully moved %s to %s", src, dst);
-        r = mcp_text_result(sb.buf, sb.len);
-        sb_free(&sb);
+        r = mcp_text_resultf("Successfully moved %s to %s", src, dst);
     }
 out:
     free(sabs);
