@@ -62,43 +62,30 @@ static bool is_refusal(int rc)
            rc == CUSTODY_EPERM || rc == CUSTODY_EREPLAY;
 }
 
+/* custody errors that have a Node fs counterpart: its code and message */
+static const struct {
+    int rc;
+    const char *code, *what;
+} node_errors[] = {
+    {CUSTODY_ENOENT, "ENOENT", "no such file or directory"},
+    {CUSTODY_ENOTDIR, "ENOTDIR", "not a directory"},
+    {CUSTODY_EISDIR, "EISDIR", "illegal operation on a directory"},
+    {CUSTODY_EEXIST, "EEXIST", "file already exists"},
+    {CUSTODY_ENOTEMPTY, "ENOTEMPTY", "directory not empty"},
+    {CUSTODY_ENOSPC, "ENOSPC", "no space left on device"},
+    {CUSTODY_ENAMETOOLONG, "ENAMETOOLONG", "name too long"},
+    {CUSTODY_ELOOP, "ELOOP", "too many symbolic links encountered"},
+    {CUSTODY_EROFS, "EROFS", "read-only file system"},
+};
+
 char *mcp_fs_error(struct mcp *m, int rc, const char *syscall, const char *path, const char *path2)
 {
     struct strbuf sb = STRBUF_INIT;
-    const char *code = NULL, *what = NULL;
-    switch (rc) {
-    case CUSTODY_ENOENT:
-        code = "ENOENT", what = "no such file or directory";
-        break;
-    case CUSTODY_ENOTDIR:
-        code = "ENOTDIR", what = "not a directory";
-        break;
-    case CUSTODY_EISDIR:
-        if (strcmp(syscall, "open") == 0 || strcmp(syscall, "read") == 0) {
-            sb_puts(&sb, "EISDIR: illegal operation on a directory, read");
-            return sb_detach(&sb);
-        }
-        code = "EISDIR", what = "illegal operation on a directory";
-        break;
-    case CUSTODY_EEXIST:
-        code = "EEXIST", what = "file already exists";
-        break;
-    case CUSTODY_ENOTEMPTY:
-        code = "ENOTEMPTY", what = "directory not empty";
-        break;
-    case CUSTODY_ENOSPC:
-        code = "ENOSPC", what = "no space left on device";
-        break;
-    case CUSTODY_ENAMETOOLONG:
-        code = "ENAMETOOLONG", what = "name too long";
-        break;
-    case CUSTODY_ELOOP:
-        code = "ELOOP", what = "too many symbolic links encountered";
-        break;
-    case CUSTODY_EROFS:
-        code = "EROFS", what = "read-only file system";
-        break;
-    case CUSTODY_EESCAPE: {
+    if (rc == CUSTODY_EISDIR && (strcmp(syscall, "open") == 0 || strcmp(syscall, "read") == 0)) {
+        sb_puts(&sb, "EISDIR: illegal operation on a directory, read"); /* Node names no path */
+        return sb_detach(&sb);
+    }
+    if (rc == CUSTODY_EESCAPE) {
         char real[PATH_MAX];
         char *list = mcp_allowed_list(m, ", ");
         sb_printf(&sb, "Access denied - symlink target outside allowed directories: %s not in %s",
@@ -106,15 +93,16 @@ char *mcp_fs_error(struct mcp *m, int rc, const char *syscall, const char *path,
         free(list);
         return sb_detach(&sb);
     }
-    case CUSTODY_ENOROOT:
+    if (rc == CUSTODY_ENOROOT) {
         sb_printf(&sb,
                   "Access denied - no custody root holds %s (register one with: custody root "
                   "add NAME DIR)",
                   path);
         return sb_detach(&sb);
-    default:
-        break;
     }
+    const char *code = NULL, *what = NULL;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(node_errors); i++)
+        if (node_errors[i].rc == rc) code = node_errors[i].code, what = node_errors[i].what;
     if (code) {
         sb_printf(&sb, "%s: %s, %s '%s'", code, what, syscall, path);
         if (path2) sb_printf(&sb, " -> '%s'", path2);
