@@ -68,6 +68,7 @@ bench: build
 	@build/bin/policy_bench
 	@build/bin/token_bench
 	@bench/secured.sh
+	@bench/mcp.sh
 	@bench/run.sh
 
 format:
