@@ -162,7 +162,10 @@ static int write_tile(struct ledger *l, const char *rel, const void *data, size_
         return custody_err_from_errno(errno);
     rc = write_all(fd, data, len);
     if (rc) {
+        /* a short tile (disk full) must not stay at a path that readers and
+         * mirrors take as immutable: the retry may be for another width */
         close(fd);
+        unlinkat(l->dirfd, rel, 0);
         return rc;
     }
     sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback now */
@@ -552,8 +555,10 @@ void *lg_tiler_main(void *arg)
                 break;
         }
     }
-    if (!broken && !l->ckpt_failing)
+    if (!broken && !l->ckpt_failing) {
         prune_partials(l);
+        lg_prune_stale_partials(l); /* and any a failed checkpoint left */
+    }
     if (!broken)
         sync_unsynced(l);
     return NULL;
