@@ -74,6 +74,12 @@ typedef struct {
     char mtime[40];     /* RFC 3339 UTC; "" when unknown */
     char sha256[CUSTODY_SHA256_HEX_LEN + 1]; /* the ETag (content hash); "" for directories */
     char content_type[128];
+    /* Added later; ?version= reads leave them unset (-1, ""), as does a
+     * custodyd that does not send them. */
+    int mode;       /* permission bits (st_mode & 07777); -1 when unknown */
+    char atime[40]; /* last access, RFC 3339 UTC; "" when unknown */
+    char btime[40]; /* birth (creation) time, RFC 3339 UTC; "" when the file system
+                     * does not record one */
 } custody_stat_t;
 
 typedef struct {
@@ -81,6 +87,16 @@ typedef struct {
     custody_type_t type;
     uint64_t size;
     char *mtime; /* RFC 3339, as custodyd sent it */
+    /* Added later (a custodyd that does not send them leaves -1, "", ""). The
+     * fields above and these describe the entry itself, as lstat does. */
+    int mode;    /* permission bits (st_mode & 07777); -1 when unknown */
+    char *atime; /* RFC 3339; "" when unknown */
+    char *btime; /* RFC 3339; "" when the file system does not record one */
+    /* A symlink's target as reads see it (followed beneath the root):
+     * CUSTODY_TYPE_UNKNOWN when the link dangles, loops or leads out of the
+     * root, and for entries that are not symlinks. */
+    custody_type_t target_type;
+    uint64_t target_size;
 } custody_dirent_t;
 
 typedef struct {
@@ -155,7 +171,8 @@ int custody_status(custody_client_t *c, char **json_out);
 int custody_get(custody_client_t *c, const char *resource_id, const custody_range_t *range,
                 int64_t version, int out_fd, custody_stat_t *st);
 
-/* Type, size, mtime and content hash of a file or directory (follows symlinks). */
+/* Type, size, mtime, content hash, permission bits, access and birth times
+ * of a file or directory (follows symlinks). */
 int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *st);
 
 /*
@@ -179,6 +196,17 @@ void custody_dirents_free(custody_dirent_t *d, size_t n);
 int custody_mkdir(custody_client_t *c, const char *resource_id, int parents);
 /* `to` is "/path" or "ROOT:/path" (same root; another root fails with CUSTODY_EXDEV). */
 int custody_move(custody_client_t *c, const char *from, const char *to, int overwrite);
+/*
+ * For surfaces that serve bytes themselves (the FUSE view): phase "open"
+ * asks custodyd to decide `action` ("read" or "write") on the resource and
+ * record the decision; phase "close" reports what went through the open
+ * file (the span [first, last] of the bytes, -1 for none, and the byte
+ * count) as one event. 0 when allowed; CUSTODY_EDENIED (and the others)
+ * when not. surface is a short lowercase name ("fuse").
+ */
+int custody_access(custody_client_t *c, const char *resource_id, const char *action,
+                   const char *phase, const char *surface, int64_t first, int64_t last,
+                   uint64_t bytes);
 /* Deletes a file or an empty directory; if_match may be NULL. */
 int custody_delete(custody_client_t *c, const char *resource_id, const char *if_match);
 

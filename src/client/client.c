@@ -64,6 +64,10 @@ struct req {
     char ctype[128];
     char crange[128];
     char lastmod[64];
+    char mode[16];  /* x-custody-mode */
+    char atime[40]; /* x-custody-atime */
+    char btime[40]; /* x-custody-btime */
+    char dsize[32]; /* x-custody-size (directory answers) */
     int64_t clen;
     int cb_err; /* an error decided inside a callback */
     custody_errsrc_t cb_src;
@@ -224,6 +228,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         if (sp && (size_t)(sp - buf) + 4 <= n && util_parse_u64(sp + 1, 3, &st) == 0)
             r->status = (long)st;
         r->etag[0] = r->ctype[0] = r->crange[0] = r->lastmod[0] = '\0';
+        r->mode[0] = r->atime[0] = r->btime[0] = r->dsize[0] = '\0';
         r->clen = -1;
         return n;
     }
@@ -240,6 +245,14 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         trim_copy(r->crange, sizeof r->crange, v, vlen);
     else if (header_is(buf, klen, "last-modified"))
         trim_copy(r->lastmod, sizeof r->lastmod, v, vlen);
+    else if (header_is(buf, klen, "x-custody-mode"))
+        trim_copy(r->mode, sizeof r->mode, v, vlen);
+    else if (header_is(buf, klen, "x-custody-atime"))
+        trim_copy(r->atime, sizeof r->atime, v, vlen);
+    else if (header_is(buf, klen, "x-custody-btime"))
+        trim_copy(r->btime, sizeof r->btime, v, vlen);
+    else if (header_is(buf, klen, "x-custody-size"))
+        trim_copy(r->dsize, sizeof r->dsize, v, vlen);
     else if (header_is(buf, klen, "content-length")) {
         char tmp[32];
         uint64_t cl;
@@ -595,6 +608,9 @@ static void stat_from_headers(const struct req *r, custody_stat_t *st)
         time_t t = curl_getdate(r->lastmod, NULL);
         if (t >= 0) util_rfc3339_ns((uint64_t)t * 1000000000ull, st->mtime);
     }
+    if (custody__mode_parse(r->mode, &st->mode)) st->mode = -1;
+    util_strlcpy(st->atime, r->atime, sizeof st->atime);
+    util_strlcpy(st->btime, r->btime, sizeof st->btime);
 }
 
 /* ---- daemon ---- */
@@ -687,7 +703,7 @@ static int find_in_parent(custody_client_t *c, const char *id, custody_dirent_t 
         for (size_t i = 0; i < n; i++) {
             if (strcmp(d[i].name, name) == 0) {
                 *found = d[i];
-                d[i].name = d[i].mtime = NULL;
+                d[i].name = d[i].mtime = d[i].atime = d[i].btime = NULL;
                 rc = 0;
                 break;
             }
@@ -739,17 +755,29 @@ int custody_stat(custody_client_t *c, const char *resource_id, custody_stat_t *s
     }
     stat_from_headers(&r, st);
     if (!has_content_etag(&r)) {
-        /* a directory: the parent's listing has its mtime and size */
+        /* a directory: its answer's headers describe it (x-custody-size);
+         * from a custodyd that does not send them, the parent's listing */
         st->type = CUSTODY_TYPE_DIR;
         st->size = 0;
-        st->mtime[0] = st->sha256[0] = st->content_type[0] = '\0';
-        custody_dirent_t e = {0};
-        if (find_in_parent(c, resource_id, &e) == 0) {
-            st->size = e.size;
-            util_strlcpy(st->mtime, e.mtime ? e.mtime : "", sizeof st->mtime);
+        st->sha256[0] = st->content_type[0] = '\0';
+        uint64_t dsize;
+        if (r.dsize[0] && util_parse_u64(r.dsize, strlen(r.dsize), &dsize) == 0) {
+            st->size = dsize;
+        } else {
+            st->mtime[0] = '\0';
+            custody_dirent_t e = {0};
+            if (find_in_parent(c, resource_id, &e) == 0) {
+                st->size = e.size;
+                util_strlcpy(st->mtime, e.mtime ? e.mtime : "", sizeof st->mtime);
+                st->mode = e.mode;
+                util_strlcpy(st->atime, e.atime ? e.atime : "", sizeof st->atime);
+                util_strlcpy(st->btime, e.btime ? e.btime : "", sizeof st->btime);
+            }
+            free(e.name);
+            free(e.mtime);
+            free(e.atime);
+            free(e.btime);
         }
-        free(e.name);
-        free(e.mtime);
         custody__clear_error(c);
         sb_reset(&c->last_json);
         c->last_status = (int)r.status;
@@ -892,6 +920,24 @@ int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
     struct req r;
     req_init(&r, "POST", "");
     rc = op_request(c, "mkdir", resource_id, NULL, body, &r, &url);
+    req_free(&r);
+    sb_free(&url);
+    return rc;
+}
+
+int custody_access(custody_client_t *c, const char *resource_id, const char *action,
+                   const char *phase, const char *surface, int64_t first, int64_t last,
+                   uint64_t bytes)
+{
+    if (!c || !action || !phase || !surface) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    char *body = NULL;
+    int rc = custody__encode_op_access(action, phase, surface, first, last, bytes, &body);
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
+    struct strbuf url = STRBUF_INIT;
+    struct req r;
+    req_init(&r, "POST", "");
+    rc = op_request(c, action, resource_id, NULL, body, &r, &url);
     req_free(&r);
     sb_free(&url);
     return rc;

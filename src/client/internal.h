@@ -46,6 +46,9 @@ char *custody__if_match_value(const char *s);
 /* Error code for an HTTP status when the body says nothing better. */
 int custody__status_to_err(long status);
 custody_type_t custody__type_parse(const char *s);
+/* Parses permission bits as custodyd sends them: 1 to 6 octal digits
+ * ("0644"), at most 07777. CUSTODY_EPROTO otherwise. */
+int custody__mode_parse(const char *s, int *mode);
 
 /* ---- JSON (jansson); all return 0 or CUSTODY_EPROTO on a malformed answer ---- */
 
@@ -62,6 +65,8 @@ int custody__decode_roots(const char *body, size_t len, custody_root_t **out, si
 /* Request bodies; *out is allocated JSON text. */
 int custody__encode_root_put(const char *path, const custody_label_t *labels, size_t n, char **out);
 int custody__encode_op_mkdir(int parents, char **out);
+int custody__encode_op_access(const char *action, const char *phase, const char *surface,
+                              int64_t first, int64_t last, uint64_t bytes, char **out);
 int custody__encode_op_move(const char *to, int overwrite, char **out);
 int custody__encode_op_rollback(int64_t version, char **out);
 

@@ -70,6 +70,24 @@ void custody__decode_error(const char *body, size_t len, long status, int *err, 
     json_decref(root);
 }
 
+/* The optional members of a listing entry: mode, atime, btime, target. */
+static int decode_entry_meta(json_t *e, custody_dirent_t *d)
+{
+    const char *at = get_str(e, "atime"), *bt = get_str(e, "btime");
+    d->mode = -1;
+    d->atime = util_strdup(at ? at : "");
+    d->btime = util_strdup(bt ? bt : "");
+    json_t *m = json_object_get(e, "mode");
+    if (m && (!json_is_string(m) || custody__mode_parse(json_string_value(m), &d->mode)))
+        return CUSTODY_EPROTO;
+    json_t *t = json_object_get(e, "target");
+    if (!t || json_is_null(t)) return 0;
+    const char *tt = json_is_object(t) ? get_str(t, "type") : NULL;
+    if (!tt || get_u64(t, "size", &d->target_size)) return CUSTODY_EPROTO;
+    d->target_type = custody__type_parse(tt);
+    return 0;
+}
+
 int custody__decode_listing(const char *body, size_t len, custody_dirent_t **out, size_t *n,
                             int *truncated)
 {
@@ -95,6 +113,7 @@ int custody__decode_listing(const char *body, size_t len, custody_dirent_t **out
         if (json_object_get(e, "size") && get_u64(e, "size", &d[i].size)) rc = CUSTODY_EPROTO;
         const char *mt = get_str(e, "mtime");
         d[i].mtime = util_strdup(mt ? mt : "");
+        if (!rc) rc = decode_entry_meta(e, &d[i]);
     }
     if (!rc) {
         json_t *t = json_object_get(root, "truncated");
@@ -277,6 +296,18 @@ int custody__encode_op_mkdir(int parents, char **out)
     return dump(json_pack("{s:s,s:b}", "op", "mkdir", "parents", parents ? 1 : 0), out);
 }
 
+int custody__encode_op_access(const char *action, const char *phase, const char *surface,
+                              int64_t first, int64_t last, uint64_t bytes, char **out)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "op", "access", "action", action, "phase", phase,
+                          "surface", surface);
+    if (!o) return CUSTODY_EINVAL;
+    if (first >= 0 && last >= first)
+        json_object_set_new(o, "range", json_pack("[I,I]", (json_int_t)first, (json_int_t)last));
+    if (bytes) json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+    return dump(o, out);
+}
+
 int custody__encode_op_move(const char *to, int overwrite, char **out)
 {
     json_t *to_s = json_string(to);
@@ -296,6 +327,8 @@ void custody_dirents_free(custody_dirent_t *d, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(d[i].name);
         free(d[i].mtime);
+        free(d[i].atime);
+        free(d[i].btime);
     }
     free(d);
 }

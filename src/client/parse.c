@@ -238,6 +238,16 @@ int custody__status_to_err(long status)
     }
 }
 
+int custody__mode_parse(const char *s, int *mode)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 6 || strspn(s, "01234567") != n) return CUSTODY_EPROTO;
+    unsigned long v = strtoul(s, NULL, 8);
+    if (v > 07777) return CUSTODY_EPROTO;
+    *mode = (int)v;
+    return 0;
+}
+
 custody_type_t custody__type_parse(const char *s)
 {
     if (!s) return CUSTODY_TYPE_UNKNOWN;

@@ -154,6 +154,22 @@ void gw_audit_note(struct http_req *req, const char *text)
         util_strlcpy(c->reason, text, sizeof c->reason);
 }
 
+void gw_audit_note_prefix(struct http_req *req, const char *text)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    char old[sizeof c->reason];
+    util_strlcpy(old, c->reason, sizeof old);
+    util_strlcpy(c->reason, text, sizeof c->reason);
+    if (old[0]) {
+        size_t n = strlen(c->reason);
+        util_strlcpy(c->reason + n, "; ", sizeof c->reason - n);
+        n = strlen(c->reason);
+        util_strlcpy(c->reason + n, old, sizeof c->reason - n);
+    }
+}
+
 void gw_audit_reported_refusal(struct http_req *req)
 {
     struct gw_call *c = req->audit;

@@ -42,7 +42,8 @@ struct fs_job {
     struct store_precond pre;
     struct store_writer *writer;
     struct store_write_result wres;
-    struct store_handle h; /* JOB_HASH_AND_SERVE */
+    struct store_handle h; /* JOB_HASH_AND_SERVE; JOB_LIST: the directory's stat (no fd) */
+    bool meta;             /* send the metadata headers (not for ?version= reads) */
     char hex[UTIL_SHA256_HEX_LEN + 1];
     struct store_dirent *ents;
     size_t nents;
@@ -140,9 +141,26 @@ static bool etag_list_matches(const struct http_header *h, const char *hex, bool
     return false;
 }
 
-static void serve_file(struct http_req *req, int fd, const struct stat *st, const char *hex,
-                       const char *path)
+/* The object's own metadata, beyond Last-Modified: permission bits (octal),
+ * access and birth times (RFC 3339; no birth time when the filesystem does
+ * not record one). Directory answers also carry the directory's size. */
+static void meta_headers(struct http_req *req, const struct stat *st, uint64_t btime_ns)
 {
+    char ts[40];
+    int64_t at = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+    http_resp_headerf(req, "x-custody-mode", "%04o", (unsigned)(st->st_mode & 07777));
+    util_rfc3339_ns(at > 0 ? (uint64_t)at : 0, ts);
+    http_resp_header(req, "x-custody-atime", ts);
+    if (btime_ns) {
+        util_rfc3339_ns(btime_ns, ts);
+        http_resp_header(req, "x-custody-btime", ts);
+    }
+}
+
+static void serve_file(struct http_req *req, int fd, const struct store_handle *h, bool meta,
+                       const char *hex, const char *path)
+{
+    const struct stat *st = &h->st;
     char etag[UTIL_SHA256_HEX_LEN + 3];
     snprintf(etag, sizeof etag, "\"%s\"", hex);
     const struct http_header *inm = http_req_header(req, "if-none-match");
@@ -187,6 +205,8 @@ static void serve_file(struct http_req *req, int fd, const struct stat *st, cons
     http_resp_header(req, "etag", etag);
     http_resp_header(req, "last-modified", lm);
     http_resp_header(req, "accept-ranges", "bytes");
+    if (meta)
+        meta_headers(req, st, h->btime_ns);
     gw_audit_content(req, hex, 0);
     if (status == 206)
         gw_audit_range(req, off, len);
@@ -222,10 +242,19 @@ static json_t *listing_json(struct fs_job *j)
     json_t *arr = json_array();
     for (size_t i = 0; i < j->nents; i++) {
         const struct store_dirent *e = &j->ents[i];
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}", "name", e->name, "type",
-                                             gw_type_name(e->type), "size",
-                                             (json_int_t)e->size, "mtime",
-                                             gw_time_json(e->mtime_ns)));
+        char mode[8];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(e->mode & 07777));
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:s, s:o}", "name", e->name, "type",
+                              gw_type_name(e->type), "size", (json_int_t)e->size, "mtime",
+                              gw_time_json(e->mtime_ns), "mode", mode, "atime",
+                              gw_time_json(e->atime_ns));
+        if (e->btime_ns)
+            json_object_set_new(o, "btime", gw_time_json(e->btime_ns));
+        if (e->target_type)
+            json_object_set_new(o, "target",
+                                json_pack("{s:s, s:I}", "type", gw_type_name(e->target_type),
+                                          "size", (json_int_t)e->target_size));
+        json_array_append_new(arr, o);
     }
     return json_pack("{s:s, s:o, s:b}", "resource", id, "entries", arr, "truncated",
                      j->truncated);
@@ -299,14 +328,21 @@ static void job_done(void *arg)
     case JOB_HASH_AND_SERVE: {
         int fd = j->h.fd;
         j->h.fd = -1;
-        serve_file(req, fd, &j->h.st, j->hex, j->path);
+        serve_file(req, fd, &j->h, j->meta, j->hex, j->path);
         break;
     }
-    case JOB_LIST:
+    case JOB_LIST: {
+        char lm[32];
         gw_audit_action(req, "list", j->root, j->path);
         http_resp_header(req, "x-custody-type", "dir");
+        util_http_date((uint64_t)j->h.st.st_mtim.tv_sec, lm);
+        http_resp_header(req, "last-modified", lm);
+        http_resp_headerf(req, "x-custody-size", "%llu",
+                          (unsigned long long)(j->h.st.st_size > 0 ? j->h.st.st_size : 0));
+        meta_headers(req, &j->h.st, j->h.btime_ns);
         gw_json(req, 200, listing_json(j));
         break;
+    }
     case JOB_PUT:
         answer_write(req, j->root, j->path, &j->wres, true);
         break;
@@ -430,6 +466,73 @@ struct post_ctx {
     char path[STORE_PATH_MAX];
 };
 
+/*
+ * {"op": "access", "action": "read"|"write", "phase": "open"|"close",
+ *  "surface": "fuse", "range": [FIRST, LAST], "bytes": N}
+ *
+ * A surface that serves the bytes itself (the FUSE view) asks for the
+ * decision when a file is opened (phase "open": decided and recorded like a
+ * read or write, answered only once its event is durable) and reports what
+ * went through the open file when it is closed (phase "close": the span of
+ * the reads and the byte count, one event instead of one per read). Both
+ * are decided by policy: a report for a resource the caller may no longer
+ * touch is refused and recorded as such.
+ */
+static void access_report(struct gateway *gw, struct http_req *req, struct post_ctx *pc,
+                          json_t *body)
+{
+    const char *opname, *action = NULL, *phase = NULL, *surface = NULL;
+    json_t *range = NULL;
+    json_int_t bytes = -1;
+    json_error_t jerr;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:s, s?o, s?I}", "op", &opname,
+                       "action", &action, "phase", &phase, "surface", &surface, "range", &range,
+                       "bytes", &bytes) != 0) {
+        gw_error(req, CUSTODY_EINVAL, "access: %s", jerr.text);
+        return;
+    }
+    const char *act = strcmp(action, "read") == 0 ? "read" : strcmp(action, "write") == 0 ? "write"
+                                                                                         : NULL;
+    bool open = strcmp(phase, "open") == 0;
+    if (!act || (!open && strcmp(phase, "close") != 0) || strlen(surface) > 32 ||
+        strspn(surface, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(surface)) {
+        gw_error(req, CUSTODY_EINVAL,
+                 "access: want action read|write, phase open|close and a surface name");
+        return;
+    }
+    gw_audit_action(req, act, pc->root, pc->path);
+    uint64_t first = 0, last = 0;
+    bool has_range = false;
+    if (range) {
+        json_int_t a, b;
+        if (json_unpack(range, "[II]", &a, &b) != 0 || a < 0 || b < a) {
+            gw_error(req, CUSTODY_EINVAL, "access: \"range\" must be [FIRST, LAST] with FIRST <= LAST");
+            return;
+        }
+        first = (uint64_t)a;
+        last = (uint64_t)b;
+        has_range = true;
+        gw_audit_range(req, first, last - first + 1);
+    }
+    if (bytes > 0)
+        gw_audit_body_bytes(req, (uint64_t)bytes);
+    struct gw_authz az = {.action = act, .root = pc->root, .path = pc->path};
+    az.has_range = has_range;
+    az.range_first = first;
+    az.range_last = last;
+    if (gw_authorize(gw, req, &pc->id, &az) != 0)
+        return;
+    char what[96];
+    if (open)
+        snprintf(what, sizeof what, "custody %s: open for %s", surface,
+                 act[0] == 'r' ? "reading" : "writing");
+    else
+        snprintf(what, sizeof what, "custody %s: %lld bytes through the open file", surface,
+                 (long long)(bytes > 0 ? bytes : 0));
+    gw_audit_note_prefix(req, what);
+    gw_json(req, 200, json_pack("{s:b}", "allowed", 1));
+}
+
 static void post_body(struct http_req *req, json_t *body, void *arg)
 {
     struct post_ctx *pc = arg;
@@ -443,7 +546,11 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
     const char *key;
     json_t *val;
     if (!op) {
-        gw_error(req, CUSTODY_EINVAL, "missing \"op\" (mkdir, move or rollback)");
+        gw_error(req, CUSTODY_EINVAL, "missing \"op\" (mkdir, move, rollback or access)");
+        goto out;
+    }
+    if (strcmp(op, "access") == 0) {
+        access_report(gw, req, pc, body);
         goto out;
     }
     if (strcmp(op, "mkdir") == 0) {
@@ -519,7 +626,8 @@ static void post_body(struct http_req *req, json_t *body, void *arg)
             goto out;
         }
     } else {
-        gw_error(req, CUSTODY_EINVAL, "unknown op \"%s\" (mkdir, move or rollback)", op);
+        gw_error(req, CUSTODY_EINVAL, "unknown op \"%s\" (mkdir, move, rollback or access)",
+                 op);
         goto out;
     }
     struct gw_authz az = {.action = op, .root = pc->root, .path = pc->path};
@@ -626,7 +734,9 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
     }
     if (h.type == STORE_DIR) {
         store_handle_close(&h);
-        job_submit(job_new(gw, req, JOB_LIST, root, path));
+        struct fs_job *j = job_new(gw, req, JOB_LIST, root, path);
+        j->h = h; /* its stat for the answer's headers; the fd is closed */
+        job_submit(j);
         return;
     }
     char hex[UTIL_SHA256_HEX_LEN + 1];
@@ -636,6 +746,7 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
     if (rc == CUSTODY_EAGAIN) {
         struct fs_job *j = job_new(gw, req, JOB_HASH_AND_SERVE, root, path);
         j->h = h;
+        j->meta = !ver;
         job_submit(j);
         return;
     }
@@ -644,7 +755,7 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
         gw_error(req, rc, "%s:%s: %s", root, path, custody_strerror(rc));
         return;
     }
-    serve_file(req, h.fd, &h.st, hex, path);
+    serve_file(req, h.fd, &h, !ver, hex, path);
 }
 
 void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *id,

@@ -96,6 +96,8 @@ void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
 /* The event's reason for an answer that is not an error (an error's
  * reason comes from gw_error). */
 void gw_audit_note(struct http_req *req, const char *text);
+/* Puts "text; " before the reason set so far (a surface naming itself). */
+void gw_audit_note_prefix(struct http_req *req, const char *text);
 /* The event records a refusal a client surface made itself (decision deny,
  * although the report is answered 200): POST /v1/refusals. */
 void gw_audit_reported_refusal(struct http_req *req);

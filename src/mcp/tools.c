@@ -24,8 +24,10 @@ json_t *mcp_text_result(const char *text, size_t len)
 {
     json_t *t = json_stringn(text, len);
     if (!t) t = json_string("");
-    return json_pack("{s:[{s:s, s:O}], s:{s:O}}", "content", "type", "text", "text", t,
-                     "structuredContent", "content", t);
+    json_t *r = json_pack("{s:[{s:s, s:O}], s:{s:O}}", "content", "type", "text", "text", t,
+                          "structuredContent", "content", t);
+    json_decref(t); /* both "O" took a reference of their own */
+    return r;
 }
 
 json_t *mcp_text_resultf(const char *fmt, ...)
@@ -348,7 +350,8 @@ static json_t *tool_read_text(struct mcp *m, json_t *args)
             for (size_t i = 0; i < tlen; i++)
                 if (!(text[i] == '\r' && i + 1 < tlen && text[i + 1] == '\n')) text[w++] = text[i];
             tlen = w;
-            long long want = (long long)tail;
+            /* (long long) of a double past LLONG_MAX is undefined: such a tail is "all" */
+            long long want = tail < 0x1p62 ? (long long)tail : LLONG_MAX;
             if (want < 1) want = 1; /* slice(-0.x) is slice(0): not worth imitating */
             size_t start = tlen;
             long long seen = 0;
@@ -472,6 +475,16 @@ static json_t *tool_read_multiple(struct mcp *m, json_t *args)
 
 /* ---- listings ---- */
 
+/* The size the reference prints for an entry: fs.stat's, which follows a
+ * symlink (custodyd resolves it beneath the root; a link that dangles or
+ * leads out of the root has no target and counts 0, as the reference
+ * counts an entry it cannot stat). */
+static uint64_t entry_size(const custody_dirent_t *e)
+{
+    if (e->type != CUSTODY_TYPE_SYMLINK) return e->size;
+    return e->target_type != CUSTODY_TYPE_UNKNOWN ? e->target_size : 0;
+}
+
 static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
 {
     char *res;
@@ -502,7 +515,8 @@ static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
             size_t j = i;
             while (j > 0) {
                 const custody_dirent_t *a = &d[ord[j - 1]], *b = &d[i];
-                bool after = by_size ? b->size > a->size : mcp_locale_cmp(b->name, a->name) < 0;
+                bool after =
+                    by_size ? entry_size(b) > entry_size(a) : mcp_locale_cmp(b->name, a->name) < 0;
                 if (!after) break;
                 ord[j] = ord[j - 1];
                 j--;
@@ -524,14 +538,14 @@ static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
             sb_puts(&out, " ");
             if (!dir) {
                 char sz[48];
-                mcp_format_size(e->size, sz);
+                mcp_format_size(entry_size(e), sz);
                 sb_printf(&out, "%10s", sz);
             }
             sb_puts(&out, "\n");
             if (dir)
                 dirs++;
             else
-                files++, total += e->size;
+                files++, total += entry_size(e);
         }
         char sz[48];
         mcp_format_size(total, sz);
@@ -803,19 +817,23 @@ static json_t *tool_info(struct mcp *m, json_t *args)
     if (rc) {
         r = mcp_tool_error_take(mcp_fs_error(m, rc, "stat", abs, NULL));
     } else {
-        /* custodyd reports type, size and mtime; creation and access times
-         * and permission bits are not part of its answer yet (docs/mcp.md,
-         * known differences): mtime stands in for the times, and the
-         * permissions are those custodyd gives new files and directories. */
-        char mt[160];
-        mcp_js_date(st.mtime, mt);
-        struct strbuf out = STRBUF_INIT;
+        /* The reference prints fs.stat: birthtime (the epoch where the file
+         * system records none), mtime, atime and mode.toString(8).slice(-3).
+         * A custodyd that does not report mode and times gets mtime for the
+         * times and the permissions custodyd gives new files (644, 755). */
+        char mt[160], bt[160], at[160], perm[8];
         bool dir = st.type == CUSTODY_TYPE_DIR;
+        bool meta = st.mode >= 0;
+        mcp_js_date(st.mtime, mt);
+        mcp_js_date(st.btime[0] ? st.btime : meta ? "1970-01-01T00:00:00Z" : st.mtime, bt);
+        mcp_js_date(st.atime[0] ? st.atime : st.mtime, at);
+        snprintf(perm, sizeof perm, "%03o", meta ? (unsigned)st.mode & 0777 : dir ? 0755 : 0644);
+        struct strbuf out = STRBUF_INIT;
         sb_printf(&out,
                   "size: %llu\ncreated: %s\nmodified: %s\naccessed: %s\nisDirectory: %s\n"
                   "isFile: %s\npermissions: %s",
-                  (unsigned long long)st.size, mt, mt, mt, dir ? "true" : "false",
-                  st.type == CUSTODY_TYPE_FILE ? "true" : "false", dir ? "755" : "644");
+                  (unsigned long long)st.size, bt, mt, at, dir ? "true" : "false",
+                  st.type == CUSTODY_TYPE_FILE ? "true" : "false", perm);
         r = mcp_text_result(out.buf, out.len);
         sb_free(&out);
     }

@@ -108,6 +108,12 @@ int store_resolve_parent(int rootfd, const char *npath, int *parentfd, const cha
  * symlink; refuses anything but a regular file (CUSTODY_EPERM, or ELOOP for
  * a symlink). Fills *sb from fstat. */
 int store_open_child_file(int parentfd, const char *name, int *fd, struct stat *sb);
+/* fstatat(dirfd, name, sb, flags) through statx, which also gives the
+ * birth time: *btime_ns is 0 when the filesystem does not record one (as
+ * Node's fs.stat reports it then: the epoch). flags: AT_SYMLINK_NOFOLLOW,
+ * AT_EMPTY_PATH (name "": dirfd itself). Without statx (ENOSYS) it is
+ * fstatat with no birth time. */
+int store_statx(int dirfd, const char *name, int flags, struct stat *sb, uint64_t *btime_ns);
 /* Normalises path and acquires the root: the common prologue of every call. */
 int store_prepare(struct store *st, const char *root, const char *path, char norm[STORE_PATH_MAX],
                   struct store_rootset **rs, int *rootfd);

@@ -2,7 +2,8 @@
  * read.c — opening files and directories for reading, and listings.
  *
  * store_open_read is on the GET hot path: a stack-buffer normalisation, a
- * root lookup under a mutex, one openat2 and one fstat; no allocation.
+ * root lookup under a mutex, one openat2 and one statx (an fstat that also
+ * gives the birth time); no allocation.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,7 @@ int store_open_read(struct store *st, const char *root, const char *path, struct
 {
     if (!h) return CUSTODY_EINVAL;
     h->fd = -1;
+    h->btime_ns = 0;
     char norm[STORE_PATH_MAX];
     struct store_rootset *rs;
     int rootfd;
@@ -36,8 +38,7 @@ int store_open_read(struct store *st, const char *root, const char *path, struct
     rc = store_resolve_open(rootfd, norm, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, &fd);
     store_roots_release(rs);
     if (rc) return rc;
-    if (fstat(fd, &h->st) != 0) {
-        rc = custody_err_from_errno(errno);
+    if ((rc = store_statx(fd, "", AT_EMPTY_PATH, &h->st, &h->btime_ns))) {
         close(fd);
         return rc;
     }
@@ -142,6 +143,30 @@ static int list_collect(DIR *dir, struct heap *h, bool *truncated, size_t *vcap)
     }
 }
 
+static uint64_t ts_ns_clamped(const struct timespec *ts)
+{
+    int64_t ns = store_ts_ns(ts);
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* What the symlink entry e of directory dir (normalised) leads to, resolved
+ * from the root as a read would resolve it: an escaping, dangling or looping
+ * link gets no target. O_PATH opens nothing (no FIFO wait, no device open). */
+static void link_target(int rootfd, const char *dir, struct store_dirent *e)
+{
+    char rel[STORE_PATH_MAX + STORE_NAME_MAX + 2];
+    int fd;
+    if (util_snprintf(rel, sizeof rel, "%s/%s", store_rel(dir), e->name) != 0 ||
+        store_openat2(rootfd, rel, O_PATH | O_CLOEXEC, 0, STORE_RESOLVE_FLAGS, &fd) != 0)
+        return;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0) {
+        e->target_type = store_type_of(sb.st_mode);
+        e->target_size = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+    }
+    close(fd);
+}
+
 int store_list(struct store *st, const char *root, const char *path, struct store_dirent **out,
                size_t *n, bool *truncated)
 {
@@ -155,12 +180,15 @@ int store_list(struct store *st, const char *root, const char *path, struct stor
     int rc = store_prepare(st, root, path, norm, &rs, &rootfd);
     if (rc) return rc;
     rc = store_resolve_open(rootfd, norm, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK, &fd);
-    store_roots_release(rs);
-    if (rc) return rc;
+    if (rc) {
+        store_roots_release(rs);
+        return rc;
+    }
     DIR *dir = fdopendir(fd);
     if (!dir) {
         rc = custody_err_from_errno(errno);
         close(fd);
+        store_roots_release(rs);
         return rc;
     }
     struct heap h = {
@@ -173,6 +201,7 @@ int store_list(struct store *st, const char *root, const char *path, struct stor
             free(h.v[i]);
         free(h.v);
         closedir(dir);
+        store_roots_release(rs);
         return rc;
     }
     if (h.n > 1) qsort(h.v, h.n, sizeof *h.v, name_cmp);
@@ -180,19 +209,24 @@ int store_list(struct store *st, const char *root, const char *path, struct stor
     size_t k = 0;
     for (size_t i = 0; i < h.n; i++) {
         struct stat sb;
-        if (fstatat(dirfd(dir), h.v[i], &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        uint64_t btime;
+        if (store_statx(dirfd(dir), h.v[i], AT_SYMLINK_NOFOLLOW, &sb, &btime) != 0) {
             free(h.v[i]); /* vanished meanwhile */
             continue;
         }
-        int64_t mt = store_ts_ns(&sb.st_mtim);
         d[k].name = h.v[i];
         d[k].type = store_type_of(sb.st_mode);
         d[k].size = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
-        d[k].mtime_ns = mt > 0 ? (uint64_t)mt : 0;
+        d[k].mtime_ns = ts_ns_clamped(&sb.st_mtim);
+        d[k].mode = (uint32_t)(sb.st_mode & 07777);
+        d[k].atime_ns = ts_ns_clamped(&sb.st_atim);
+        d[k].btime_ns = btime;
+        if (d[k].type == STORE_SYMLINK) link_target(rootfd, norm, &d[k]);
         k++;
     }
     free(h.v);
     closedir(dir);
+    store_roots_release(rs);
     *out = d;
     *n = k;
     if (truncated) *truncated = cut;

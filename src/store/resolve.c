@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "store/internal.h"
@@ -102,6 +103,45 @@ int store_open_child_file(int parentfd, const char *name, int *fd, struct stat *
         return S_ISDIR(sb->st_mode) ? CUSTODY_EISDIR : CUSTODY_EPERM;
     }
     *fd = f;
+    return 0;
+}
+
+static struct timespec statx_ts(const struct statx_timestamp *t)
+{
+    struct timespec ts = {.tv_sec = (time_t)t->tv_sec, .tv_nsec = (long)t->tv_nsec};
+    return ts;
+}
+
+int store_statx(int dirfd, const char *name, int flags, struct stat *sb, uint64_t *btime_ns)
+{
+    struct statx sx;
+    unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
+    *btime_ns = 0;
+    if (statx(dirfd, name, flags | AT_STATX_SYNC_AS_STAT, mask, &sx) != 0) {
+        if (errno != ENOSYS) return custody_err_from_errno(errno);
+        /* no statx (a seccomp filter that predates it): no birth time */
+        if (fstatat(dirfd, name, sb, flags) != 0) return custody_err_from_errno(errno);
+        return 0;
+    }
+    memset(sb, 0, sizeof *sb);
+    sb->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    sb->st_ino = (ino_t)sx.stx_ino;
+    sb->st_mode = sx.stx_mode;
+    sb->st_nlink = (nlink_t)sx.stx_nlink;
+    sb->st_uid = sx.stx_uid;
+    sb->st_gid = sx.stx_gid;
+    sb->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+    sb->st_size = (off_t)sx.stx_size;
+    sb->st_blksize = (blksize_t)sx.stx_blksize;
+    sb->st_blocks = (blkcnt_t)sx.stx_blocks;
+    sb->st_atim = statx_ts(&sx.stx_atime);
+    sb->st_mtim = statx_ts(&sx.stx_mtime);
+    sb->st_ctim = statx_ts(&sx.stx_ctime);
+    if (sx.stx_mask & STATX_BTIME) {
+        struct timespec bt = statx_ts(&sx.stx_btime);
+        int64_t ns = store_ts_ns(&bt);
+        *btime_ns = ns > 0 ? (uint64_t)ns : 0;
+    }
     return 0;
 }
 

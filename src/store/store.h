@@ -71,6 +71,7 @@ struct store_handle {
     int fd;         /* O_RDONLY|O_CLOEXEC; caller closes (store_handle_close) */
     struct stat st;
     enum store_type type; /* STORE_FILE or STORE_DIR */
+    uint64_t btime_ns;    /* birth time (statx); 0 when the filesystem does not record it */
 };
 void store_handle_close(struct store_handle *h);
 
@@ -94,9 +95,19 @@ struct store_dirent {
     enum store_type type; /* symlinks are reported as STORE_SYMLINK, not followed */
     uint64_t size;
     uint64_t mtime_ns;
+    uint32_t mode; /* permission bits (st_mode & 07777) of the entry itself */
+    uint64_t atime_ns;
+    uint64_t btime_ns; /* 0 when the filesystem does not record birth times */
+    /* A symlink's target as reads see it (followed beneath the root, like
+     * openat2 RESOLVE_BENEATH): its type and size; target_type is 0 when
+     * the link dangles, loops or leads out of the root, and for entries
+     * that are not symlinks. */
+    enum store_type target_type;
+    uint64_t target_size;
 };
 /* Lists a directory sorted by name (bytewise). Temp files are hidden. At most
- * opts.list_max_entries entries; *truncated tells when there were more. */
+ * opts.list_max_entries entries; *truncated tells when there were more. Each
+ * entry is described as lstat sees it (plus its symlink target, above). */
 int store_list(struct store *st, const char *root, const char *path, struct store_dirent **out,
                size_t *n, bool *truncated);
 void store_dirents_free(struct store_dirent *d, size_t n);
@@ -117,7 +128,13 @@ struct store_write_result {
 /*
  * Streaming atomic write. begin resolves the parent directory (must exist:
  * CUSTODY_ENOENT otherwise; CUSTODY_EISDIR when path is a directory) and
- * creates an anonymous temp file there (O_TMPFILE, else a hidden temp name);
+ * creates an anonymous temp file there (O_TMPFILE, else a hidden temp name).
+ * When path is a symlink, the write goes through it as a read would: to its
+ * target, when that is a regular file beneath the root (the link stays; the
+ * version is recorded at the target's path); a link that leads out of the
+ * root is refused with CUSTODY_EESCAPE, a dangling one with CUSTODY_ENOENT,
+ * and nothing changes. A symlink is never replaced by a write (one that
+ * appears at the target before commit fails it with CUSTODY_ECONFLICT).
  * append writes body bytes and hashes them; commit fsyncs the temp, takes the
  * path's lock, checks the precondition (CUSTODY_EPRECOND), keeps the prior
  * content as a version, gives the file the prior file's mode (or 0644),

@@ -370,6 +370,7 @@ int store_open_version(struct store *st, const char *root, const char *path, int
 {
     if (!h) return CUSTODY_EINVAL;
     h->fd = -1;
+    h->btime_ns = 0; /* the object's times are not the file's */
     char norm[STORE_PATH_MAX];
     struct store_rootset *rs;
     int rootfd, fd;

@@ -1,7 +1,8 @@
 /*
  * write.c — the streaming atomic writer.
  *
- * begin: resolve the parent directory (openat2, confined) and keep it open;
+ * begin: resolve the parent directory (openat2, confined) and keep it open
+ *        (a final symlink is followed beneath the root: follow_final_link);
  *        create a temp file in it (O_TMPFILE, else a hidden O_EXCL name).
  * append: write and hash incrementally.
  * commit: set the hash xattr, give the temp the prior file's mode and owner,
@@ -68,6 +69,61 @@ static int stat_entry(int dirfd, const char *name, struct stat *sb, bool *exists
     return errno == ENOENT ? 0 : custody_err_from_errno(errno);
 }
 
+/*
+ * The final component is a symlink: writes follow it as reads do (openat2
+ * RESOLVE_BENEATH). A link that stays beneath the root is written through:
+ * its target gets the new content and the link stays. One that leads out of
+ * the root (absolute, or climbing above it) is refused with CUSTODY_EESCAPE,
+ * a dangling one with CUSTODY_ENOENT (nothing is created through a link,
+ * as cp(1) refuses), a loop with CUSTODY_ELOOP. The kernel decides where
+ * the link leads; the chain is then walked textually to find the target's
+ * directory and name, which must be the object the kernel found
+ * (CUSTODY_ECONFLICT otherwise: it changed meanwhile, or a ".." in a link
+ * went up through a symlinked directory, which the text cannot follow). On
+ * success norm, *parentfd, *name (inside norm) and *sb describe the target.
+ */
+static int follow_final_link(int rootfd, char norm[STORE_PATH_MAX], int *parentfd,
+                             const char **name, struct stat *sb)
+{
+    int tfd;
+    struct stat tsb;
+    int rc = store_resolve_open(rootfd, norm, O_PATH | O_CLOEXEC, &tfd);
+    if (rc) return rc;
+    if (fstat(tfd, &tsb) != 0) rc = custody_err_from_errno(errno);
+    close(tfd);
+    if (rc) return rc;
+    char cur[STORE_PATH_MAX];
+    util_strlcpy(cur, norm, sizeof cur);
+    const char *nm = cur + (*name - norm);
+    for (int hops = 0; S_ISLNK(sb->st_mode); hops++) {
+        char target[STORE_PATH_MAX], joined[2 * STORE_PATH_MAX + 2], next[STORE_PATH_MAX];
+        if (hops >= 40) return CUSTODY_ELOOP;
+        ssize_t n = readlinkat(*parentfd, nm, target, sizeof target);
+        if (n < 0) return custody_err_from_errno(errno);
+        if ((size_t)n >= sizeof target) return CUSTODY_ENAMETOOLONG;
+        target[n] = '\0';
+        if (target[0] == '/') return CUSTODY_EESCAPE; /* as RESOLVE_BENEATH judges it */
+        /* relative to the link's directory: "/a/link" -> "/a/" + target */
+        snprintf(joined, sizeof joined, "%.*s/%s", (int)(nm - cur - 1), cur, target);
+        rc = store_path_normalize(joined, strlen(joined), next, sizeof next);
+        if (!rc && store_is_root_path(next)) return CUSTODY_EISDIR;
+        if (!rc) {
+            close(*parentfd);
+            *parentfd = -1;
+            memcpy(cur, next, sizeof cur);
+            rc = store_resolve_parent(rootfd, cur, parentfd, &nm);
+        }
+        if (!rc && fstatat(*parentfd, nm, sb, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = custody_err_from_errno(errno);
+        if (rc) /* the kernel found a target beneath the root: the text went astray */
+            return rc == CUSTODY_ENOENT || rc == CUSTODY_EESCAPE ? CUSTODY_ECONFLICT : rc;
+    }
+    if (sb->st_dev != tsb.st_dev || sb->st_ino != tsb.st_ino) return CUSTODY_ECONFLICT;
+    memcpy(norm, cur, STORE_PATH_MAX);
+    *name = norm + (nm - cur);
+    return 0;
+}
+
 static void writer_free(struct store_writer *w)
 {
     if (w->fd >= 0) close(w->fd);
@@ -93,21 +149,24 @@ int store_write_begin(struct store *st, const char *root, const char *path,
         return CUSTODY_EINVAL;
     }
     rc = store_resolve_parent(rootfd, norm, &parentfd, &name);
-    store_roots_release(rs);
-    if (rc) return rc == CUSTODY_EPERM && store_is_root_path(norm) ? CUSTODY_EISDIR : rc;
-    if (store_is_tmp_name(name)) {
-        close(parentfd);
-        return CUSTODY_EBADPATH;
+    if (rc) {
+        store_roots_release(rs);
+        return rc == CUSTODY_EPERM && store_is_root_path(norm) ? CUSTODY_EISDIR : rc;
     }
     struct stat sb;
-    bool exists;
-    rc = stat_entry(parentfd, name, &sb, &exists);
-    if (!rc && exists && S_ISDIR(sb.st_mode))
+    bool exists = false;
+    rc = store_is_tmp_name(name) ? CUSTODY_EBADPATH : stat_entry(parentfd, name, &sb, &exists);
+    if (!rc && exists && S_ISLNK(sb.st_mode))
+        rc = follow_final_link(rootfd, norm, &parentfd, &name, &sb);
+    store_roots_release(rs);
+    if (!rc && store_is_tmp_name(name))
+        rc = CUSTODY_EBADPATH;
+    else if (!rc && exists && S_ISDIR(sb.st_mode))
         rc = CUSTODY_EISDIR;
-    else if (!rc && exists && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
+    else if (!rc && exists && !S_ISREG(sb.st_mode))
         rc = CUSTODY_EPERM; /* FIFO, socket, device: not ours to replace */
     if (rc) {
-        close(parentfd);
+        if (parentfd >= 0) close(parentfd);
         return rc;
     }
     struct store_writer *w = util_calloc(1, sizeof *w);
@@ -262,7 +321,11 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
         rc = CUSTODY_EISDIR;
         goto out;
     }
-    if (cur_exists && !S_ISREG(cur.st_mode) && !S_ISLNK(cur.st_mode)) {
+    if (cur_exists && S_ISLNK(cur.st_mode)) {
+        rc = CUSTODY_ECONFLICT; /* became a symlink since begin: never replace one */
+        goto out;
+    }
+    if (cur_exists && !S_ISREG(cur.st_mode)) {
         rc = CUSTODY_EPERM;
         goto out;
     }

@@ -238,6 +238,25 @@ static void handle(int fd, const struct fake_req *q)
         respond(fd, q, 200, etag, "application/json", b, strlen(b));
     } else if (strcmp(t, "/v1/fs/demo/garbage") == 0) {
         respond(fd, q, 200, NULL, "application/json", "{\"resource\":", 12);
+    } else if (strcmp(t, "/v1/fs/demo/meta.txt") == 0) {
+        struct strbuf h = STRBUF_INIT;
+        sb_printf(&h,
+                  "%sX-Custody-Mode: 0600\r\nx-custody-atime: 2026-11-27T01:02:03.000000004Z\r\n"
+                  "X-Custody-Btime:  2026-11-20T00:00:00.000000000Z \r\n",
+                  etag);
+        respond(fd, q, 200, h.buf, "text/plain", HELLO, strlen(HELLO));
+        sb_free(&h);
+    } else if (strcmp(t, "/v1/fs/demo/badmode.txt") == 0) {
+        struct strbuf h = STRBUF_INIT;
+        sb_printf(&h, "%sX-Custody-Mode: rw-r--r--\r\n", etag);
+        respond(fd, q, 200, h.buf, "text/plain", HELLO, strlen(HELLO));
+        sb_free(&h);
+    } else if (strcmp(t, "/v1/fs/demo/metadir") == 0) {
+        const char *h = "X-Custody-Type: dir\r\nLast-Modified: Fri, 27 Nov 2026 08:00:00 GMT\r\n"
+                        "X-Custody-Size: 8192\r\nX-Custody-Mode: 1777\r\n"
+                        "X-Custody-Atime: 2026-11-27T09:00:00.000000000Z\r\n";
+        const char *b = "{\"resource\":\"demo:/metadir\",\"entries\":[],\"truncated\":false}";
+        respond(fd, q, 200, h, "application/json", b, strlen(b));
     } else if (strcmp(t, "/v1/fs/nope/x") == 0) {
         respond_error(fd, q, 404, "unknown_root", "no such root: nope");
     } else {
@@ -523,6 +542,49 @@ TEST(client_engine_meta)
     ASSERT_OK(custody_status(c, &js));
     ASSERT_STR_CONTAINS(js, "\"pid\":1");
     free(js);
+    custody_client_close(c);
+}
+
+TEST(client_engine_stat_metadata)
+{
+    custody_client_t *c = fake_start();
+    custody_stat_t st;
+    ASSERT_OK(custody_stat(c, "demo:/meta.txt", &st));
+    ASSERT_EQ(CUSTODY_TYPE_FILE, st.type);
+    ASSERT_EQ(0600, st.mode);
+    ASSERT_STR_EQ("2026-11-27T01:02:03.000000004Z", st.atime);
+    ASSERT_STR_EQ("2026-11-20T00:00:00.000000000Z", st.btime);
+    ASSERT_STR_EQ("2026-11-26T07:14:00.000000000Z", st.mtime);
+    /* GET fills the same fields */
+    char path[512];
+    int out = tmpfile_with("out", "", path, sizeof path);
+    memset(&st, 0, sizeof st);
+    ASSERT_OK(custody_get(c, "demo:/meta.txt", NULL, 0, out, &st));
+    close(out);
+    ASSERT_EQ(0600, st.mode);
+    ASSERT_STR_EQ("2026-11-20T00:00:00.000000000Z", st.btime);
+    /* a custodyd that does not send them (or sends nonsense): unknown */
+    ASSERT_OK(custody_stat(c, "demo:/hello.txt", &st));
+    ASSERT_EQ(-1, st.mode);
+    ASSERT_STR_EQ("", st.atime);
+    ASSERT_STR_EQ("", st.btime);
+    ASSERT_OK(custody_stat(c, "demo:/badmode.txt", &st));
+    ASSERT_EQ(-1, st.mode);
+    /* a directory answer describes the directory: no second request */
+    unsigned before = g_fake.requests;
+    ASSERT_OK(custody_stat(c, "demo:/metadir", &st));
+    ASSERT_EQ(before + 1, g_fake.requests);
+    ASSERT_EQ(CUSTODY_TYPE_DIR, st.type);
+    ASSERT_EQ(8192, st.size);
+    ASSERT_EQ(01777, st.mode);
+    ASSERT_STR_EQ("2026-11-27T08:00:00.000000000Z", st.mtime);
+    ASSERT_STR_EQ("2026-11-27T09:00:00.000000000Z", st.atime);
+    ASSERT_STR_EQ("", st.btime);
+    ASSERT_STR_EQ("", st.sha256);
+    /* without X-Custody-Size: the parent's listing, as before */
+    ASSERT_OK(custody_stat(c, "demo:/docs", &st));
+    ASSERT_EQ(4096, st.size);
+    ASSERT_EQ(-1, st.mode);
     custody_client_close(c);
 }
 

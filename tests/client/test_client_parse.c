@@ -298,6 +298,33 @@ TEST(client_decode_listing)
     ASSERT_EQ(CUSTODY_TYPE_SYMLINK, d[2].type);
     ASSERT_EQ(CUSTODY_TYPE_OTHER, d[3].type);
     ASSERT_STR_EQ("", d[3].mtime);
+    /* members a custodyd that predates them leaves out */
+    ASSERT_EQ(-1, d[0].mode);
+    ASSERT_STR_EQ("", d[0].atime);
+    ASSERT_STR_EQ("", d[0].btime);
+    ASSERT_EQ(CUSTODY_TYPE_UNKNOWN, d[2].target_type);
+    custody_dirents_free(d, n);
+
+    body = "{\"resource\":\"demo:/\",\"entries\":["
+           "{\"name\":\"a.txt\",\"type\":\"file\",\"size\":12,\"mtime\":\"m\","
+           "\"mode\":\"0640\",\"atime\":\"2026-11-26T07:14:00.5Z\","
+           "\"btime\":\"2026-11-25T07:14:00.000000000Z\"},"
+           "{\"name\":\"in\",\"type\":\"symlink\",\"size\":5,\"mode\":\"0777\","
+           "\"atime\":\"a\",\"target\":{\"type\":\"file\",\"size\":12}},"
+           "{\"name\":\"out\",\"type\":\"symlink\",\"size\":17,\"mode\":\"1777\","
+           "\"target\":null}],\"truncated\":false}";
+    ASSERT_OK(custody__decode_listing(body, strlen(body), &d, &n, &tr));
+    ASSERT_EQ(3, n);
+    ASSERT_EQ(0640, d[0].mode);
+    ASSERT_STR_EQ("2026-11-26T07:14:00.5Z", d[0].atime);
+    ASSERT_STR_EQ("2026-11-25T07:14:00.000000000Z", d[0].btime);
+    ASSERT_EQ(CUSTODY_TYPE_UNKNOWN, d[0].target_type);
+    ASSERT_EQ(0777, d[1].mode);
+    ASSERT_STR_EQ("", d[1].btime); /* no birth time recorded */
+    ASSERT_EQ(CUSTODY_TYPE_FILE, d[1].target_type);
+    ASSERT_EQ(12, d[1].target_size);
+    ASSERT_EQ(01777, d[2].mode);
+    ASSERT_EQ(CUSTODY_TYPE_UNKNOWN, d[2].target_type);
     custody_dirents_free(d, n);
 
     body = "{\"resource\":\"demo:/\",\"entries\":[],\"truncated\":true}";
@@ -316,6 +343,12 @@ TEST(client_decode_listing)
         "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"size\":-1}]}",
         "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"size\":\"1\"}]}",
         "{\"entries\":[{\"name\":\"a\",\"type\":\"file\"}, 7]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"mode\":420}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"mode\":\"0648\"}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"mode\":\"17777\"}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"symlink\",\"target\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"symlink\",\"target\":{\"type\":\"file\"}}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"symlink\",\"target\":{\"size\":1}}]}",
         "{\"entries\":[],\"truncated\":\"no\"}",
         "{\"entries\":[]",
         "{\"entries\":[],\"entries\":[]}",
@@ -492,6 +525,22 @@ TEST(client_encode_bodies)
     ASSERT_STR_EQ("r&d", json_string_value(json_object_get(json_object_get(j, "labels"), "team")));
     json_decref(j);
     free(s);
+}
+
+TEST(client_mode_parse)
+{
+    int m = -1;
+    ASSERT_OK(custody__mode_parse("0644", &m));
+    ASSERT_EQ(0644, m);
+    ASSERT_OK(custody__mode_parse("7", &m));
+    ASSERT_EQ(7, m);
+    ASSERT_OK(custody__mode_parse("007777", &m));
+    ASSERT_EQ(07777, m);
+    static const char *bad[] = {"", "0o644", "644 ", "-1", "0x1", "8", "10000", "0000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (custody__mode_parse(bad[i], &m) != CUSTODY_EPROTO)
+            TEST_FAIL_("mode '%s' accepted", bad[i]);
+    ASSERT_EQ(CUSTODY_EPROTO, custody__mode_parse(NULL, &m));
 }
 
 TEST(client_type_names)

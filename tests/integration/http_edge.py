@@ -261,9 +261,11 @@ def _():
         assert (st, err_code(body)) == (want, code), (path, st, body)
     st, _, body = get("/v1/fs/demo/inner-link")
     assert st == 200 and body == b"hello from custody\n", (st, body)
-    # writes through an escaping link do not land outside
+    # writes through an escaping link are refused: nothing lands outside, the link stays
     st, _, body = put("/v1/fs/demo/rel-escape", b"owned")
+    assert (st, err_code(body)) == (403, "path_escapes_root"), (st, body)
     assert open(os.path.join(WORK, "outside", "secret.txt")).read() == "secret\n"
+    assert os.readlink(os.path.join(DEMO, "rel-escape")) == "../../outside/secret.txt"
 
 
 @check("ranges: 206, suffix, open-ended, 416, several ranges -> 200")

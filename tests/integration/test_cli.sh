@@ -387,6 +387,43 @@ if command -v curl >/dev/null; then
     fail "curl PUT"
   expect 0 c cat demo:/t/curl.txt
   [ "$(cat "$T/out")" = "via curl" ] || fail "curl PUT content: '$(cat "$T/out")'"
+
+  step="curl: metadata headers, listing entries, symlinks"
+  chmod 0640 "$S/demo/t/curl.txt"
+  ln -s curl.txt "$S/demo/t/curl-link"
+  ln -s ../../outside.txt "$S/demo/t/out-link"
+  printf 'outside\n' >"$S/outside.txt"
+  curl -sS -I --unix-socket "$SOCK" http://localhost/v1/fs/demo/t/curl-link | tr -d '\r' >"$T/out" ||
+    fail "curl HEAD"
+  grep -qi '^x-custody-mode: 0640$' "$T/out" || fail "HEAD of a file: no x-custody-mode 0640: $(cat "$T/out")"
+  grep -qiE '^x-custody-atime: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z$' "$T/out" ||
+    fail "HEAD of a file: no x-custody-atime: $(cat "$T/out")"
+  ! grep -qi '^x-custody-btime:' "$T/out" ||
+    grep -qiE '^x-custody-btime: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z$' "$T/out" ||
+    fail "HEAD of a file: malformed x-custody-btime: $(cat "$T/out")"
+  curl -sS -I --unix-socket "$SOCK" http://localhost/v1/fs/demo/t | tr -d '\r' >"$T/out" || fail "curl HEAD dir"
+  dmode=$(printf '%04o' "0$(stat -c %a "$S/demo/t")")
+  grep -qi "^x-custody-mode: $dmode\$" "$T/out" || fail "HEAD of a directory: no x-custody-mode $dmode: $(cat "$T/out")"
+  grep -qi "^x-custody-size: $(stat -c %s "$S/demo/t")\$" "$T/out" || fail "HEAD of a directory: no x-custody-size"
+  grep -qi '^last-modified: ' "$T/out" || fail "HEAD of a directory: no last-modified"
+  curl -sS --unix-socket "$SOCK" http://localhost/v1/fs/demo/t >"$T/out" || fail "curl GET dir"
+  py "[(e['mode'], 'atime' in e, 'target' in e) for e in j['entries'] if e['name'] == 'curl.txt'] == [('0640', True, False)]"
+  py "[(e['type'], e['mode'], e['size'], e['target']) for e in j['entries'] if e['name'] == 'curl-link'] == [('symlink', '0777', 8, {'type': 'file', 'size': 8})]"
+  py "[(e['type'], 'target' in e) for e in j['entries'] if e['name'] == 'out-link'] == [('symlink', False)]"
+  expect 0 c stat demo:/t/curl-link
+  # a write through a link that leaves the root is refused; nothing changes
+  code=$(curl -sS --unix-socket "$SOCK" -o "$T/out" -w '%{http_code}' -X PUT --data-binary 'x' \
+    http://localhost/v1/fs/demo/t/out-link)
+  [ "$code" = 403 ] || fail "PUT through an escaping link answered $code"
+  py "j['error']['code'] == 'path_escapes_root'"
+  [ -L "$S/demo/t/out-link" ] && [ "$(cat "$S/outside.txt")" = outside ] || fail "PUT through an escaping link changed something"
+  # a write through a link inside the root writes its target; the link stays
+  curl -sS --unix-socket "$SOCK" -X PUT --data-binary 'through' http://localhost/v1/fs/demo/t/curl-link >"$T/out" ||
+    fail "curl PUT through a link"
+  [ -L "$S/demo/t/curl-link" ] && [ "$(cat "$S/demo/t/curl.txt")" = through ] ||
+    fail "PUT through a link inside the root did not write its target"
+  [ "$(stat -c %a "$S/demo/t/curl.txt")" = 640 ] || fail "PUT through a link lost the target's mode"
+  rm -f "$S/demo/t/curl-link" "$S/demo/t/out-link" "$S/outside.txt"
 else
   echo "test_cli.sh: curl not installed, skipping the curl checks" >&2
 fi

@@ -62,6 +62,7 @@ make_fixture() {
   printf 'outside secret\n' >"$OUTSIDE/secret.txt"
   printf 'sibling\n' >"$FIX-sibling/x.txt"
   ln -s notes.txt "$FIX/link_in.txt"
+  ln -s more.txt "$FIX/docs/deep/link_more.txt"
   ln -s "$OUTSIDE/secret.txt" "$FIX/link_out.txt"
   find "$FIX" "$OUTSIDE" -type d -exec chmod 755 {} +
   find "$FIX" "$OUTSIDE" -type f -exec chmod 644 {} +
@@ -151,6 +152,14 @@ if [ "$MODE" = reference ]; then
 fi
 cat "$WORK/diff.txt"
 [ $rc -eq 0 ] || fail_mcp "custody mcp differs from the reference server (report above)"
+
+# the custody run's fixture: the refused write through link_out.txt changed
+# nothing, and the write through docs/deep/link_more.txt kept the link
+[ -L "$FIX/link_out.txt" ] && [ "$(readlink "$FIX/link_out.txt")" = "$OUTSIDE/secret.txt" ] ||
+  fail "write_file replaced the escaping link $FIX/link_out.txt"
+[ "$(cat "$OUTSIDE/secret.txt")" = "outside secret" ] || fail "write_file changed $OUTSIDE/secret.txt"
+[ -L "$FIX/docs/deep/link_more.txt" ] && [ "$(readlink "$FIX/docs/deep/link_more.txt")" = more.txt ] ||
+  fail "write_file replaced the link $FIX/docs/deep/link_more.txt"
 
 # custody mcp started custodyd itself (and may have left it running, like gpg-agent)
 if [ -z "$(autostarted_pids)" ]; then

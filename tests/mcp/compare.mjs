@@ -37,6 +37,7 @@
 //   FIX/Zeta.md          a capitalised name (sorting)
 //   FIX/link_in.txt      symlink -> notes.txt (inside)
 //   FIX/link_out.txt     symlink -> OUTSIDE/secret.txt (outside the allowed directory)
+//   FIX/docs/deep/link_more.txt  symlink -> more.txt (inside; write_file writes through it)
 //   FIX/docs/readme.md, FIX/docs/guide.md, FIX/docs/deep/nested.md, FIX/docs/deep/more.txt
 //   FIX/src/main.c, FIX/src/util.txt
 //   FIX/sizes/zero.txt (0 B), tiny.txt (1 B), mid.txt (1500 B), big.txt (70000 B),
@@ -106,23 +107,36 @@ const NORMALISATIONS = [
     fn: (s) => mapToolText(s, (t) => t.replace(/\.[0-9a-f]{32}\.tmp\b/g, ".<random>.tmp")),
   },
   {
+    name: "escaping-link-size",
+    reason: "list_directory_with_sizes stats every entry, following symlinks: the reference follows " +
+      "link_out.txt out of the allowed directory and prints the outside file's size; custodyd never looks " +
+      "beyond a root (docs/mcp.md, deliberate differences) and counts such a link 0 B, as the reference " +
+      "counts an entry it cannot stat. Only that line's size is replaced (by <escaping link>), and that " +
+      "size is taken out of 'Combined size' (exactly, when both are in bytes; else the total is replaced " +
+      "too). Every other line, link_in.txt's size included, compares exactly.",
+    applies: (s) => toolOf(s) === "list_directory_with_sizes" && !isErrorResult(s) &&
+      ESCAPING_LINK_LINE.test(toolText(s) ?? ""),
+    fn: (s) => mapToolText(s, dropEscapingLinkSize),
+  },
+  {
     name: "known-gaps",
-    reason: "differences docs/mcp.md lists as known, to be closed: custodyd does not report permission " +
-      "bits yet (get_file_info after a 0600 file was overwritten); custodyd writes by rename, so " +
-      "write_file onto a symlink that leaves the root replaces the link instead of refusing (it never " +
-      "writes through it); custodyd lists a symlink's own size where the reference stats its target. " +
+    reason: "differences docs/mcp.md lists as known, to be closed (none at present: the set is empty). " +
       "These steps are skipped by id, nothing else.",
     applies: (s) => KNOWN_GAPS.has(s.id),
     fn: (s) => ({ id: s.id, known_gap: true }),
   },
 ];
-const KNOWN_GAPS = new Set([
-  "write_file: mode of the overwritten 0600 file",
-  "write_file: through symlink to outside",
-  "list_directory_with_sizes: FIX by name (default)",
-  // follows from the symlink gap: the custody run's link_out.txt became a file
-  "search_files: *.txt",
-]);
+const KNOWN_GAPS = new Set([]);
+const ESCAPING_LINK_LINE = /^(\[FILE\] link_out\.txt +?) *(\d+(?:\.\d+)?) (B|KB|MB|GB|TB)$/m;
+function dropEscapingLinkSize(text) {
+  const m = ESCAPING_LINK_LINE.exec(text);
+  if (!m) return text;
+  const out = text.replace(m[0], `${m[1]}<escaping link>`);
+  const total = /^Combined size: (\d+) B$/m.exec(out);
+  if (m[3] === "B" && total)
+    return out.replace(total[0], `Combined size: ${Number(total[1]) - Number(m[2])} B (less link_out.txt)`);
+  return out.replace(/^Combined size: .*$/m, "Combined size: <escaping link>");
+}
 
 // ---------------------------------------------------------------------------
 // CUSTODY-ONLY expectations: the 2026-07-28 protocol revision (stateless: no
@@ -267,6 +281,10 @@ async function scenario(R, FIX, OUT) {
   await call("write_file: missing parent dir", "write_file", { path: F("nodir/new.txt"), content: "x" });
   await call("write_file: outside", "write_file", { path: path.join(OUT, "new.txt"), content: "x" });
   await call("write_file: through symlink to outside", "write_file", { path: F("link_out.txt"), content: "x" });
+  await call("write_file: through symlink inside", "write_file",
+    { path: F("docs/deep/link_more.txt"), content: "more, through the link\n" });
+  await call("write_file: the inside link's target after", "read_text_file", { path: F("docs/deep/more.txt") });
+  await call("write_file: sizes after writing through a link", "list_directory_with_sizes", { path: F("docs/deep") });
   await call("write_file: onto a directory", "write_file", { path: F("docs"), content: "x" });
 
   // edit_file

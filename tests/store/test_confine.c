@@ -291,29 +291,172 @@ TEST(store_confine_write_through_escaping_parent)
     fx_close(&f);
 }
 
-TEST(store_confine_write_replaces_final_symlink)
+/* lstat says it is a symlink still pointing at `target`. */
+static void expect_link(struct fx *f, const char *rel, const char *target)
+{
+    char p[1200], got[1200];
+    struct stat sb;
+    fx_path(p, sizeof p, f->root, rel);
+    ASSERT_OK(lstat(p, &sb));
+    if (!S_ISLNK(sb.st_mode)) TEST_FAIL_("%s is no longer a symlink", rel);
+    ssize_t n = readlink(p, got, sizeof got - 1);
+    ASSERT(n >= 0);
+    got[n] = '\0';
+    ASSERT_STR_EQ(target, got);
+}
+
+TEST(store_confine_write_final_symlink_escaping_refused)
 {
     struct fx f;
     fx_open(&f, true);
-    char target[1200];
+    char target[1200], inside[1200];
     fx_path(target, sizeof target, f.outside, "secret");
-    fx_symlink(target, f.root, "lnk");
-    fx_symlink("../outside/secret", f.root, "rel-lnk");
-    struct store_write_result res;
-    ASSERT_OK(fx_put(&f, "/lnk", "new", 3, NULL, &res));
-    ASSERT(!res.created);
-    ASSERT_OK(fx_puts(&f, "/rel-lnk", "new2"));
+    test_write_file(f.root, "in.txt", "in");
+    fx_path(inside, sizeof inside, f.root, "in.txt");
+    fx_mkdir(f.root, "sub");
+    fx_symlink(target, f.root, "abs-out");
+    fx_symlink("../outside/secret", f.root, "rel-out");
+    fx_symlink("../../outside/new.txt", f.root, "sub/rel-out-missing");
+    fx_symlink("sub/rel-out-missing", f.root, "chain-out");
+    fx_symlink(inside, f.root, "abs-in"); /* absolute: refused like reads refuse it */
+    static const char *links[] = {"abs-out", "rel-out", "sub/rel-out-missing", "chain-out",
+                                  "abs-in"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(links); i++) {
+        char p[256];
+        snprintf(p, sizeof p, "/%s", links[i]);
+        ASSERT_EQ(CUSTODY_EESCAPE, fx_puts(&f, p, "pwned"));
+        struct store_precond create = {.if_none_match_any = true};
+        ASSERT_EQ(CUSTODY_EESCAPE, fx_put(&f, p, "x", 1, &create, NULL));
+        struct store_version *v;
+        size_t n;
+        ASSERT_EQ(CUSTODY_ENOENT, store_versions(f.st, "r", p, &v, &n));
+    }
+    /* nothing changed: the links, their targets, and no temp left behind */
+    expect_link(&f, "abs-out", target);
+    expect_link(&f, "rel-out", "../outside/secret");
+    expect_link(&f, "sub/rel-out-missing", "../../outside/new.txt");
+    expect_link(&f, "chain-out", "sub/rel-out-missing");
+    expect_link(&f, "abs-in", inside);
     char *s = fx_disk(f.outside, "secret");
     ASSERT_STR_EQ("top secret\n", s);
     free(s);
+    ASSERT(!fx_exists(f.outside, "new.txt"));
+    s = fx_disk(f.root, "in.txt");
+    ASSERT_STR_EQ("in", s);
+    free(s);
+    ASSERT_EQ(0, fx_count_tmp(f.root));
+    ASSERT_EQ(0, fx_count_tmp(f.outside));
+    fx_close(&f);
+}
+
+TEST(store_confine_write_through_final_symlink_inside)
+{
+    struct fx f;
+    fx_open(&f, true);
+    test_write_file(f.root, "sub/file.txt", "old");
+    test_write_file(f.root, "top.txt", "top");
     char p[1200];
-    struct stat sb;
-    fx_path(p, sizeof p, f.root, "lnk");
-    ASSERT_OK(lstat(p, &sb));
-    ASSERT(S_ISREG(sb.st_mode));
-    s = fx_disk(f.root, "lnk");
+    fx_path(p, sizeof p, f.root, "sub/file.txt");
+    ASSERT_OK(chmod(p, 0600));
+    fx_symlink("sub/file.txt", f.root, "alias");
+    fx_symlink("alias", f.root, "alias2");      /* a chain of links */
+    fx_symlink("../top.txt", f.root, "sub/up"); /* relative to the link's directory */
+    fx_symlink("sub", f.root, "subdir");
+
+    struct store_write_result res;
+    ASSERT_OK(fx_put(&f, "/alias", "new", 3, NULL, &res));
+    ASSERT(!res.created);
+    expect_link(&f, "alias", "sub/file.txt");
+    char *s = fx_disk(f.root, "sub/file.txt");
     ASSERT_STR_EQ("new", s);
     free(s);
+    struct stat sb;
+    ASSERT_OK(stat(p, &sb));
+    ASSERT_EQ(0600, sb.st_mode & 0777); /* the target's mode is kept */
+    /* the history is the target's: the old content is a version of it */
+    struct store_version *v;
+    size_t n;
+    ASSERT_OK(store_versions(f.st, "r", "/sub/file.txt", &v, &n));
+    ASSERT_EQ(2, n);
+    ASSERT_STR_EQ("external", v[0].op);
+    ASSERT_STR_EQ("write", v[1].op);
+    free(v);
+
+    ASSERT_OK(fx_puts(&f, "/alias2", "via chain"));
+    expect_link(&f, "alias2", "alias");
+    expect_link(&f, "alias", "sub/file.txt");
+    s = fx_disk(f.root, "sub/file.txt");
+    ASSERT_STR_EQ("via chain", s);
+    free(s);
+    ASSERT_OK(fx_puts(&f, "/sub/up", "up"));
+    ASSERT_OK(fx_puts(&f, "/subdir/up", "up again"));
+    expect_link(&f, "sub/up", "../top.txt");
+    s = fx_disk(f.root, "top.txt");
+    ASSERT_STR_EQ("up again", s);
+    free(s);
+
+    /* preconditions are about the target's content */
+    char hex[65];
+    fx_sha_hex("up again", 8, hex);
+    struct store_precond pre = {.if_match = hex};
+    ASSERT_OK(fx_put(&f, "/sub/up", "matched", 7, &pre, NULL));
+    ASSERT_EQ(CUSTODY_EPRECOND, fx_put(&f, "/sub/up", "stale", 5, &pre, NULL));
+    struct store_precond create = {.if_none_match_any = true};
+    ASSERT_EQ(CUSTODY_EPRECOND, fx_put(&f, "/alias", "x", 1, &create, NULL));
+    s = fx_disk(f.root, "top.txt");
+    ASSERT_STR_EQ("matched", s);
+    free(s);
+    ASSERT_EQ(0, fx_count_tmp(f.root));
+    fx_close(&f);
+}
+
+TEST(store_confine_write_final_symlink_odd_targets)
+{
+    struct fx f;
+    fx_open(&f, true);
+    fx_mkdir(f.root, "dir");
+    test_write_file(f.root, "a/x.txt", "a/x");
+    fx_mkdir(f.root, "a/b");
+    fx_symlink("missing.txt", f.root, "dangling");
+    fx_symlink("dir", f.root, "dirlink");
+    fx_symlink(".", f.root, "rootlink");
+    fx_symlink("loop2", f.root, "loop1");
+    fx_symlink("loop1", f.root, "loop2");
+    /* "bl/.." is a/ to the kernel (bl -> a/b) but the root to the text */
+    fx_symlink("a/b", f.root, "bl");
+    fx_symlink("bl/../x.txt", f.root, "dotdot");
+    ASSERT_EQ(CUSTODY_ENOENT, fx_puts(&f, "/dangling", "x")); /* nothing made through it */
+    ASSERT(!fx_exists(f.root, "missing.txt"));
+    expect_link(&f, "dangling", "missing.txt");
+    ASSERT_EQ(CUSTODY_EISDIR, fx_puts(&f, "/dirlink", "x"));
+    expect_link(&f, "dirlink", "dir");
+    ASSERT_EQ(CUSTODY_EISDIR, fx_puts(&f, "/rootlink", "x"));
+    ASSERT_EQ(CUSTODY_ELOOP, fx_puts(&f, "/loop1", "x"));
+    expect_link(&f, "loop1", "loop2");
+    ASSERT_EQ(CUSTODY_ECONFLICT, fx_puts(&f, "/dotdot", "x"));
+    expect_link(&f, "dotdot", "bl/../x.txt");
+    char *s = fx_disk(f.root, "a/x.txt");
+    ASSERT_STR_EQ("a/x", s);
+    free(s);
+    /* a FIFO behind a link is refused as the FIFO itself is */
+    char p[1200];
+    fx_path(p, sizeof p, f.root, "fifo");
+    ASSERT_OK(mkfifo(p, 0644));
+    fx_symlink("fifo", f.root, "fifolink");
+    ASSERT_EQ(CUSTODY_EPERM, fx_puts(&f, "/fifolink", "x"));
+    /* rollback goes through the same door */
+    ASSERT_EQ(CUSTODY_ENOVERSION, store_rollback(f.st, "r", "/loop1", 1, NULL));
+    ASSERT_EQ(0, fx_count_tmp(f.root));
+    fx_close(&f);
+}
+
+TEST(store_confine_delete_and_move_act_on_links)
+{
+    struct fx f;
+    fx_open(&f, true);
+    char target[1200], p[1200];
+    struct stat sb;
+    fx_path(target, sizeof target, f.outside, "secret");
     /* deleting a link removes the link, never its target */
     fx_symlink(target, f.root, "lnk2");
     ASSERT_OK(store_delete(f.st, "r", "/lnk2", NULL));

@@ -102,6 +102,120 @@ TEST(store_list_sorted_typed_hidden)
     fx_close(&f);
 }
 
+/* The birth time statx gives for path (0 when the file system has none). */
+static uint64_t btime_of(const char *path, int flags)
+{
+    struct statx sx;
+    ASSERT_OK(statx(AT_FDCWD, path, flags, STATX_BTIME, &sx));
+    if (!(sx.stx_mask & STATX_BTIME)) return 0;
+    return (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec;
+}
+
+TEST(store_statx_matches_fstat)
+{
+    struct fx f;
+    fx_open(&f, true);
+    test_write_file(f.root, "d/a.txt", "abc");
+    fx_symlink("d/a.txt", f.root, "l");
+    int dfd = open(f.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT(dfd >= 0);
+    static const struct {
+        const char *name;
+        int flags;
+    } cases[] = {{"d/a.txt", 0}, {"d", 0}, {"l", AT_SYMLINK_NOFOLLOW}, {"l", 0}};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+        struct stat a, b;
+        uint64_t bt;
+        ASSERT_OK(fstatat(dfd, cases[i].name, &a, cases[i].flags));
+        ASSERT_OK(store_statx(dfd, cases[i].name, cases[i].flags, &b, &bt));
+        /* what the hash cache keys and validates on must be the same */
+        ASSERT(a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_mode == b.st_mode);
+        ASSERT(a.st_size == b.st_size && a.st_nlink == b.st_nlink && a.st_uid == b.st_uid);
+        ASSERT(a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec);
+        ASSERT(a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec);
+        ASSERT(a.st_atim.tv_sec == b.st_atim.tv_sec && a.st_atim.tv_nsec == b.st_atim.tv_nsec);
+        char p[1200];
+        fx_path(p, sizeof p, f.root, cases[i].name);
+        ASSERT_EQ(btime_of(p, cases[i].flags), bt);
+    }
+    struct stat sb;
+    uint64_t bt;
+    ASSERT_EQ(CUSTODY_ENOENT, store_statx(dfd, "missing", 0, &sb, &bt));
+    close(dfd);
+    fx_close(&f);
+}
+
+TEST(store_metadata_mode_times_and_link_targets)
+{
+    struct fx f;
+    fx_open(&f, true);
+    test_write_file(f.root, "a.txt", "hello");
+    test_write_file(f.root, "sub/deep.txt", "0123456789");
+    char p[1200];
+    fx_path(p, sizeof p, f.root, "a.txt");
+    ASSERT_OK(chmod(p, 0640));
+    struct timespec times[2] = {{.tv_sec = 1000000000, .tv_nsec = 5}, /* atime */
+                                {.tv_sec = 1500000000, .tv_nsec = 7}};
+    ASSERT_OK(utimensat(AT_FDCWD, p, times, 0));
+    fx_path(p, sizeof p, f.root, "sub");
+    ASSERT_OK(chmod(p, 01750));
+    fx_symlink("a.txt", f.root, "in");
+    fx_symlink("sub/../sub/deep.txt", f.root, "in2");
+    fx_symlink("../a.txt", f.root, "sub/up");
+    fx_symlink("sub", f.root, "dirlink");
+    fx_symlink("../outside/secret", f.root, "out");
+    fx_symlink("/etc/passwd", f.root, "abs");
+    fx_symlink("nothing", f.root, "dangling");
+
+    /* a file opened for reading: mode, times, birth time */
+    struct store_handle h;
+    ASSERT_OK(store_open_read(f.st, "r", "/in", &h));
+    ASSERT_EQ(0640, h.st.st_mode & 07777);
+    ASSERT_EQ(1000000000, h.st.st_atim.tv_sec);
+    ASSERT_EQ(1500000000, h.st.st_mtim.tv_sec);
+    fx_path(p, sizeof p, f.root, "a.txt");
+    ASSERT_EQ(btime_of(p, 0), h.btime_ns);
+    store_handle_close(&h);
+
+    struct store_dirent *d;
+    size_t n;
+    ASSERT_OK(store_list(f.st, "r", "/", &d, &n, NULL));
+    const struct store_dirent *e = find(d, n, "a.txt");
+    ASSERT_EQ(0640, e->mode);
+    ASSERT_EQ(1000000000000000005ull, e->atime_ns);
+    ASSERT_EQ(1500000000000000007ull, e->mtime_ns);
+    ASSERT_EQ(btime_of(p, 0), e->btime_ns);
+    ASSERT_EQ(0, e->target_type);
+    ASSERT_EQ(01750, find(d, n, "sub")->mode);
+    /* links: described as themselves, plus what reads would reach */
+    e = find(d, n, "in");
+    ASSERT_EQ(STORE_SYMLINK, e->type);
+    ASSERT_EQ(5, e->size); /* strlen("a.txt") */
+    ASSERT_EQ(0777, e->mode);
+    ASSERT_EQ(STORE_FILE, e->target_type);
+    ASSERT_EQ(5, e->target_size); /* the content "hello" */
+    ASSERT_EQ(STORE_FILE, find(d, n, "in2")->target_type);
+    ASSERT_EQ(10, find(d, n, "in2")->target_size);
+    ASSERT_EQ(STORE_DIR, find(d, n, "dirlink")->target_type);
+    static const char *none[] = {"out", "abs", "dangling"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(none); i++) {
+        e = find(d, n, none[i]);
+        ASSERT_EQ(STORE_SYMLINK, e->type);
+        ASSERT_EQ(0, e->target_type);
+        ASSERT_EQ(0, e->target_size);
+    }
+    store_dirents_free(d, n);
+    /* a link in a subdirectory resolves from there, still beneath the root */
+    ASSERT_OK(store_list(f.st, "r", "/sub", &d, &n, NULL));
+    ASSERT_EQ(STORE_FILE, find(d, n, "up")->target_type);
+    ASSERT_EQ(5, find(d, n, "up")->target_size);
+    store_dirents_free(d, n);
+    ASSERT_OK(store_list(f.st, "r", "/dirlink", &d, &n, NULL));
+    ASSERT_EQ(STORE_FILE, find(d, n, "up")->target_type);
+    store_dirents_free(d, n);
+    fx_close(&f);
+}
+
 TEST(store_list_truncation)
 {
     struct fx f;
