@@ -69,6 +69,7 @@ bench: build
 	@build/bin/token_bench
 	@bench/secured.sh
 	@bench/mcp.sh
+	@bench/fuse.sh
 	@bench/run.sh
 
 format:

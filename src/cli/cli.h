@@ -77,6 +77,9 @@ int cli_cmd_witness(struct cli *cli, int argc, char **argv);
 const char *cli_state_dir(struct cli *cli);
 /* The client (opened on first use); NULL after printing an error. */
 custody_client_t *cli_client(struct cli *cli);
+/* Another client configured the same way (agent, key, token), for a
+ * thread of its own; NULL after printing an error. */
+custody_client_t *cli_client_new(struct cli *cli);
 
 /* Prints "custody: <message> (<code>)" for a failed SDK call (with the
  * resource id when the message lacks it, and the start hint when custodyd is
@@ -147,6 +150,10 @@ extern const char cli_policy_details[];
 int cli_cmd_policy(struct cli *cli, int argc, char **argv);
 /* `custody mcp` (mcp_cmd.c) */
 int cli_cmd_mcp(struct cli *cli, int argc, char **argv);
+/* Starts custodyd on the state directory (detached, like gpg-agent) when it
+ * does not answer on c; 0 once it answers (mcp_cmd.c). */
+int cli_daemon_ensure(struct cli *cli, custody_client_t *c);
+int cli_cmd_mount(struct cli *cli, int argc, char **argv);
 
 /* ---- helpers shared by those three files (authz_util.c) ---- */
 

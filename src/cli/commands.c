@@ -875,5 +875,16 @@ const struct cli_command cli_commands[] = {
      "  custody mcp ~/project\n"
      "  custody --agent claude mcp ~/project ~/notes\n"
      "\nsee docs/mcp.md for client configuration (Claude Desktop, Claude Code, Codex).\n"},
+    {"mount", cli_cmd_mount, "mount ROOT MOUNTPOINT [--nonempty] [--debug]",
+     "Mount a policy-enforced, audited FUSE view of a root (until unmounted or SIGTERM).",
+     "Opens, listings, writes, renames, deletes, mkdir and attribute changes are decided\n"
+     "by custodyd's policies (as --agent NAME when given) and recorded in the audit log;\n"
+     "the reads and writes of one open file are one event. Writes are versioned (custody\n"
+     "versions / rollback). The mount point must be empty unless --nonempty. Runs in the\n"
+     "foreground; fusermount3 -u MOUNTPOINT, SIGTERM or Ctrl-C unmounts.\n"
+     "\nexamples:\n"
+     "  custody mount demo /mnt/demo\n"
+     "  custody --agent claude mount demo ~/demo-view &\n"
+     "\nsee docs/mount.md.\n"},
 };
 const unsigned cli_ncommands = UTIL_ARRAY_LEN(cli_commands);

@@ -138,7 +138,7 @@ static const char *cli_socket(struct cli *cli)
 
 /* --agent / --token: the agent (named, or the one the token is bound to),
  * its key, and the token. */
-static int act_as_agent(struct cli *cli)
+static int act_as_agent(struct cli *cli, custody_client_t *c)
 {
     char agent[CUSTODY_AGENT_NAME_MAX + 1] = "";
     if (cli->agent_arg) {
@@ -163,30 +163,35 @@ static int act_as_agent(struct cli *cli)
         sb_printf(&p, "%s/agents/%s.pem", cli_state_dir(cli), agent);
         key = sb_detach(&p);
     }
-    int rc = custody_client_set_agent(cli->client, agent, key);
-    if (!rc && cli->token_arg) rc = custody_client_set_token(cli->client, cli->token_arg);
+    int rc = custody_client_set_agent(c, agent, key);
+    if (!rc && cli->token_arg) rc = custody_client_set_token(c, cli->token_arg);
     if (rc)
-        fprintf(stderr, "custody: %s (%s)\n", custody_client_last_error(cli->client),
+        fprintf(stderr, "custody: %s (%s)\n", custody_client_last_error(c),
                 custody_err_code(rc));
     free(key);
     return rc;
 }
 
-custody_client_t *cli_client(struct cli *cli)
+custody_client_t *cli_client_new(struct cli *cli)
 {
-    if (cli->client) return cli->client;
     const char *sock = cli_socket(cli);
-    int rc = custody_client_open(sock, &cli->client);
+    custody_client_t *c = NULL;
+    int rc = custody_client_open(sock, &c);
     if (rc) {
         fprintf(stderr, "custody: cannot use socket %s: %s (%s)\n", sock, custody_strerror(rc),
                 custody_err_code(rc));
-        cli->client = NULL;
         return NULL;
     }
-    if ((cli->agent_arg || cli->token_arg) && act_as_agent(cli) != 0) {
-        custody_client_close(cli->client);
-        cli->client = NULL;
+    if ((cli->agent_arg || cli->token_arg) && act_as_agent(cli, c) != 0) {
+        custody_client_close(c);
+        return NULL;
     }
+    return c;
+}
+
+custody_client_t *cli_client(struct cli *cli)
+{
+    if (!cli->client) cli->client = cli_client_new(cli);
     return cli->client;
 }
 

@@ -68,14 +68,14 @@ static int start_daemon(struct revive_ctx *r)
     free(cfg);
     if (!ok) {
         fprintf(stderr,
-                "custody mcp: %s is not a custody state directory (create it: custody init "
+                "custody: %s is not a custody state directory (create it: custody init "
                 "--state %s)\n",
                 state, state);
         return CUSTODY_ECONFIG;
     }
     char *bin = daemon_path();
     char *log = util_path_join(state, "custodyd.log");
-    fprintf(stderr, "custody mcp: starting custodyd on %s (log: %s)\n", state, log);
+    fprintf(stderr, "custody: starting custodyd on %s (log: %s)\n", state, log);
     pid_t pid = fork();
     if (pid < 0) {
         free(bin);
@@ -108,7 +108,7 @@ static int start_daemon(struct revive_ctx *r)
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "custody mcp: custodyd did not start (see %s/custodyd.log)\n", state);
+    fprintf(stderr, "custody: custodyd did not start (see %s/custodyd.log)\n", state);
     return CUSTODY_ECONNECT;
 }
 
@@ -117,6 +117,12 @@ static int revive(void *arg)
     struct revive_ctx *r = arg;
     if (answers(r->c)) return 0; /* it was a passing failure */
     return start_daemon(r);
+}
+
+int cli_daemon_ensure(struct cli *cli, custody_client_t *c)
+{
+    struct revive_ctx r = {cli, c};
+    return answers(c) ? 0 : start_daemon(&r);
 }
 
 int cli_cmd_mcp(struct cli *cli, int argc, char **argv)

@@ -1,0 +1,87 @@
+/*
+ * internal.h — the FUSE view's parts (src/mount):
+ *   mount.c   mnt_run: the root's directory, mounting, the threads' clients,
+ *             error mapping, the kernel cache settings;
+ *   staging.c files open for writing: one staging copy per path, shared by
+ *             every open of it, sent to custodyd (a versioned write) when it
+ *             is flushed;
+ *   ops.c     the FUSE operations.
+ */
+#ifndef CUSTODY_MOUNT_INTERNAL_H
+#define CUSTODY_MOUNT_INTERNAL_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse3/fuse.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "mount/mount.h"
+
+#define MNT_REPORT_EVERY_NS (5ull * 1000000000ull) /* a long open's usage, every 5 s */
+
+struct mnt_node; /* staging.c */
+
+struct mnt {
+    const struct mnt_opts *o;
+    int rootfd;     /* the root's directory on this host */
+    bool sensitive; /* no kernel caching: every read reaches us */
+    char tmpdir[4096];
+    pthread_key_t ckey; /* this thread's custody_client_t */
+    pthread_mutex_t mu; /* guards nodes */
+    struct mnt_node *nodes;
+};
+
+/* One open(2) of a file. */
+struct mnt_file {
+    int fd;                /* opened for reading: the root's file; else -1 */
+    struct mnt_node *node; /* opened for writing: the shared staging copy */
+    pthread_mutex_t mu;
+    int64_t first, last; /* span of the bytes read or written (-1: none yet) */
+    uint64_t bytes;
+    uint64_t reported_ns;
+};
+
+/* mount.c */
+struct mnt *mnt_self(void);
+/* FUSE init: the kernel cache settings. */
+void *mnt_init(struct fuse_conn_info *conn, struct fuse_config *cfg);
+custody_client_t *mnt_client(void);
+/* "ROOT:/path" for a FUSE path. */
+void mnt_resource(const char *path, char *out, size_t cap);
+/* A libcustody error as an errno value for the kernel (negative). */
+int mnt_errno(int rc);
+/* Logs a refusal (policy, audit down...) on stderr once per call. */
+int mnt_fail(const char *what, const char *path, int rc);
+/* An fd (flags as for openat2) for a FUSE path under the root, never
+ * leaving it and never following a symbolic link; -errno on failure. */
+int mnt_open_beneath(const char *path, int flags);
+
+/* staging.c */
+struct mnt_node {
+    struct mnt_node *next;
+    char *path;
+    int fd;         /* the staging copy */
+    unsigned refs;  /* open files using it */
+    bool dirty;     /* changed since it was last sent */
+    bool unwritten; /* dirty only by creation or O_TRUNC: no write(2) yet */
+    mode_t mode;
+    bool has_times; /* utimens while dirty: applied after the copy is sent */
+    struct timespec times[2];
+    pthread_mutex_t mu; /* guards fd's offset while it is sent, dirty */
+};
+/* The staging copy of path, made (from the root's file unless truncate)
+ * when nobody has it open; a reference for the caller. -errno on failure. */
+int mnt_node_get(const char *path, bool truncate, bool create, mode_t mode, struct mnt_node **out);
+void mnt_node_put(struct mnt_node *n);
+/* The open copy of path, if any (a reference: mnt_node_put it). */
+struct mnt_node *mnt_node_find(const char *path);
+/* A rename of an open file follows it. */
+void mnt_node_rename(const char *from, const char *to);
+/* Sends a dirty copy to custodyd as the file's new content. A flush (on
+ * every close(2), also of a dup) skips a copy nothing was written to yet:
+ * `echo x > f` in a shell closes the fd it created once before writing. */
+int mnt_node_commit(struct mnt_node *n, bool flush);
+
+extern const struct fuse_operations mnt_ops;
+
+#endif
