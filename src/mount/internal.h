@@ -27,12 +27,14 @@ struct mnt {
     bool sensitive; /* no kernel caching: every read reaches us */
     char tmpdir[4096];
     pthread_key_t ckey; /* this thread's custody_client_t */
-    pthread_mutex_t mu; /* guards nodes */
+    pthread_mutex_t mu; /* guards nodes, files */
     struct mnt_node *nodes;
+    struct mnt_file *files; /* open files (released at unmount if the kernel did not) */
 };
 
 /* One open(2) of a file. */
 struct mnt_file {
+    struct mnt_file *next, *prev;
     int fd;                /* opened for reading: the root's file; else -1 */
     struct mnt_node *node; /* opened for writing: the shared staging copy */
     pthread_mutex_t mu;
@@ -83,5 +85,8 @@ void mnt_node_rename(const char *from, const char *to);
 int mnt_node_commit(struct mnt_node *n, bool flush);
 
 extern const struct fuse_operations mnt_ops;
+/* At unmount: sends what is still unsent and frees the files whose release
+ * never came (a close racing the unmount). */
+void mnt_files_close_all(void);
 
 #endif

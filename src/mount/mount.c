@@ -251,6 +251,7 @@ int mnt_run(const struct mnt_opts *o)
     int lrc = fuse_loop_mt(f, lc);
     fuse_loop_cfg_destroy(lc);
     fuse_remove_signal_handlers(se);
+    mnt_files_close_all();
     fuse_unmount(f);
     fuse_destroy(f);
     rc = lrc < 0 ? CUSTODY_EIO : 0;

@@ -128,7 +128,27 @@ static struct mnt_file *file_new(void)
     f->first = f->last = -1;
     f->reported_ns = now_ns();
     pthread_mutex_init(&f->mu, NULL);
+    struct mnt *m = mnt_self();
+    pthread_mutex_lock(&m->mu);
+    f->next = m->files;
+    if (m->files) m->files->prev = f;
+    m->files = f;
+    pthread_mutex_unlock(&m->mu);
     return f;
+}
+
+static void file_free(struct mnt_file *f)
+{
+    struct mnt *m = mnt_self();
+    pthread_mutex_lock(&m->mu);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        m->files = f->next;
+    if (f->next) f->next->prev = f->prev;
+    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
 }
 
 static int open_common(const char *path, struct fuse_file_info *fi, bool create, mode_t mode)
@@ -145,8 +165,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
         if (f->fd < 0) rc = f->fd;
     }
     if (rc) {
-        pthread_mutex_destroy(&f->mu);
-        free(f);
+        file_free(f);
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)f;
@@ -236,9 +255,26 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
         pthread_mutex_unlock(&f->mu);
         close(f->fd);
     }
-    pthread_mutex_destroy(&f->mu);
-    free(f);
+    file_free(f);
     return 0;
+}
+
+void mnt_files_close_all(void)
+{
+    struct mnt *m = mnt_self();
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        struct mnt_file *f = m->files;
+        pthread_mutex_unlock(&m->mu);
+        if (!f) break;
+        if (f->node) {
+            mnt_node_commit(f->node, false);
+            mnt_node_put(f->node);
+        } else {
+            close(f->fd);
+        }
+        file_free(f);
+    }
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)

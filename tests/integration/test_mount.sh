@@ -37,7 +37,7 @@ unmount_view() {
   wait "$MPID" || rc=$?
   MPID=""
   grep -q " $MNT fuse" /proc/mounts && fail "still mounted after SIGTERM"
-  [ $rc -eq 0 ] || fail "custody mount exited $rc after SIGTERM"
+  [ $rc -eq 0 ] || { tail -40 "$WORK/mount.log" >&2; fail "custody mount exited $rc after SIGTERM"; }
 }
 trap 'if [ -n "$MPID" ]; then kill -TERM $MPID 2>/dev/null; sleep 0.3; fusermount3 -u "$MNT" 2>/dev/null; fi; cleanup' EXIT
 events() { # events ARGS...: audit search --json results
