@@ -1386,9 +1386,14 @@ static bool starts_with(const unit *g, size_t n, size_t i, const char *ascii)
 }
 
 /* A [...] class at g[pos] ('['). Appends its regexp and returns how many
- * units it used, or 0 when it is not a class ('[' is then literal). */
+ * units it used, or 0 when it is not a class ('[' is then literal).
+ * dead (n bytes, zeroed for each g) remembers the scan states (position,
+ * esc, have_rs, saw) already passed through: past pos + 1 what follows
+ * depends on nothing else, and a scan that got there before either found
+ * no ']' or ended a class that the caller skipped, so meeting one again
+ * means no ']' either. Without it "[[[[..." costs O(n^2). */
 static size_t parse_class(struct cctx *cx, const unit *g, size_t n, size_t pos, struct ub *out,
-                          bool *uflag, bool *magic)
+                          bool *uflag, bool *magic, unsigned char *dead)
 {
     struct ub ranges = {0}, negs = {0};
     size_t nranges = 0, nnegs = 0;
@@ -1398,6 +1403,12 @@ static size_t parse_class(struct cctx *cx, const unit *g, size_t n, size_t pos, 
     bool have_rs = false;
     unit rs = 0;
     while (i < n) {
+        if (i > pos + 1) {
+            unsigned state = (esc ? 1u : 0u) | (have_rs ? 2u : 0u) | (saw ? 4u : 0u);
+            unsigned char bit = (unsigned char)(1u << state);
+            if (dead[i] & bit) return 0;
+            dead[i] |= bit;
+        }
         unit c = g[i];
         if ((c == '!' || c == '^') && i == pos + 1) {
             negate = true;
@@ -1509,6 +1520,7 @@ static void re_glob(struct cctx *cx, const unit *g, size_t n, bool noempty, stru
     for (size_t i = 0; i < n && allstar; i++)
         allstar = g[i] == '*';
     bool esc = false, instar = false;
+    unsigned char *dead = NULL; /* parse_class's */
     for (size_t i = 0; i < n; i++) {
         unit c = g[i];
         if (esc) {
@@ -1533,7 +1545,8 @@ static void re_glob(struct cctx *cx, const unit *g, size_t n, bool noempty, stru
             continue;
         }
         if (c == '[') {
-            size_t used = parse_class(cx, g, n, i, out, uflag, magic);
+            if (!dead) dead = cx_tmpn(cx, n, 1); /* zeroed */
+            size_t used = parse_class(cx, g, n, i, out, uflag, magic, dead);
             if (used) {
                 i += used - 1;
                 continue;

@@ -194,7 +194,9 @@ static void on_notification(struct mcp *m, const char *method)
 static void on_response(struct mcp *m, json_t *msg)
 {
     json_t *id = json_object_get(msg, "id");
-    if (!json_is_integer(id) || json_integer_value(id) != m->roots_request) return;
+    /* roots_request 0 means none is outstanding: an unsolicited {"id":0} answer is no roots */
+    if (!m->roots_request || !json_is_integer(id) || json_integer_value(id) != m->roots_request)
+        return;
     m->roots_request = 0;
     json_t *result = json_object_get(msg, "result");
     if (json_is_object(result))
