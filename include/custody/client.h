@@ -74,8 +74,8 @@ typedef struct {
     char mtime[40];     /* RFC 3339 UTC; "" when unknown */
     char sha256[CUSTODY_SHA256_HEX_LEN + 1]; /* the ETag (content hash); "" for directories */
     char content_type[128];
-    /* Added later; ?version= reads leave them unset (-1, ""), as does a
-     * custodyd that does not send them. */
+    /* Added later; set by custody_stat (custodyd sends them on HEAD), unset
+     * (-1, "") after custody_get of a file or from an older custodyd. */
     int mode;       /* permission bits (st_mode & 07777); -1 when unknown */
     char atime[40]; /* last access, RFC 3339 UTC; "" when unknown */
     char btime[40]; /* birth (creation) time, RFC 3339 UTC; "" when the file system

@@ -43,7 +43,7 @@ struct fs_job {
     struct store_writer *writer;
     struct store_write_result wres;
     struct store_handle h; /* JOB_HASH_AND_SERVE; JOB_LIST: the directory's stat (no fd) */
-    bool meta;             /* send the metadata headers (not for ?version= reads) */
+    bool meta;             /* send the metadata headers (HEAD of the current file) */
     char hex[UTIL_SHA256_HEX_LEN + 1];
     struct store_dirent *ents;
     size_t nents;
@@ -143,7 +143,9 @@ static bool etag_list_matches(const struct http_header *h, const char *hex, bool
 
 /* The object's own metadata, beyond Last-Modified: permission bits (octal),
  * access and birth times (RFC 3339; no birth time when the filesystem does
- * not record one). Directory answers also carry the directory's size. */
+ * not record one). Directory answers also carry the directory's size. A
+ * file's GET leaves them out: stat (custody_stat) asks with HEAD, and the
+ * read path does not format two timestamps per answer for nobody. */
 static void meta_headers(struct http_req *req, const struct stat *st, uint64_t btime_ns)
 {
     char ts[40];
@@ -746,7 +748,7 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
     if (rc == CUSTODY_EAGAIN) {
         struct fs_job *j = job_new(gw, req, JOB_HASH_AND_SERVE, root, path);
         j->h = h;
-        j->meta = !ver;
+        j->meta = !ver && req->method == HTTP_HEAD;
         job_submit(j);
         return;
     }
@@ -755,7 +757,7 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
         gw_error(req, rc, "%s:%s: %s", root, path, custody_strerror(rc));
         return;
     }
-    serve_file(req, h.fd, &h, !ver, hex, path);
+    serve_file(req, h.fd, &h, !ver && req->method == HTTP_HEAD, hex, path);
 }
 
 void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
