@@ -11,6 +11,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,23 @@ static bool header_is(const char *line, size_t colon, const char *name)
     return strlen(name) == colon && util_ascii_ieq(line, name, colon);
 }
 
+/* The answer headers kept (trimmed) in struct req, and where. */
+#define KEPT(name, field) {name, offsetof(struct req, field), sizeof(((struct req *)0)->field)}
+static const struct {
+    const char *name;
+    size_t off, cap;
+} kept_headers[] = {
+    KEPT("etag", etag),
+    KEPT("content-type", ctype),
+    KEPT("content-range", crange),
+    KEPT("last-modified", lastmod),
+    KEPT("x-custody-mode", mode),
+    KEPT("x-custody-atime", atime),
+    KEPT("x-custody-btime", btime),
+    KEPT("x-custody-size", dsize),
+};
+#undef KEPT
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct req *r = ud;
@@ -227,8 +245,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         uint64_t st = 0;
         if (sp && (size_t)(sp - buf) + 4 <= n && util_parse_u64(sp + 1, 3, &st) == 0)
             r->status = (long)st;
-        r->etag[0] = r->ctype[0] = r->crange[0] = r->lastmod[0] = '\0';
-        r->mode[0] = r->atime[0] = r->btime[0] = r->dsize[0] = '\0';
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(kept_headers); i++)
+            ((char *)r + kept_headers[i].off)[0] = '\0';
         r->clen = -1;
         return n;
     }
@@ -237,23 +255,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     size_t klen = (size_t)(colon - buf);
     const char *v = colon + 1;
     size_t vlen = n - klen - 1;
-    if (header_is(buf, klen, "etag"))
-        trim_copy(r->etag, sizeof r->etag, v, vlen);
-    else if (header_is(buf, klen, "content-type"))
-        trim_copy(r->ctype, sizeof r->ctype, v, vlen);
-    else if (header_is(buf, klen, "content-range"))
-        trim_copy(r->crange, sizeof r->crange, v, vlen);
-    else if (header_is(buf, klen, "last-modified"))
-        trim_copy(r->lastmod, sizeof r->lastmod, v, vlen);
-    else if (header_is(buf, klen, "x-custody-mode"))
-        trim_copy(r->mode, sizeof r->mode, v, vlen);
-    else if (header_is(buf, klen, "x-custody-atime"))
-        trim_copy(r->atime, sizeof r->atime, v, vlen);
-    else if (header_is(buf, klen, "x-custody-btime"))
-        trim_copy(r->btime, sizeof r->btime, v, vlen);
-    else if (header_is(buf, klen, "x-custody-size"))
-        trim_copy(r->dsize, sizeof r->dsize, v, vlen);
-    else if (header_is(buf, klen, "content-length")) {
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(kept_headers); i++)
+        if (header_is(buf, klen, kept_headers[i].name)) {
+            trim_copy((char *)r + kept_headers[i].off, kept_headers[i].cap, v, vlen);
+            return n;
+        }
+    if (header_is(buf, klen, "content-length")) {
         char tmp[32];
         uint64_t cl;
         trim_copy(tmp, sizeof tmp, v, vlen);
@@ -909,6 +916,19 @@ static int op_request(custody_client_t *c, const char *action, const char *resou
     return rc;
 }
 
+/* op_request for an op whose answer needs no decoding. */
+static int op_call(custody_client_t *c, const char *action, const char *resource_id,
+                   const char *resource2, char *body)
+{
+    struct strbuf url = STRBUF_INIT;
+    struct req r;
+    req_init(&r, "POST", "");
+    int rc = op_request(c, action, resource_id, resource2, body, &r, &url);
+    req_free(&r);
+    sb_free(&url);
+    return rc;
+}
+
 int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
 {
     if (!c) return CUSTODY_EINVAL;
@@ -916,13 +936,7 @@ int custody_mkdir(custody_client_t *c, const char *resource_id, int parents)
     char *body = NULL;
     int rc = custody__encode_op_mkdir(parents, &body);
     if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
-    struct strbuf url = STRBUF_INIT;
-    struct req r;
-    req_init(&r, "POST", "");
-    rc = op_request(c, "mkdir", resource_id, NULL, body, &r, &url);
-    req_free(&r);
-    sb_free(&url);
-    return rc;
+    return op_call(c, "mkdir", resource_id, NULL, body);
 }
 
 int custody_access(custody_client_t *c, const char *resource_id, const char *action,
@@ -934,13 +948,7 @@ int custody_access(custody_client_t *c, const char *resource_id, const char *act
     char *body = NULL;
     int rc = custody__encode_op_access(action, phase, surface, first, last, bytes, &body);
     if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
-    struct strbuf url = STRBUF_INIT;
-    struct req r;
-    req_init(&r, "POST", "");
-    rc = op_request(c, action, resource_id, NULL, body, &r, &url);
-    req_free(&r);
-    sb_free(&url);
-    return rc;
+    return op_call(c, action, resource_id, NULL, body);
 }
 
 int custody_move(custody_client_t *c, const char *from, const char *to, int overwrite)
@@ -954,13 +962,7 @@ int custody_move(custody_client_t *c, const char *from, const char *to, int over
     int rc = custody__encode_op_move(to, overwrite, &body);
     if (rc)
         return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "invalid destination '%s'", to);
-    struct strbuf url = STRBUF_INIT;
-    struct req r;
-    req_init(&r, "POST", "");
-    rc = op_request(c, "move", from, to, body, &r, &url);
-    req_free(&r);
-    sb_free(&url);
-    return rc;
+    return op_call(c, "move", from, to, body);
 }
 
 int custody_delete(custody_client_t *c, const char *resource_id, const char *if_match)
