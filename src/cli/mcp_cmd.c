@@ -143,8 +143,8 @@ int cli_cmd_mcp(struct cli *cli, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a signal */
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
+    if (cli_daemon_ensure(cli, c) != 0) return CLI_EXIT_UNREACHABLE;
     struct revive_ctx r = {cli, c};
-    if (!answers(c) && start_daemon(&r) != 0) return CLI_EXIT_UNREACHABLE;
     struct mcp_server_opts o = {
         .client = c,
         .dirs = argv + optind,

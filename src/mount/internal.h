@@ -12,12 +12,14 @@
 
 #define FUSE_USE_VERSION 35
 #include <fuse3/fuse.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 
 #include "mount/mount.h"
 
 #define MNT_REPORT_EVERY_NS (5ull * 1000000000ull) /* a long open's usage, every 5 s */
+#define MNT_ID_MAX (PATH_MAX + 128)                /* "ROOT:" + a FUSE path */
 
 struct mnt_node; /* staging.c */
 
@@ -25,7 +27,7 @@ struct mnt {
     const struct mnt_opts *o;
     int rootfd;     /* the root's directory on this host */
     bool sensitive; /* no kernel caching: every read reaches us */
-    char tmpdir[4096];
+    char tmpdir[PATH_MAX];
     pthread_key_t ckey; /* this thread's custody_client_t */
     pthread_mutex_t mu; /* guards nodes, files */
     struct mnt_node *nodes;
@@ -57,6 +59,9 @@ int mnt_fail(const char *what, const char *path, int rc);
 /* An fd (flags as for openat2) for a FUSE path under the root, never
  * leaving it and never following a symbolic link; -errno on failure. */
 int mnt_open_beneath(const char *path, int flags);
+/* Sets the root file's permission bits (mode, if not NULL) and times (ts,
+ * if not NULL) in place; 0 or -errno. */
+int mnt_chattr(const char *path, const mode_t *mode, const struct timespec ts[2]);
 
 /* staging.c */
 struct mnt_node {

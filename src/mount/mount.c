@@ -137,6 +137,20 @@ int mnt_open_beneath(const char *path, int flags)
     return fd < 0 ? -errno : (int)fd;
 }
 
+int mnt_chattr(const char *path, const mode_t *mode, const struct timespec ts[2])
+{
+    int fd = mnt_open_beneath(path, O_PATH);
+    if (fd < 0) return fd;
+    /* an O_PATH fd takes neither fchmod nor futimens: go through its /proc link */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int rc = 0;
+    if (mode && chmod(proc, *mode & 07777) != 0) rc = -errno;
+    if (!rc && ts && utimensat(AT_FDCWD, proc, ts, 0) != 0) rc = -errno;
+    close(fd);
+    return rc;
+}
+
 void *mnt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     struct mnt *m = g_mnt;

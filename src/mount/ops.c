@@ -23,15 +23,8 @@
 #include "util/util.h"
 
 #define ID(var, path)                                                                              \
-    char var[4200];                                                                                \
+    char var[MNT_ID_MAX];                                                                          \
     mnt_resource(path, var, sizeof var)
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct mnt_file *file_of(struct fuse_file_info *fi)
 {
@@ -126,7 +119,7 @@ static struct mnt_file *file_new(void)
     struct mnt_file *f = util_calloc(1, sizeof *f);
     f->fd = -1;
     f->first = f->last = -1;
-    f->reported_ns = now_ns();
+    f->reported_ns = util_monotonic_ns();
     pthread_mutex_init(&f->mu, NULL);
     struct mnt *m = mnt_self();
     pthread_mutex_lock(&m->mu);
@@ -199,7 +192,7 @@ static void report_reads(const char *path, struct mnt_file *f)
     decide(path, "read", "close", f->first, f->last, f->bytes);
     f->first = f->last = -1;
     f->bytes = 0;
-    f->reported_ns = now_ns();
+    f->reported_ns = util_monotonic_ns();
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -210,7 +203,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
     if (n < 0) return -errno;
     pthread_mutex_lock(&f->mu);
     account(f, off, (size_t)n);
-    if (!f->node && now_ns() - f->reported_ns > MNT_REPORT_EVERY_NS) report_reads(path, f);
+    if (!f->node && util_monotonic_ns() - f->reported_ns > MNT_REPORT_EVERY_NS)
+        report_reads(path, f);
     pthread_mutex_unlock(&f->mu);
     return (int)n;
 }
@@ -302,19 +296,10 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     return rc;
 }
 
-static int apply_mode(const char *proc, const void *arg)
-{
-    return chmod(proc, *(const mode_t *)arg & 07777) == 0 ? 0 : -errno;
-}
-
-static int apply_times(const char *proc, const void *arg)
-{
-    return utimensat(AT_FDCWD, proc, arg, 0) == 0 ? 0 : -errno;
-}
-
-/* chmod and utimens change the root's file in place, after a write decision. */
-static int meta_change(const char *path, int (*apply)(const char *proc, const void *arg),
-                       const void *arg)
+/* chmod and utimens change the root's file in place, after a write decision.
+ * A file with unsent writes gets its times after the write that sends it
+ * (which would reset them); its mode is the staging copy's (fs_chmod). */
+static int meta_change(const char *path, const mode_t *mode, const struct timespec ts[2])
 {
     int rc = decide(path, "write", "open", -1, -1, 0);
     if (rc) return rc;
@@ -322,21 +307,15 @@ static int meta_change(const char *path, int (*apply)(const char *proc, const vo
     if (n) {
         pthread_mutex_lock(&n->mu);
         bool pending = n->dirty;
-        if (pending && apply == apply_times) { /* the write that sends it sets the time: after */
-            memcpy(n->times, arg, sizeof n->times);
+        if (pending && ts) {
+            memcpy(n->times, ts, sizeof n->times);
             n->has_times = true;
         }
         pthread_mutex_unlock(&n->mu);
         mnt_node_put(n);
         if (pending) return 0;
     }
-    int fd = mnt_open_beneath(path, O_PATH);
-    if (fd < 0) return fd;
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    rc = apply(proc, arg);
-    close(fd);
-    return rc;
+    return mnt_chattr(path, mode, ts);
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -346,13 +325,13 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         f->node->mode = mode & 07777;
         return 0;
     }
-    return meta_change(path, apply_mode, &mode);
+    return meta_change(path, &mode, NULL);
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
     (void)fi;
-    return meta_change(path, apply_times, tv);
+    return meta_change(path, NULL, tv);
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,13 +49,20 @@ static int copy_in(const char *path, int fd, mode_t *mode)
     return rc;
 }
 
+/* The node of path, with m->mu held. */
+static struct mnt_node *find_locked(struct mnt *m, const char *path)
+{
+    struct mnt_node *n = m->nodes;
+    while (n && strcmp(n->path, path) != 0)
+        n = n->next;
+    return n;
+}
+
 struct mnt_node *mnt_node_find(const char *path)
 {
     struct mnt *m = mnt_self();
     pthread_mutex_lock(&m->mu);
-    struct mnt_node *n = m->nodes;
-    while (n && strcmp(n->path, path) != 0)
-        n = n->next;
+    struct mnt_node *n = find_locked(m, path);
     if (n) n->refs++;
     pthread_mutex_unlock(&m->mu);
     return n;
@@ -91,9 +97,7 @@ int mnt_node_get(const char *path, bool truncate, bool create, mode_t mode, stru
     n->mode = fmode ? fmode : 0644;
     pthread_mutex_init(&n->mu, NULL);
     pthread_mutex_lock(&m->mu);
-    struct mnt_node *other = m->nodes;
-    while (other && strcmp(other->path, path) != 0)
-        other = other->next;
+    struct mnt_node *other = find_locked(m, path);
     if (other) { /* another thread made one meanwhile: use that */
         other->refs++;
         pthread_mutex_unlock(&m->mu);
@@ -134,11 +138,11 @@ void mnt_node_rename(const char *from, const char *to)
 {
     struct mnt *m = mnt_self();
     pthread_mutex_lock(&m->mu);
-    for (struct mnt_node *n = m->nodes; n; n = n->next)
-        if (strcmp(n->path, from) == 0) {
-            free(n->path);
-            n->path = util_strdup(to);
-        }
+    struct mnt_node *n = find_locked(m, from);
+    if (n) {
+        free(n->path);
+        n->path = util_strdup(to);
+    }
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -147,7 +151,7 @@ int mnt_node_commit(struct mnt_node *n, bool flush)
     pthread_mutex_lock(&n->mu);
     int rc = 0;
     if (n->dirty && !(flush && n->unwritten)) {
-        char id[4200], path[4096];
+        char id[MNT_ID_MAX], path[PATH_MAX];
         pthread_mutex_lock(&mnt_self()->mu); /* (a rename may change it) */
         mnt_resource(n->path, id, sizeof id);
         util_strlcpy(path, n->path, sizeof path);
@@ -164,13 +168,7 @@ int mnt_node_commit(struct mnt_node *n, bool flush)
             else
                 n->dirty = n->unwritten = false;
             if (!crc && n->has_times) { /* a utimens that came while it was unsent */
-                int fd = mnt_open_beneath(path, O_PATH);
-                char proc[64];
-                snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-                if (fd >= 0) {
-                    utimensat(AT_FDCWD, proc, n->times, 0);
-                    close(fd);
-                }
+                mnt_chattr(path, NULL, n->times);
                 n->has_times = false;
             }
         }
