@@ -75,6 +75,9 @@ int cli_cmd_witness(struct cli *cli, int argc, char **argv);
 
 /* The state directory (--state, $CUSTODY_STATE, ./var/custody). */
 const char *cli_state_dir(struct cli *cli);
+/* custodyd's socket: --socket, else listen.unix from the state's config.yaml,
+ * else STATE/custodyd.sock. */
+const char *cli_socket(struct cli *cli);
 /* The client (opened on first use); NULL after printing an error. */
 custody_client_t *cli_client(struct cli *cli);
 /* Another client configured the same way (agent, key, token), for a
@@ -154,6 +157,7 @@ int cli_cmd_mcp(struct cli *cli, int argc, char **argv);
  * does not answer on c; 0 once it answers (mcp_cmd.c). */
 int cli_daemon_ensure(struct cli *cli, custody_client_t *c);
 int cli_cmd_mount(struct cli *cli, int argc, char **argv);
+int cli_cmd_run(struct cli *cli, int argc, char **argv);
 
 /* ---- helpers shared by those three files (authz_util.c) ---- */
 

@@ -886,5 +886,16 @@ const struct cli_command cli_commands[] = {
      "  custody mount demo /mnt/demo\n"
      "  custody --agent claude mount demo ~/demo-view &\n"
      "\nsee docs/mount.md.\n"},
+    {"run", cli_cmd_run, "run [--root NAME]... -- COMMAND [ARG]...",
+     "Run an agent whose only way to the roots is custody's audited view of them.",
+     "Each chosen root (all by default) is replaced, for COMMAND and its children only, by\n"
+     "its FUSE view (as custody mount; decided as --agent NAME when given). The state\n"
+     "directory, custodyd's socket and the roots not chosen are covered, and a Landlock\n"
+     "domain keeps it so. Exits with COMMAND's status. Needs Linux with Landlock; as a\n"
+     "normal user, unprivileged user namespaces and /dev/fuse.\n"
+     "\nexamples:\n"
+     "  custody --agent claude run -- claude\n"
+     "  custody run --root demo -- bash -c 'cat var/custody/demo/README.md'\n"
+     "\nsee docs/run.md for what it confines and what it cannot.\n"},
 };
 const unsigned cli_ncommands = UTIL_ARRAY_LEN(cli_commands);

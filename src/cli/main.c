@@ -115,7 +115,7 @@ const char *cli_state_dir(struct cli *cli)
 
 /* The socket: --socket, else listen.unix from the state's config.yaml when it
  * can be read, else STATE/custodyd.sock. */
-static const char *cli_socket(struct cli *cli)
+const char *cli_socket(struct cli *cli)
 {
     if (cli->socket) return cli->socket;
     if (cli->socket_arg) {

@@ -257,8 +257,9 @@ int mnt_run(const struct mnt_opts *o)
     }
     struct fuse_session *se = fuse_get_session(f);
     fuse_set_signal_handlers(se);
-    fprintf(stderr, "custody mount: %s:/ on %s (%s)\n", o->root, o->mountpoint,
-            m.sensitive ? "sensitive root: no kernel caching" : "kernel caching on");
+    if (!o->quiet)
+        fprintf(stderr, "custody mount: %s:/ on %s (%s)\n", o->root, o->mountpoint,
+                m.sensitive ? "sensitive root: no kernel caching" : "kernel caching on");
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, 16);
     fuse_loop_cfg_set_idle_threads(lc, 16); /* threads keep their clients (and connections) */
@@ -269,7 +270,7 @@ int mnt_run(const struct mnt_opts *o)
     fuse_unmount(f);
     fuse_destroy(f);
     rc = lrc < 0 ? CUSTODY_EIO : 0;
-    fprintf(stderr, "custody mount: %s unmounted\n", o->mountpoint);
+    if (!o->quiet) fprintf(stderr, "custody mount: %s unmounted\n", o->mountpoint);
 out_args:
     fuse_opt_free_args(&args);
 out:

@@ -19,6 +19,7 @@ struct mnt_opts {
     const char *state_dir;  /* for staging files (STATE/tmp) */
     bool allow_nonempty;    /* mount over a directory that has entries */
     bool debug;             /* libfuse's request trace on stderr */
+    bool quiet;             /* no mounted/unmounted lines (refusals are still told) */
     /* Roots with a label of this key or value (the audit's sensitive label,
      * "phi" by default) get no kernel caching. NULL: none. */
     const char *sensitive_label;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# test_run.sh — `custody run`: an agent whose only way to the roots is the
+# audited view, with real custodyd, real FUSE, namespaces and Landlock.
+#   - `custody run -- bash -c 'cat protected/file'` reads through the view,
+#     and the read is in the ledger
+#   - the backing directory cannot be reached another way: not through a
+#     bind mount of / made before the run, not through custodyd's
+#     /proc/PID/root, not by unmounting the view
+#   - the state directory (keys, versions, the log) and custodyd's socket
+#     are covered; a root not chosen with --root is hidden
+#   - writes through the view are versioned; an agent refused by policy
+#     gets EACCES and the refusal is in the ledger
+#   - the command's exit status comes back; the views go away with it
+if ! [ -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then echo "skipped: no FUSE"; exit 0; fi
+if ! python3 -c 'import ctypes,sys; sys.exit(0 if ctypes.CDLL(None).syscall(444,None,0,1) > 0 else 1)'; then
+  echo "skipped: this kernel has no Landlock"; exit 0
+fi
+if [ "$(id -u)" != 0 ] && ! unshare -U true 2>/dev/null; then
+  echo "skipped: no root and no unprivileged user namespaces"; exit 0
+fi
+source "$(dirname "$0")/lib.sh"
+init_state
+start_daemon
+C=("$BIN/custody" --state "$STATE")
+mkdir -p "$WORK/protected" "$WORK/other"
+echo "the protected secret" >"$WORK/protected/file"
+echo "not for this agent" >"$WORK/other/file"
+"${C[@]}" root add protected "$WORK/protected" >/dev/null || fail "root add protected"
+"${C[@]}" root add other "$WORK/other" >/dev/null || fail "root add other"
+events() { # events ARGS...: audit search --json results, one per line
+  "${C[@]}" audit search --json --limit 10000 "$@" |
+    python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
+}
+views_left() { grep -c " fuse.custody " /proc/self/mounts || true; }
+[ "$(views_left)" = 0 ] || fail "views mounted before the test"
+
+# --- the issue's example, from the directory holding the root
+out=$(cd "$WORK" && "${C[@]}" run --root protected -- bash -c 'cat protected/file') ||
+  fail "custody run -- cat protected/file failed"
+[ "$out" = "the protected secret" ] || fail "read through the view gave: $out"
+events --resource protected:/file --action read --decision allow | grep -q . ||
+  fail "the read through custody run is not in the ledger"
+[ "$(views_left)" = 0 ] || fail "a view outlived custody run"
+
+# --- the rest of the system works as usual: temp files, heredocs, listing /
+out=$("${C[@]}" run --root protected -- bash -c 't=$(mktemp); echo tmp-ok >"$t"; cat "$t"; rm "$t"
+cat <<END
+heredoc-ok
+END
+ls / >/dev/null && echo ls-ok') || fail "ordinary work inside custody run failed: $out"
+[ "$(echo $out)" = "tmp-ok heredoc-ok ls-ok" ] || fail "ordinary work inside custody run gave: $out"
+
+# --- other ways to the backing directory, all refused
+mkdir -p "$WORK/alias"
+mount --bind / "$WORK/alias"
+probe() { # probe DESCRIPTION SHELL-CODE: the code must fail inside custody run
+  if (cd "$WORK" && "${C[@]}" run --root protected -- bash -c "$2") >"$WORK/probe.out" 2>&1; then
+    fail "inside custody run, $1 worked: $(head -c 300 "$WORK/probe.out")"
+  fi
+  if grep -q "the protected secret\|not for this agent" "$WORK/probe.out"; then
+    fail "inside custody run, $1 showed protected content"
+  fi
+}
+probe "a bind mount of / made before the run" "cat '$WORK/alias$WORK/protected/file'"
+probe "custodyd's /proc/PID/root" "cat /proc/$DAEMON_PID/root$WORK/protected/file"
+probe "unmounting the view" "umount -l '$WORK/protected' && cat '$WORK/protected/file'"
+probe "the state directory" "cat '$STATE/config.yaml'"
+probe "the state directory through the bind mount" "cat '$WORK/alias$STATE/config.yaml'"
+probe "custodyd's socket" "curl -sf --unix-socket '$STATE/custodyd.sock' http://localhost/v1/health"
+probe "a root not chosen with --root" "cat '$WORK/other/file'"
+probe "a new device node" "mknod '$WORK/disk' b 8 0"
+umount "$WORK/alias"
+
+# --- roots inside the state directory keep their view (demo lives there)
+demo=$("${C[@]}" run -- bash -c "ls '$STATE'; cat '$STATE/demo/README.md' | head -c 5") ||
+  fail "the demo root (inside the state directory) is not reachable through custody run"
+echo "$demo" | grep -qx "demo" || fail "the covered state directory shows more than the demo view: $demo"
+events --resource demo:/README.md --action read --decision allow | grep -q . ||
+  fail "the demo read is not in the ledger"
+
+# --- writes are versioned; the exit status comes back
+(cd "$WORK" && "${C[@]}" run --root protected -- bash -c 'echo one >protected/new.txt; echo two >>protected/new.txt') ||
+  fail "a write through custody run failed"
+[ "$(cat "$WORK/protected/new.txt")" = "$(printf 'one\ntwo')" ] || fail "the write did not reach the root"
+n=$("${C[@]}" versions --json protected:/new.txt | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["versions"]))')
+[ "$n" -ge 1 ] || fail "the write through custody run kept no version"
+rc=0
+"${C[@]}" run --root protected -- sh -c 'exit 7' || rc=$?
+[ $rc = 7 ] || fail "custody run returned $rc for a command that exited 7"
+rc=0
+"${C[@]}" run --root protected -- /nonexistent/cmd 2>/dev/null || rc=$?
+[ $rc = 127 ] || fail "custody run returned $rc for a missing command"
+
+# --- an agent refused by policy
+"${C[@]}" agent add reader >/dev/null || fail "agent add reader"
+cat >"$STATE/policy/reader.cedar" <<'CEDAR'
+@id("reader-reads-protected")
+permit (principal == Agent::"reader", action in Action::"readonly", resource in Root::"protected");
+
+@id("reader-no-writes")
+forbid (principal == Agent::"reader", action in [Action::"write", Action::"mkdir", Action::"move", Action::"delete"], resource in Root::"protected");
+CEDAR
+"${C[@]}" policy reload >/dev/null || fail "policy reload"
+out=$(cd "$WORK" && "${C[@]}" --agent reader run --root protected -- bash -c 'cat protected/file') ||
+  fail "the reader agent cannot read through custody run"
+[ "$out" = "the protected secret" ] || fail "the reader read: $out"
+if (cd "$WORK" && "${C[@]}" --agent reader run --root protected -- bash -c 'echo tamper >protected/file') 2>"$WORK/err"; then
+  fail "the reader agent wrote through custody run"
+fi
+grep -q "Permission denied" "$WORK/err" || fail "the refused write is not EACCES: $(cat "$WORK/err")"
+[ "$(cat "$WORK/protected/file")" = "the protected secret" ] || fail "a refused write changed the file"
+events --agent reader --decision deny --resource protected:/file | grep -q '"reader-no-writes"' ||
+  fail "the refusal is not in the ledger with its policy"
+
+[ "$(views_left)" = 0 ] || fail "views left mounted"
+"${C[@]}" audit verify >/dev/null || fail "audit verify after custody run"
+echo "ok: custody run (view only, covers, Landlock, versioned writes, policy refusals)"
