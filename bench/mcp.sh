@@ -18,6 +18,8 @@
 #   BENCH_ONLY=REGEX                 tools whose name matches (e.g. 'read|write')
 #   BENCH_MCP_OPERATOR=1             custody mcp as the operator (no agent, no tokens)
 #   BENCH_MCP_CUSTODY=reference      the reference on both sides (a self-test of the driver)
+#   BENCH_MCP_CUSTODY=instant        bench/mcp-instant.mjs in custody's place: a server that
+#                                    answers at once, i.e. the ceiling the SDK client allows
 #   BENCH_KEEP=1                     keep the temporary directory (custodyd.log, data)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,6 +84,9 @@ REF=(node "$REF_JS" "$DATA")
 if [ "${BENCH_MCP_CUSTODY:-custody}" = reference ]; then
   echo "mcp bench: BENCH_MCP_CUSTODY=reference: the reference on both sides (driver self-test)"
   CUS=("${REF[@]}")
+elif [ "${BENCH_MCP_CUSTODY:-custody}" = instant ]; then
+  echo "mcp bench: BENCH_MCP_CUSTODY=instant: a server that answers at once (the client's ceiling)"
+  CUS=(node "$here/mcp-instant.mjs")
 elif [ "${BENCH_MCP_OPERATOR:-0}" = 1 ]; then
   echo "mcp bench: custody mcp as the operator"
   CUS=("$BIN/custody" --state "$STATE" mcp "$DATA")
