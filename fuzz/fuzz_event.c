@@ -71,7 +71,7 @@ static void check_view(const struct ledger_event_view *v)
         for (size_t i = 0; i < 64; i++)
             check(strchr("0123456789abcdef", v->content_sha256[i]) != NULL, "content_sha256 hex");
     }
-    const char *strs[] = {v->principal_id, v->agent_id, v->resource_id};
+    const char *strs[] = {v->principal_id, v->agent_id, v->resource_id, v->destination_id};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(strs); i++)
         check(!strs[i] || (strlen(strs[i]) <= LEDGER_FIELD_MAX &&
                            util_utf8_valid(strs[i], strlen(strs[i]))),
@@ -91,6 +91,7 @@ static void check_reencode(const struct ledger_event_view *v, size_t input_len)
     ev.agent_id = v->agent_id;
     ev.resource_id = v->resource_id;
     ev.content_sha256 = v->content_sha256;
+    ev.destination_id = v->destination_id;
     struct strbuf sb = STRBUF_INIT;
     int rc = ledger_event_encode(&ev, NULL, NULL, &sb);
     check(rc == 0, "a decoded event does not encode");
@@ -101,7 +102,8 @@ static void check_reencode(const struct ledger_event_view *v, size_t input_len)
               v->time_ns == w.time_ns && strcmp(v->action, w.action) == 0 &&
               strcmp(v->decision, w.decision) == 0 && str_eq(v->principal_id, w.principal_id) &&
               str_eq(v->agent_id, w.agent_id) && str_eq(v->resource_id, w.resource_id) &&
-              str_eq(v->content_sha256, w.content_sha256),
+              str_eq(v->content_sha256, w.content_sha256) &&
+              str_eq(v->destination_id, w.destination_id) && !w.has_edit,
           "re-encoded event decodes differently");
     ledger_event_view_free(&w);
     sb_free(&sb);
@@ -126,7 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_reencode(&v, size);
         ledger_event_view_free(&v);
     } else {
-        check(!v.principal_id && !v.agent_id && !v.resource_id && !v.content_sha256,
+        check(!v.principal_id && !v.agent_id && !v.resource_id && !v.content_sha256 &&
+                  !v.destination_id,
               "a failed decode left pointers in the view");
     }
 

@@ -259,6 +259,13 @@ void custody_audit_status_free(custody_audit_status_t *s);
  */
 int custody_audit_get(custody_client_t *c, const char *path, const char *query, char **body,
                       size_t *len);
+/* GET /v1/audit/history/ROOT/PATH[?<query>]: the edit records of one path
+ * (writes, deletes, rollbacks, and moves from or to it), as
+ * {"resource", "results": [{"index", "event"}...]}, oldest first. query
+ * (may be NULL) is "limit=N", "after=INDEX", "order=desc", joined with
+ * '&'. *body as for custody_audit_get. */
+int custody_audit_history(custody_client_t *c, const char *resource_id, const char *query,
+                          char **body, size_t *len);
 /* GET /audit/<path> from the public, read-only tlog-tiles mirror
  * ("checkpoint", "tile/entries/000.p/5", "tile/0/x001/234"): the exact
  * bytes, in *data (caller frees; NUL-terminated for convenience). */
@@ -298,6 +305,34 @@ int custody_client_set_agent(custody_client_t *c, const char *agent, const char 
 /* Uses this token (any form custodyd accepts) on every data-plane call;
  * NULL or "" goes back to minting per call. Needs an agent. */
 int custody_client_set_token(custody_client_t *c, const char *token);
+
+/* How wide the tokens the SDK mints for an agent are (no effect with
+ * custody_client_set_token). CUSTODY_TOKEN_EXACT, the default: one per
+ * call's action and resource. CUSTODY_TOKEN_FOLDER: one per action and the
+ * folder holding the call's resource ("demo:/dir/"), reused for the
+ * folder's other files, so a call on a new file does not wait for a mint
+ * (a durable audit event) of its own; where custodyd refuses the folder,
+ * exact tokens are minted instead (for 30 s, then the folder is asked
+ * again). Every call is still decided by policy on its own resource: the
+ * token only narrows. Meant for surfaces that hold the agent's key anyway
+ * (custody mcp, the FUSE view). Needs an agent. */
+enum { CUSTODY_TOKEN_EXACT = 0, CUSTODY_TOKEN_FOLDER = 1 };
+int custody_client_set_token_scope(custody_client_t *c, int mode);
+
+/* ---- consent (docs/ledger.md, "The edit journal") ---- */
+
+#define CUSTODY_CONSENT_MAX 512 /* bytes of a consent token */
+
+/*
+ * Sends `token` as X-Custody-Consent with every change of a file that
+ * follows (put, delete, move, rollback) until it is set again: custodyd
+ * records it in the change's signed edit record ("edit"."consent"), as the
+ * user's consent to that change. 1 to CUSTODY_CONSENT_MAX bytes of
+ * printable ASCII (0x20-0x7e), else CUSTODY_EINVAL (argument); NULL or ""
+ * stops sending one. The token is opaque to custody: what it proves is
+ * up to whoever issued it.
+ */
+int custody_client_set_consent(custody_client_t *c, const char *token);
 
 /*
  * POST /v1/tokens: mints a token for agent (NULL: the calling agent) with

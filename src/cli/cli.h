@@ -31,6 +31,8 @@ struct cli {
     const char *key_arg;    /* --key FILE: its private key (default STATE/agents/NAME.pem) */
     const char *token_arg;  /* --token T: use this capability (implies its agent) */
     bool json;              /* --json (global or per command) */
+    bool folder_tokens;     /* agent clients mint per folder (custody_client_set_token_scope):
+                               set by the surfaces holding the key (mcp, mount, run) */
     char *state_dir;        /* resolved lazily */
     char *socket;           /* resolved lazily */
     custody_client_t *client;
@@ -157,6 +159,8 @@ int cli_cmd_mcp(struct cli *cli, int argc, char **argv);
  * does not answer on c; 0 once it answers (mcp_cmd.c). */
 int cli_daemon_ensure(struct cli *cli, custody_client_t *c);
 int cli_cmd_mount(struct cli *cli, int argc, char **argv);
+/* `custody history` (history.c): a path's edit records from the audit log. */
+int cli_cmd_history(struct cli *cli, int argc, char **argv);
 int cli_cmd_run(struct cli *cli, int argc, char **argv);
 
 /* ---- helpers shared by those three files (authz_util.c) ---- */

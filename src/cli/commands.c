@@ -125,6 +125,27 @@ static bool parse_positive(const char *s, int64_t *out)
     return true;
 }
 
+/* --consent TOKEN: checked here (usage error), sent with the change. */
+static bool consent_arg_ok(const struct cli_command *cmd, const char *token, int *exit_rc)
+{
+    size_t n = strlen(token);
+    bool ok = n > 0 && n <= CUSTODY_CONSENT_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = token[i] >= 0x20 && token[i] <= 0x7e;
+    if (!ok)
+        *exit_rc = cli_usage_error(cmd, "invalid --consent (1 to %d bytes of printable ASCII)",
+                                   CUSTODY_CONSENT_MAX);
+    return ok;
+}
+
+/* Sends the consent token (when given) with the change that follows. */
+static int use_consent(struct cli *cli, custody_client_t *c, const char *token)
+{
+    if (!token) return CLI_EXIT_OK;
+    int rc = custody_client_set_consent(c, token);
+    return rc ? cli_fail(cli, rc, NULL) : CLI_EXIT_OK;
+}
+
 /* ---- output helpers ---- */
 
 /* Prints a name with control characters escaped (\xNN), so listings cannot
@@ -342,10 +363,12 @@ static int cmd_put(struct cli *cli, int argc, char **argv)
     const struct cli_command *cmd = cli_find_command("put");
     static const struct option lo[] = {{"if-match", required_argument, NULL, 'm'},
                                        {"create-only", no_argument, NULL, 'c'},
+                                       {"consent", required_argument, NULL, 'C'},
                                        OPT_HELP,
                                        OPT_JSON,
                                        OPT_END};
     custody_put_opts_t po = {NULL, 0};
+    const char *consent = NULL;
     int rc = 0, ch;
     cli_opts_begin();
     while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
@@ -355,6 +378,9 @@ static int cmd_put(struct cli *cli, int argc, char **argv)
             po.if_match = optarg;
         } else if (ch == 'c') {
             po.create_only = 1;
+        } else if (ch == 'C') {
+            if (!consent_arg_ok(cmd, optarg, &rc)) return rc;
+            consent = optarg;
         }
     }
     if (po.if_match && po.create_only)
@@ -374,9 +400,9 @@ static int cmd_put(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "custody: reading the content from stdin (end with Ctrl-D)\n");
     }
     custody_client_t *c = cli_client(cli);
-    if (!c) {
+    if (!c || (rc = use_consent(cli, c, consent)) != CLI_EXIT_OK) {
         if (fd != STDIN_FILENO) close(fd);
-        return CLI_EXIT_USAGE;
+        return c ? rc : CLI_EXIT_USAGE;
     }
     custody_write_result_t res;
     rc = custody_put_fd(c, id, fd, &po, &res);
@@ -539,13 +565,21 @@ static int cmd_mkdir(struct cli *cli, int argc, char **argv)
 static int cmd_mv(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("mv");
-    static const struct option lo[] = {
-        {"overwrite", no_argument, NULL, 'o'}, OPT_HELP, OPT_JSON, OPT_END};
+    static const struct option lo[] = {{"overwrite", no_argument, NULL, 'o'},
+                                       {"consent", required_argument, NULL, 'C'},
+                                       OPT_HELP,
+                                       OPT_JSON,
+                                       OPT_END};
+    const char *consent = NULL;
     int overwrite = 0, rc = 0, ch;
     cli_opts_begin();
     while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'o') overwrite = 1;
+        if (ch == 'C') {
+            if (!consent_arg_ok(cmd, optarg, &rc)) return rc;
+            consent = optarg;
+        }
     }
     if (cli_operands(cmd, argc, 2, 2, &rc) < 0) return rc;
     const char *from = argv[optind], *to = argv[optind + 1];
@@ -553,6 +587,7 @@ static int cmd_mv(struct cli *cli, int argc, char **argv)
     if (to[0] != '/' && !check_resource(cmd, to, &rc)) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
+    if ((rc = use_consent(cli, c, consent)) != CLI_EXIT_OK) return rc;
     rc = custody_move(c, from, to, overwrite);
     if (rc) return cli_fail(cli, rc, from);
     if (cli->json)
@@ -567,18 +602,26 @@ static int cmd_mv(struct cli *cli, int argc, char **argv)
 static int cmd_rm(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("rm");
-    static const struct option lo[] = {
-        {"if-match", required_argument, NULL, 'm'}, OPT_HELP, OPT_JSON, OPT_END};
-    const char *if_match = NULL;
+    static const struct option lo[] = {{"if-match", required_argument, NULL, 'm'},
+                                       {"consent", required_argument, NULL, 'C'},
+                                       OPT_HELP,
+                                       OPT_JSON,
+                                       OPT_END};
+    const char *if_match = NULL, *consent = NULL;
     int rc = 0, ch;
     cli_opts_begin();
     while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 'm') if_match = optarg;
+        if (ch == 'C') {
+            if (!consent_arg_ok(cmd, optarg, &rc)) return rc;
+            consent = optarg;
+        }
     }
     const char *id = NULL;
     custody_client_t *c = one_resource(cli, cmd, argc, argv, &id, &rc);
     if (!c) return rc;
+    if ((rc = use_consent(cli, c, consent)) != CLI_EXIT_OK) return rc;
     rc = custody_delete(c, id, if_match);
     if (rc) return cli_fail(cli, rc, id);
     if (cli->json)
@@ -630,15 +673,23 @@ static int cmd_versions(struct cli *cli, int argc, char **argv)
 static int cmd_rollback(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = cli_find_command("rollback");
-    static const struct option lo[] = {
-        {"to", required_argument, NULL, 't'}, OPT_HELP, OPT_JSON, OPT_END};
+    static const struct option lo[] = {{"to", required_argument, NULL, 't'},
+                                       {"consent", required_argument, NULL, 'C'},
+                                       OPT_HELP,
+                                       OPT_JSON,
+                                       OPT_END};
     int64_t version = 0;
+    const char *consent = NULL;
     int rc = 0, ch;
     cli_opts_begin();
     while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
         if (ch == OPT_EXIT) return rc;
         if (ch == 't' && !parse_positive(optarg, &version))
             return cli_usage_error(cmd, "invalid version '%s'", optarg);
+        if (ch == 'C') {
+            if (!consent_arg_ok(cmd, optarg, &rc)) return rc;
+            consent = optarg;
+        }
     }
     if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
     if (version == 0) return cli_usage_error(cmd, "missing --to VERSION");
@@ -646,6 +697,7 @@ static int cmd_rollback(struct cli *cli, int argc, char **argv)
     if (!check_resource(cmd, id, &rc)) return rc;
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
+    if ((rc = use_consent(cli, c, consent)) != CLI_EXIT_OK) return rc;
     custody_write_result_t res;
     rc = custody_rollback(c, id, version, &res);
     if (rc) return cli_fail(cli, rc, id);
@@ -799,12 +851,14 @@ const struct cli_command cli_commands[] = {
      "  custody cat demo:/hello.txt\n"
      "  custody cat demo:/big.bin --range 0-1023 > head.bin\n"
      "  custody cat demo:/a.txt --version 2\n"},
-    {"put", cmd_put, "put ROOT:/PATH [FILE|-] [--if-match ETAG] [--create-only]",
+    {"put", cmd_put, "put ROOT:/PATH [FILE|-] [--if-match ETAG] [--create-only] [--consent TOKEN]",
      "Write a file atomically from FILE, or from stdin when FILE is - or absent.",
      "options:\n"
      "  --if-match ETAG   replace only if the current content has this sha256/ETag\n"
      "                    ('*': only if the file exists)\n"
      "  --create-only     fail (precondition_failed) if the file exists\n"
+     "  --consent TOKEN   the user's consent token, recorded in the write's signed\n"
+     "                    edit record (1-512 bytes of printable ASCII; see 'history')\n"
      "  --json            print custodyd's JSON answer\n"
      "\nexamples:\n"
      "  custody put demo:/a.txt ./a.txt\n"
@@ -822,25 +876,42 @@ const struct cli_command cli_commands[] = {
      "options:\n"
      "  -p, --parents   create missing parents; no error if it exists\n"
      "  --json          print custodyd's JSON answer\n"},
-    {"mv", cmd_mv, "mv ROOT:/FROM ROOT:/TO [--overwrite]",
+    {"mv", cmd_mv, "mv ROOT:/FROM ROOT:/TO [--overwrite] [--consent TOKEN]",
      "Rename a file or directory within one root.",
      "options:\n"
      "  --overwrite   replace TO if it exists (its content is kept as a version)\n"
+     "  --consent TOKEN   the user's consent token, recorded in the edit record\n"
      "  --json        print custodyd's JSON answer\n"
      "\nTO may also be a bare /PATH in FROM's root; another root is refused (cross_root).\n"},
-    {"rm", cmd_rm, "rm ROOT:/PATH [--if-match ETAG]",
+    {"rm", cmd_rm, "rm ROOT:/PATH [--if-match ETAG] [--consent TOKEN]",
      "Delete a file (its content is kept as a version) or an empty directory.",
      "options:\n"
      "  --if-match ETAG   delete only if the content has this sha256/ETag\n"
+     "  --consent TOKEN   the user's consent token, recorded in the edit record\n"
      "  --json            print custodyd's JSON answer\n"},
     {"versions", cmd_versions, "versions ROOT:/PATH [--json]",
      "List a file's versions (VERSION OP SIZE TIME SHA256).",
      "options:\n  --json   print custodyd's JSON answer\n"},
-    {"rollback", cmd_rollback, "rollback ROOT:/PATH --to VERSION",
+    {"rollback", cmd_rollback, "rollback ROOT:/PATH --to VERSION [--consent TOKEN]",
      "Make an old version the current content (recorded as a new version).",
      "options:\n"
-     "  --to VERSION   the version to restore (see 'custody versions')\n"
+     "  --to VERSION      the version to restore (see 'custody versions')\n"
+     "  --consent TOKEN   the user's consent token, recorded in the edit record\n"
      "  --json         print custodyd's JSON answer\n"},
+    {"history", cli_cmd_history, "history ROOT:/PATH [--limit N] [--json]",
+     "The signed edit records of a file: who changed it, from which hash to which.",
+     "options:\n"
+     "  --limit N   only the N most recent records (still printed oldest first)\n"
+     "  --json      {\"resource\", \"records\": [...]}: each record's index, time,\n"
+     "              action, side (moves), prev/new sha256 and versions, agent,\n"
+     "              session, principal, consent, signature, chain and the event\n"
+     "\nOne line per write, delete, move (to or from the path) and rollback, oldest\n"
+     "first: TIME INDEX ACTION VERSION PREV -> NEW AGENT SESSION CONSENT SIG. SIG is\n"
+     "'ok' when the event's Ed25519 signature verifies with the node key (from the\n"
+     "state directory, else custodyd's), 'BAD' when it does not (exit status 1); a\n"
+     "record whose PREV is not the NEW of the one before is marked '(gap)': the file\n"
+     "changed in between without custody (or before the journal began).\n"
+     "\nexample:\n  custody history demo:/notes/draft.txt\n"},
     {"root add", cmd_root_add, "root add NAME PATH [--label KEY=VALUE]...",
      "Register (or replace) a root: NAME serves the directory PATH.",
      "options:\n"

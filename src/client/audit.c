@@ -61,6 +61,35 @@ int custody_audit_get_public(custody_client_t *c, const char *path, char **data,
     return buffered_get(c, "/audit/", path, NULL, data, len);
 }
 
+int custody_audit_history(custody_client_t *c, const char *resource_id, const char *query,
+                          char **body, size_t *len)
+{
+    if (!c || !body) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    *body = NULL;
+    if (len) *len = 0;
+    if (query && !url_part_ok(query, true))
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "invalid query '%s' (percent-encode it)", query);
+    struct strbuf url = STRBUF_INIT, out = STRBUF_INIT;
+    if (!resource_id || custody__resource_url(&url, "/v1/audit/history/", resource_id) != 0) {
+        sb_free(&url);
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "invalid resource id '%s' (expected ROOT:/PATH)",
+                                  resource_id ? resource_id : "(null)");
+    }
+    if (query && *query) sb_printf(&url, "?%s", query);
+    int rc = custody__request_buffered(c, "GET", url.buf, NULL, 0, NULL, &out);
+    sb_free(&url);
+    if (rc) {
+        sb_free(&out);
+        return rc;
+    }
+    if (len) *len = out.len;
+    *body = sb_detach(&out);
+    return 0;
+}
+
 static char *dup_str_member(json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));

@@ -32,6 +32,7 @@ struct custody_client {
     custody_errsrc_t errsrc;
     int last_status;
     struct strbuf last_json;
+    char *consent; /* X-Custody-Consent on the changes that follow; NULL: none */
 };
 
 /* What a 2xx body should be: any (buffered), file bytes (streamed to out_fd;
@@ -195,7 +196,26 @@ void custody_client_close(custody_client_t *c)
     free(c->socket);
     sb_free(&c->errmsg);
     sb_free(&c->last_json);
+    free(c->consent);
     free(c);
+}
+
+int custody_client_set_consent(custody_client_t *c, const char *token)
+{
+    if (!c) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    if (token && *token) {
+        size_t n = strnlen(token, CUSTODY_CONSENT_MAX + 1);
+        for (size_t i = 0; i < n && n <= CUSTODY_CONSENT_MAX; i++)
+            if (token[i] < 0x20 || token[i] > 0x7e) n = CUSTODY_CONSENT_MAX + 1;
+        if (n > CUSTODY_CONSENT_MAX)
+            return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                      "a consent token is 1 to %d bytes of printable ASCII",
+                                      CUSTODY_CONSENT_MAX);
+    }
+    free(c->consent);
+    c->consent = token && *token ? util_strdup(token) : NULL;
+    return 0;
 }
 
 /* ---- the request engine ---- */
@@ -386,7 +406,7 @@ static int do_request(custody_client_t *c, struct req *r)
     CURL *h = c->curl;
     struct strbuf url = STRBUF_INIT, sess = STRBUF_INIT, tokh = STRBUF_INIT;
     struct curl_slist *hdrs = NULL;
-    char *ifm = NULL;
+    char *ifm = NULL, *consent = NULL;
     int rc = 0;
 
 again:
@@ -473,6 +493,14 @@ again:
         hdrs = curl_slist_append(hdrs, ifm);
     }
     if (r->if_none_match_any) hdrs = curl_slist_append(hdrs, "If-None-Match: *");
+    /* the consent token goes with every change of a file (PUT, DELETE, POST) */
+    if (c->consent && strncmp(r->path, "/v1/fs/", 7) == 0 &&
+        strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        struct strbuf hv = STRBUF_INIT;
+        sb_printf(&hv, "X-Custody-Consent: %s", c->consent);
+        consent = sb_detach(&hv);
+        hdrs = curl_slist_append(hdrs, consent);
+    }
     if (sess.len) hdrs = curl_slist_append(hdrs, sess.buf);
     if (tokh.len) hdrs = curl_slist_append(hdrs, tokh.buf);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -530,6 +558,8 @@ again:
     hdrs = NULL;
     free(ifm);
     ifm = NULL;
+    free(consent);
+    consent = NULL;
     sb_reset(&url);
     if (rc == CUSTODY_EREPLAY && c->agent && !r->retried && r->in_fd < 0 && !r->written) {
         /* the connection our proof was for is gone (custodyd closed it when

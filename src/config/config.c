@@ -434,6 +434,7 @@ static const struct setting limits_settings[] = {
 };
 static const struct setting store_settings[] = {
     VALUE("versions", SET_BOOL, versions),
+    VALUE("encrypt_label", SET_TOKEN, store_encrypt_label),
     {.key = NULL},
 };
 static const struct setting log_settings[] = {
@@ -1260,6 +1261,7 @@ struct custody_config *config_new_default(const char *state_dir)
     cfg->list_max_entries = 100000;
 
     cfg->versions = true;
+    cfg->store_encrypt_label = util_strdup("encrypt");
     cfg->log_level = LOG_INFO;
 
     cfg->audit_origin = NULL;
@@ -1280,6 +1282,7 @@ static void config_free(struct custody_config *cfg)
     free(cfg->tcp_address);
     free(cfg->audit_origin);
     free(cfg->audit_sensitive_label);
+    free(cfg->store_encrypt_label);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free_roots(cfg->roots, cfg->nroots);

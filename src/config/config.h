@@ -7,6 +7,7 @@
  *   roots.yaml           registered roots (written by custodyd on `custody root add`)
  *   keys/node.ed25519    node signing key, PEM PKCS#8, mode 0600
  *   keys/node.pub        its public key, PEM
+ *   keys/store.key       the version store's key (made by custodyd, src/store/crypt.c)
  *   tls/key.pem          development TLS key (0600), tls/cert.pem self-signed cert
  *   demo/                the demo root, a few files
  *   policy/starter.cedar the starter Cedar policy (src/authz reads every .cedar file there)
@@ -78,6 +79,8 @@ struct custody_config {
 
     /* store */
     bool versions;              /* keep prior content on every write; default true */
+    char *store_encrypt_label;  /* roots with a label of this key or value keep their
+                                 * versions encrypted (docs/store.md); default "encrypt" */
 
     /* log */
     enum log_level log_level;   /* default info */

@@ -117,6 +117,8 @@ static int daemon_reload(void *arg, struct strbuf *err)
     if (strcmp(cfg->unix_path, d->cfg->unix_path) != 0 || cfg->tcp_enabled != d->cfg->tcp_enabled ||
         cfg->tcp_port != d->cfg->tcp_port || strcmp(cfg->tcp_address, d->cfg->tcp_address) != 0)
         log_warn("reload: listener settings changed; they take effect after a restart");
+    if (strcmp(cfg->store_encrypt_label, d->cfg->store_encrypt_label) != 0)
+        log_warn("reload: store.encrypt_label changed; it takes effect after a restart");
     gateway_set_config(d->gw, cfg);
     config_unref(d->cfg);
     d->cfg = cfg;
@@ -257,7 +259,8 @@ int main(int argc, char **argv)
     }
 
     struct store_opts so = {.versions = d.cfg->versions,
-                            .list_max_entries = d.cfg->list_max_entries};
+                            .list_max_entries = d.cfg->list_max_entries,
+                            .encrypt_label = d.cfg->store_encrypt_label};
     int rc = store_open(d.cfg->state_dir, &so, &d.store);
     if (rc) {
         log_error("custodyd: cannot open the store in %s: %s", d.cfg->state_dir,

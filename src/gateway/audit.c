@@ -35,6 +35,13 @@ struct gw_call {
     char reason[600];
     char policies[AUTHZ_IDS_TEXT_MAX]; /* determining policy ids, comma-separated */
     char token_id[TOKEN_ID_HEX_LEN + 1];
+    /* the edit record (content changes): resource and a move's destination */
+    bool has_edit, has_edit_dest;
+    struct gw_edit {
+        char prev[UTIL_SHA256_HEX_LEN + 1], next[UTIL_SHA256_HEX_LEN + 1]; /* "" = none */
+        int64_t prev_version, version;
+    } edit, edit_dest;
+    char consent[LEDGER_CONSENT_MAX + 1];
     /* the parked response */
     int status;
     bool is_file;
@@ -131,6 +138,32 @@ void gw_audit_identity(struct http_req *req, const struct gw_identity *id)
     util_strlcpy(c->session, id->session_id, sizeof c->session);
     if (id->principal[0]) /* else the socket's "uid:N" stays */
         util_strlcpy(c->principal, id->principal, sizeof c->principal);
+}
+
+void gw_audit_edit(struct http_req *req, bool destination, const char *prev_sha256,
+                   int64_t prev_version, const char *new_sha256, int64_t version)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    struct gw_edit *e = destination ? &c->edit_dest : &c->edit;
+    util_strlcpy(e->prev, prev_sha256 ? prev_sha256 : "", sizeof e->prev);
+    util_strlcpy(e->next, new_sha256 ? new_sha256 : "", sizeof e->next);
+    e->prev_version = prev_version;
+    e->version = version;
+    if (destination)
+        c->has_edit_dest = true;
+    else
+        c->has_edit = true;
+}
+
+void gw_audit_consent(struct http_req *req, const char *token, size_t len)
+{
+    struct gw_call *c = req->audit;
+    if (!c || len >= sizeof c->consent)
+        return;
+    memcpy(c->consent, token, len);
+    c->consent[len] = '\0';
 }
 
 void gw_audit_sign(struct http_req *req)
@@ -308,7 +341,21 @@ static void finish(struct gw_call *c)
         *comma = '\0';
         p = comma + 1;
     }
-    ev.sign = c->sign;
+    /* an edit only for what happened: a change answered with success */
+    if (c->has_edit && c->status < 300) {
+        const struct gw_edit *e[2] = {&c->edit, &c->edit_dest};
+        struct ledger_edit *out[2] = {&ev.edit, &ev.edit_destination};
+        for (size_t i = 0; i < 2; i++) {
+            out[i]->prev_sha256 = e[i]->prev[0] ? e[i]->prev : NULL;
+            out[i]->new_sha256 = e[i]->next[0] ? e[i]->next : NULL;
+            out[i]->prev_version = e[i]->prev_version;
+            out[i]->version = e[i]->version;
+        }
+        ev.has_edit = true;
+        ev.has_edit_destination = c->has_edit_dest;
+        ev.consent = c->consent[0] ? c->consent : NULL;
+    }
+    ev.sign = c->sign || ev.has_edit; /* edit records are signed, whatever the surface */
     int rc = ledger_submit(gw->ledger, &ev, on_durable, c);
     if (rc) {
         if (rc == CUSTODY_EAUDIT) {

@@ -7,6 +7,7 @@
  *   /v1/audit/status|key|checkpoint      state and verifier key
  *   /v1/audit/entries/N, ?from=&limit=   events with their leaf indices
  *   /v1/audit/search?...                 the SQLite index
+ *   /v1/audit/history/ROOT/PATH          the edit records of one path
  *   /v1/audit/proof/inclusion?index=N    (&format=tlog-proof for a C2SP file)
  *   /v1/audit/proof/consistency?old=M    (&size=N)
  *   POST /v1/audit/hash {"value": ...}   the pseudonym of a value
@@ -117,6 +118,7 @@ struct ajob {
     bool tlog_format, text_format, json_out;
     struct ledger_query q;
     char qbuf[7][512];
+    char *history; /* A_SEARCH for /v1/audit/history: the resource asked about */
     uint64_t *hits;
     size_t nhits;
     json_t *doc;
@@ -189,7 +191,13 @@ static void ajob_work(void *arg)
         j->rc = ledger_search(l, &j->q, &j->hits, &j->nhits);
         if (j->rc)
             break;
-        sb_puts(&j->out, "{\"results\":[");
+        sb_puts(&j->out, "{");
+        if (j->history) {
+            sb_puts(&j->out, "\"resource\":");
+            sb_jcs_string(&j->out, j->history, strlen(j->history));
+            sb_puts(&j->out, ",");
+        }
+        sb_puts(&j->out, "\"results\":[");
         for (size_t i = 0; i < j->nhits && !j->rc; i++) {
             if (i)
                 sb_puts(&j->out, ",");
@@ -285,6 +293,7 @@ static void ajob_done(void *arg)
     }
     sb_free(&j->out);
     free(j->hits);
+    free(j->history);
     http_req_unref(j->req);
     free(j);
 }
@@ -295,6 +304,7 @@ static void submit(struct ajob *j)
     if (http_server_defer(j->gw->srv, ajob_work, ajob_done, j) != 0) {
         gw_error(j->req, CUSTODY_EUNAVAIL, "custodyd is shutting down");
         http_req_unref(j->req);
+        free(j->history);
         free(j);
     }
 }
@@ -373,9 +383,73 @@ static void search(struct gateway *gw, struct http_req *req, const char *q, size
     j->q.descending = order && vl == 4 && memcmp(order, "desc", 4) == 0;
     const char *pre = gw_query_get(q, ql, "prefix", &vl);
     j->q.resource_prefix = pre && vl == 1 && pre[0] == '1';
+    const char *ed = gw_query_get(q, ql, "edit", &vl);
+    j->q.edits_only = ed && vl == 1 && ed[0] == '1';
+    const char *dst = gw_query_get(q, ql, "destination", &vl);
+    j->q.or_destination = dst && vl == 1 && dst[0] == '1';
     if (bad) {
         gw_error(req, CUSTODY_EINVAL, "search: limit and after are numbers");
         free(j);
+        return;
+    }
+    submit(j);
+}
+
+/*
+ * GET /v1/audit/history/ROOT/PATH[?limit=N&after=I&order=desc]: the edit
+ * records of one path, oldest first: events with an "edit" whose resource
+ * or (moves) destination is ROOT:/PATH. For a root whose paths the log
+ * pseudonymizes, the pseudonym is searched for (the answer's "resource"
+ * names what was asked).
+ */
+static void history(struct gateway *gw, struct http_req *req, const char *rest, size_t len,
+                    const char *q, size_t ql)
+{
+    const char *slash = memchr(rest, '/', len);
+    size_t rl = slash ? (size_t)(slash - rest) : len;
+    char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX];
+    if (rl == 0 || rl >= sizeof root) {
+        gw_error(req, CUSTODY_EINVAL, "history: expected /v1/audit/history/ROOT/PATH");
+        return;
+    }
+    memcpy(root, rest, rl);
+    root[rl] = '\0';
+    int rc = config_root_name_valid(root) ? 0 : CUSTODY_EINVAL;
+    if (!rc)
+        rc = slash ? store_path_normalize(slash, len - rl, path, sizeof path)
+                   : store_path_normalize("/", 1, path, sizeof path);
+    if (rc) {
+        gw_error(req, rc, "history: invalid resource: %s", custody_strerror(rc));
+        return;
+    }
+    struct ajob *j = util_calloc(1, sizeof *j);
+    j->gw = gw;
+    j->req = req;
+    j->op = A_SEARCH;
+    char id[STORE_PATH_MAX + CONFIG_NAME_MAX + 4];
+    gw_resource_id(id, sizeof id, root, path);
+    j->history = util_strdup(id);
+    j->q.resource = j->history;
+    const struct cfg_root *cr = config_find_root(gw->cfg, root);
+    if (cr && authz_root_sensitive(gw->cfg, cr)) {
+        ledger_hash_value(gw->ledger, id, strlen(id), j->qbuf[0]);
+        j->q.resource = j->qbuf[0];
+    }
+    j->q.or_destination = true;
+    j->q.edits_only = true;
+    bool bad = false;
+    uint64_t v;
+    if (query_u64(q, ql, "limit", &v, &bad))
+        j->q.limit = v > 10000 ? 10000 : (size_t)v;
+    if (query_u64(q, ql, "after", &j->q.after, &bad))
+        j->q.has_after = true;
+    size_t vl;
+    const char *order = gw_query_get(q, ql, "order", &vl);
+    j->q.descending = order && vl == 4 && memcmp(order, "desc", 4) == 0;
+    if (bad) {
+        free(j->history);
+        free(j);
+        gw_error(req, CUSTODY_EINVAL, "history: limit and after are numbers");
         return;
     }
     submit(j);
@@ -446,6 +520,10 @@ void gw_audit_api(struct gateway *gw, struct http_req *req, const char *rest, si
     }
     if (IS("search")) {
         search(gw, req, q, ql);
+        return;
+    }
+    if (len > 8 && memcmp(rest, "history/", 8) == 0) {
+        history(gw, req, rest + 8, len - 8, q, ql);
         return;
     }
     struct ajob *j = util_calloc(1, sizeof *j);

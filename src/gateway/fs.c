@@ -41,7 +41,8 @@ struct fs_job {
     char if_match[UTIL_SHA256_HEX_LEN + 8];
     struct store_precond pre;
     struct store_writer *writer;
-    struct store_write_result wres;
+    struct store_write_result wres;  /* PUT, rollback, delete; a move's source */
+    struct store_write_result wres2; /* a move's destination */
     struct store_handle h; /* JOB_HASH_AND_SERVE; JOB_LIST: the directory's stat (no fd) */
     bool meta;             /* send the metadata headers (HEAD of the current file) */
     char hex[UTIL_SHA256_HEX_LEN + 1];
@@ -215,6 +216,14 @@ static void serve_file(struct http_req *req, int fd, const struct store_handle *
     gw_send_file(req, status, fd, off, len);
 }
 
+/* The edit record of one end of a change; nothing when no file content
+ * was there before or after (a directory, a symlink). */
+static void audit_edit(struct http_req *req, bool destination, const struct store_write_result *r)
+{
+    if (r->prev_sha256[0] || r->sha256[0])
+        gw_audit_edit(req, destination, r->prev_sha256, r->prev_version, r->sha256, r->version);
+}
+
 static void answer_write(struct http_req *req, const char *root, const char *path,
                          const struct store_write_result *res, bool report_created)
 {
@@ -222,6 +231,7 @@ static void answer_write(struct http_req *req, const char *root, const char *pat
     gw_resource_id(id, sizeof id, root, path);
     snprintf(etag, sizeof etag, "\"%s\"", res->sha256);
     gw_audit_content(req, res->sha256, res->version);
+    audit_edit(req, false, res);
     gw_audit_body_bytes(req, res->size);
     json_t *doc = json_pack("{s:s, s:s, s:I, s:I, s:b}", "resource", id, "sha256", res->sha256,
                             "size", (json_int_t)res->size, "version", (json_int_t)res->version,
@@ -296,13 +306,13 @@ static void job_work(void *arg)
         j->writer = NULL; /* commit frees it */
         break;
     case JOB_DELETE:
-        j->rc = store_delete(st, j->root, j->path, &j->pre);
+        j->rc = store_delete_edit(st, j->root, j->path, &j->pre, &j->wres);
         break;
     case JOB_MKDIR:
         j->rc = store_mkdir(st, j->root, j->path, j->flag);
         break;
     case JOB_MOVE:
-        j->rc = store_move(st, j->root, j->path, j->path2, j->flag);
+        j->rc = store_move_edit(st, j->root, j->path, j->path2, j->flag, &j->wres, &j->wres2);
         break;
     case JOB_ROLLBACK:
         j->rc = store_rollback(st, j->root, j->path, j->version, &j->wres);
@@ -352,6 +362,7 @@ static void job_done(void *arg)
         answer_write(req, j->root, j->path, &j->wres, false);
         break;
     case JOB_DELETE:
+        audit_edit(req, false, &j->wres);
         gw_json(req, 200, json_pack("{s:s, s:b}", "resource", id, "deleted", 1));
         break;
     case JOB_MKDIR:
@@ -360,6 +371,11 @@ static void job_done(void *arg)
     case JOB_MOVE: {
         char to[STORE_PATH_MAX + 80];
         gw_resource_id(to, sizeof to, j->root, j->path2);
+        if (j->wres.prev_sha256[0]) { /* a file moved: both ends changed */
+            audit_edit(req, false, &j->wres);
+            gw_audit_edit(req, true, j->wres2.prev_sha256, j->wres2.prev_version,
+                          j->wres2.sha256, j->wres2.version);
+        }
         gw_json(req, 200, json_pack("{s:s, s:s}", "resource", id, "to", to));
         break;
     }
@@ -397,6 +413,26 @@ static int parse_preconditions(struct http_req *req, struct fs_job *j)
         else
             return CUSTODY_EINVAL; /* only "*" makes sense for writes */
     }
+    return 0;
+}
+
+/* X-Custody-Consent: the user's consent token for a change, recorded in
+ * its edit record. 0 when absent or fine; else answered 400. */
+static int parse_consent(struct http_req *req)
+{
+    const struct http_header *h = http_req_header(req, "x-custody-consent");
+    if (!h)
+        return 0;
+    bool ok = h->value_len > 0 && h->value_len <= LEDGER_CONSENT_MAX;
+    for (size_t i = 0; ok && i < h->value_len; i++)
+        ok = h->value[i] >= 0x20 && h->value[i] <= 0x7e;
+    if (!ok) {
+        gw_error(req, CUSTODY_EINVAL,
+                 "X-Custody-Consent must be 1 to %d bytes of printable ASCII (0x20-0x7e)",
+                 LEDGER_CONSENT_MAX);
+        return CUSTODY_EINVAL;
+    }
+    gw_audit_consent(req, h->value, h->value_len);
     return 0;
 }
 
@@ -774,6 +810,10 @@ void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *i
     if (!split_resource(gw, req, rest, rest_len, root, sizeof root, path, sizeof path))
         return;
     gw_audit_action(req, action, root, path);
+    bool change = req->method == HTTP_PUT || req->method == HTTP_DELETE ||
+                  req->method == HTTP_POST;
+    if (change && parse_consent(req) != 0)
+        return;
     switch (req->method) {
     case HTTP_GET:
     case HTTP_HEAD:

@@ -108,6 +108,15 @@ void gw_refusals(struct gateway *gw, struct http_req *req, const struct gw_ident
 void gw_audit_decision(struct http_req *req, const struct authz_result *res);
 /* The event gets a per-event signature (revocations, policy changes). */
 void gw_audit_sign(struct http_req *req);
+/* The edit record of a content change (docs/ledger.md, "The edit
+ * journal"): the hashes before and after ("" or NULL: no file) and the
+ * store versions (0: none) of the resource, or of a move's destination.
+ * Written, and the event signed, only when the answer is a success. */
+void gw_audit_edit(struct http_req *req, bool destination, const char *prev_sha256,
+                   int64_t prev_version, const char *new_sha256, int64_t version);
+/* The consent token (X-Custody-Consent, already checked: printable ASCII,
+ * at most LEDGER_CONSENT_MAX bytes) for the edit record. */
+void gw_audit_consent(struct http_req *req, const char *token, size_t len);
 void gw_send(struct http_req *req, int status, const void *body, size_t len);
 void gw_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len);
 /* audit_api.c: /v1/audit/... and the read-only tlog-tiles mirror /audit/... */

@@ -23,11 +23,15 @@
  * larger value is CUSTODY_EINVAL.
  *
  * The member set, types and patterns are described for outside tools by
- * docs/schema/audit-event-v1.json; keep the two in step.
+ * docs/schema/audit-event-v2.json (events written now) and
+ * docs/schema/audit-event-v1.json (older events, which have no "edit");
+ * keep them in step.
  */
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +47,7 @@
 #define SIG_LEN 64       /* Ed25519 */
 #define SIG_B64_LEN 88   /* base64 of 64 bytes, padded */
 #define ACTION_MAX 64
-#define CANON_DEPTH_MAX 16 /* events nest 2 deep */
+#define CANON_DEPTH_MAX 16 /* events nest 3 deep (edit.destination) */
 
 /* ------------------------------------------------------------------ */
 /* Small validators                                                     */
@@ -96,6 +100,15 @@ static bool is_pseudonym(const char *s, size_t len)
 {
     return len == LEDGER_PSEUDONYM_LEN && memcmp(s, PSEUDONYM_PREFIX, PSEUDONYM_PREFIX_LEN) == 0 &&
            is_lower_hex(s + PSEUDONYM_PREFIX_LEN, LEDGER_PSEUDONYM_LEN - PSEUDONYM_PREFIX_LEN);
+}
+
+/* A consent token: 1..LEDGER_CONSENT_MAX bytes of printable ASCII. */
+static bool consent_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > LEDGER_CONSENT_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e) return false;
+    return true;
 }
 
 /* An optional string field: NULL, or UTF-8 of at most LEDGER_FIELD_MAX bytes. */
@@ -213,6 +226,58 @@ static void jw_int(struct jw *w, const char *key, long long v)
     w->rc = sb_append(w->sb, d, n);
 }
 
+/* A member whose value may be null. */
+static void jw_hex_or_null(struct jw *w, const char *key, const char *hex)
+{
+    if (hex) {
+        jw_str(w, key, hex);
+        return;
+    }
+    jw_key(w, key);
+    jw_raw(w, "null");
+}
+
+static void jw_version_or_null(struct jw *w, const char *key, int64_t v)
+{
+    if (v) {
+        jw_int(w, key, (long long)v);
+        return;
+    }
+    jw_key(w, key);
+    jw_raw(w, "null");
+}
+
+/* The members of one side of an edit, in key order (after "consent" and
+ * "destination", which sort before them). */
+static void emit_edit_side(struct jw *w, const struct ledger_edit *e)
+{
+    jw_hex_or_null(w, "new_sha256", e->new_sha256);
+    jw_hex_or_null(w, "prev_sha256", e->prev_sha256);
+    jw_version_or_null(w, "prev_version", e->prev_version);
+    jw_version_or_null(w, "version", e->version);
+}
+
+/* "edit": {"consent"?, "destination"?: {...}, "new_sha256", "prev_sha256",
+ * "prev_version", "version"}. */
+static void emit_edit(struct jw *w, const struct ledger_event *ev)
+{
+    jw_key(w, "edit");
+    struct jw inner = {w->sb, true, w->rc};
+    jw_raw(&inner, "{");
+    jw_str(&inner, "consent", ev->consent);
+    if (ev->has_edit_destination) {
+        jw_key(&inner, "destination");
+        struct jw dst = {w->sb, true, inner.rc};
+        jw_raw(&dst, "{");
+        emit_edit_side(&dst, &ev->edit_destination);
+        jw_raw(&dst, "}");
+        inner.rc = dst.rc;
+    }
+    emit_edit_side(&inner, &ev->edit);
+    jw_raw(&inner, "}");
+    w->rc = inner.rc;
+}
+
 /* The "signature" member's values. */
 struct ev_sig {
     char key_id[9];
@@ -249,6 +314,7 @@ static int emit_event(const struct ev_enc *e, const struct ev_sig *sig, struct s
     jw_str(&w, "content_sha256", ev->content_sha256);
     jw_str(&w, "decision", ev->decision);
     jw_str(&w, "destination_id", e->destination);
+    if (ev->has_edit) emit_edit(&w, ev);
     jw_str(&w, "endpoint_id", e->endpoint);
     jw_str(&w, "event_id", ev->event_id);
     jw_key(&w, "latency_ms");
@@ -408,9 +474,35 @@ static int jcs_value(const json_t *v, struct strbuf *sb, int depth)
 /* Ed25519 and base64                                                   */
 /* ------------------------------------------------------------------ */
 
+/* The signing key as an EVP_PKEY, a new reference (EVP_PKEY_free it).
+ * Making one derives the public key, which costs as much as a signature
+ * (~47 us each here), and every edit record is signed: the last key made
+ * is kept for the next event (one key per log; signing with a shared
+ * EVP_PKEY and a context per call is thread-safe in OpenSSL 3). */
+static EVP_PKEY *signing_pkey(const uint8_t seed[32])
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static EVP_PKEY *kept;
+    static uint8_t kept_seed[32];
+    pthread_mutex_lock(&mu);
+    if (!kept || CRYPTO_memcmp(kept_seed, seed, 32) != 0) {
+        EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+        if (pk) {
+            EVP_PKEY_free(kept);
+            kept = pk;
+            memcpy(kept_seed, seed, 32);
+        }
+    }
+    EVP_PKEY *out = kept && CRYPTO_memcmp(kept_seed, seed, 32) == 0 && EVP_PKEY_up_ref(kept) == 1
+                        ? kept
+                        : NULL;
+    pthread_mutex_unlock(&mu);
+    return out;
+}
+
 static int ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[SIG_LEN])
 {
-    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_PKEY *pk = signing_pkey(seed);
     if (!pk) return CUSTODY_EINTERNAL;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     size_t siglen = SIG_LEN;
@@ -491,6 +583,26 @@ static int uuid_v7(uint64_t time_ns, char out[40])
     return 0;
 }
 
+static bool edit_side_valid(const struct ledger_edit *e)
+{
+    const char *h[] = {e->prev_sha256, e->new_sha256};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(h); i++)
+        if (h[i] && !sha256_hex_valid(h[i], strnlen(h[i], UTIL_SHA256_HEX_LEN + 1))) return false;
+    return e->prev_version >= 0 && e->prev_version <= SAFE_INT_MAX && e->version >= 0 &&
+           e->version <= SAFE_INT_MAX;
+}
+
+/* The edit record: only with has_edit; hashes, versions, the consent token. */
+static int validate_edit(const struct ledger_event *ev)
+{
+    if (!ev->has_edit) return ev->has_edit_destination || ev->consent ? CUSTODY_EINVAL : 0;
+    if (!edit_side_valid(&ev->edit)) return CUSTODY_EINVAL;
+    if (ev->has_edit_destination && !edit_side_valid(&ev->edit_destination)) return CUSTODY_EINVAL;
+    if (ev->consent && !consent_valid(ev->consent, strnlen(ev->consent, LEDGER_CONSENT_MAX + 1)))
+        return CUSTODY_EINVAL;
+    return 0;
+}
+
 static int validate_event(const struct ledger_event *ev)
 {
     if (!ev->action || !ev->decision) return CUSTODY_EINVAL;
@@ -520,7 +632,7 @@ static int validate_event(const struct ledger_event *ev)
         return CUSTODY_EINVAL;
     if (ev->version < 0 || ev->version > SAFE_INT_MAX) return CUSTODY_EINVAL;
     if (ev->status != 0 && (ev->status < 100 || ev->status > 599)) return CUSTODY_EINVAL;
-    return 0;
+    return validate_edit(ev);
 }
 
 /* Appends the event to out (left as it was on error). ev->sign without a
@@ -713,7 +825,7 @@ static bool is_field_str(const json_t *v)
 
 enum mtype {
     M_STR,      /* any string up to LEDGER_FIELD_MAX */
-    M_SCHEMA,   /* LEDGER_SCHEMA */
+    M_SCHEMA,   /* LEDGER_SCHEMA or LEDGER_SCHEMA_V1 */
     M_EVENT_ID, /* UUIDv7 */
     M_TIME,     /* RFC 3339 as encoded */
     M_ACTION,   /* action pattern */
@@ -726,6 +838,7 @@ enum mtype {
     M_STATUS,   /* 100..599 */
     M_VERSION,  /* 1..2^53-1 */
     M_SIG,      /* signature object */
+    M_EDIT,     /* edit object (LEDGER_SCHEMA only) */
 };
 
 static const struct member {
@@ -737,6 +850,7 @@ static const struct member {
     {"attestation_ref", M_STR, false},   {"byte_range", M_RANGE, false},
     {"bytes_transferred", M_UINT, true}, {"content_sha256", M_SHA256, false},
     {"decision", M_DECISION, true},      {"destination_id", M_STR, false},
+    {"edit", M_EDIT, false},
     {"endpoint_id", M_STR, false},       {"event_id", M_EVENT_ID, true},
     {"latency_ms", M_LATENCY, true},     {"model_id", M_STR, false},
     {"model_version", M_STR, false},     {"peer_uid", M_UINT, false},
@@ -748,6 +862,53 @@ static const struct member {
     {"token_id", M_STR, false},          {"version", M_VERSION, false},
 };
 
+static bool is_schema(const char *s, size_t len, const char *want)
+{
+    return s && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+static bool null_or_sha256(const json_t *v)
+{
+    return json_is_null(v) || (json_is_string(v) && sha256_hex_valid(json_string_value(v),
+                                                                     json_string_length(v)));
+}
+
+static bool null_or_version(const json_t *v)
+{
+    return json_is_null(v) || (is_safe_uint(v) && json_integer_value(v) >= 1);
+}
+
+/* One side of an edit: exactly new_sha256, prev_sha256, prev_version and
+ * version (each may be null), plus, at the top (outer), an optional
+ * "consent" and "destination". */
+static bool edit_valid(const json_t *v, bool outer)
+{
+    if (!json_is_object(v)) return false;
+    static const char *const side[] = {"new_sha256", "prev_sha256", "prev_version", "version"};
+    size_t n = 0;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(side); i++) {
+        const json_t *m = json_object_get(v, side[i]);
+        if (!m || !(i < 2 ? null_or_sha256(m) : null_or_version(m))) return false;
+        n++;
+    }
+    if (outer) {
+        const json_t *c = json_object_get(v, "consent");
+        if (c) {
+            if (!json_is_string(c) ||
+                strlen(json_string_value(c)) != json_string_length(c) ||
+                !consent_valid(json_string_value(c), json_string_length(c)))
+                return false;
+            n++;
+        }
+        const json_t *d = json_object_get(v, "destination");
+        if (d) {
+            if (!edit_valid(d, false)) return false;
+            n++;
+        }
+    }
+    return json_object_size(v) == n; /* nothing else */
+}
+
 static bool member_valid(const json_t *v, enum mtype t)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -756,7 +917,7 @@ static bool member_valid(const json_t *v, enum mtype t)
     case M_STR:
         return is_field_str(v);
     case M_SCHEMA:
-        return s && len == strlen(LEDGER_SCHEMA) && memcmp(s, LEDGER_SCHEMA, len) == 0;
+        return is_schema(s, len, LEDGER_SCHEMA) || is_schema(s, len, LEDGER_SCHEMA_V1);
     case M_EVENT_ID:
         return s && uuid_v7_valid(s, len);
     case M_TIME: {
@@ -799,6 +960,8 @@ static bool member_valid(const json_t *v, enum mtype t)
         uint8_t raw[SIG_LEN];
         return parse_sig(v, kid, raw);
     }
+    case M_EDIT:
+        return edit_valid(v, true);
     }
     return false;
 }
@@ -827,6 +990,11 @@ static int decode_root(const json_t *root, struct ledger_event_view *out)
     }
     for (size_t i = 0; i < UTIL_ARRAY_LEN(members); i++)
         if (members[i].required && !seen[i]) return CUSTODY_EINVAL;
+    /* "edit" came with schema v2: an older event cannot have it */
+    const json_t *schema = json_object_get(root, "schema");
+    bool v1 = is_schema(json_string_value(schema), json_string_length(schema), LEDGER_SCHEMA_V1);
+    out->has_edit = json_object_get(root, "edit") != NULL;
+    if (v1 && out->has_edit) return CUSTODY_EINVAL;
 
     /* all validated: copy out */
     util_strlcpy(out->event_id, json_string_value(json_object_get(root, "event_id")),
@@ -843,6 +1011,7 @@ static int decode_root(const json_t *root, struct ledger_event_view *out)
     out->agent_id = dup_member(root, "agent_id");
     out->resource_id = dup_member(root, "resource_id");
     out->content_sha256 = dup_member(root, "content_sha256");
+    out->destination_id = dup_member(root, "destination_id");
     return 0;
 }
 
@@ -865,5 +1034,7 @@ void ledger_event_view_free(struct ledger_event_view *v)
     free(v->agent_id);
     free(v->resource_id);
     free(v->content_sha256);
+    free(v->destination_id);
     v->principal_id = v->agent_id = v->resource_id = v->content_sha256 = NULL;
+    v->destination_id = NULL;
 }

@@ -15,7 +15,9 @@
  * Tables:
  *   meta(key TEXT PRIMARY KEY, value)   'origin', 'schema_version'
  *   events(idx INTEGER PRIMARY KEY, event_id, time_ns, action, decision,
- *          principal, agent, resource, sha256)
+ *          principal, agent, resource, sha256, destination, edit)
+ * (edit: 1 when the event carries an edit record, docs/ledger.md.) Schema 2
+ * added destination and edit; an index of schema 1 is rebuilt.
  * Leaves are added contiguously; an entry that does not decode as an event
  * keeps its row with idx alone, so max(idx)+1 is always the next leaf.
  * time_ns above INT64_MAX (after the year 2262) is stored as INT64_MAX.
@@ -36,7 +38,7 @@
 
 #include "ledger/ledger.h"
 
-#define INDEX_SCHEMA_VERSION 1
+#define INDEX_SCHEMA_VERSION 2
 #define INDEX_FILE "index.db"
 #define SEARCH_LIMIT_DEFAULT 100
 #define SEARCH_LIMIT_MAX 10000
@@ -69,7 +71,8 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);"
     "CREATE TABLE IF NOT EXISTS events ("
     " idx INTEGER PRIMARY KEY, event_id TEXT, time_ns INTEGER, action TEXT,"
-    " decision TEXT, principal TEXT, agent TEXT, resource TEXT, sha256 TEXT);"
+    " decision TEXT, principal TEXT, agent TEXT, resource TEXT, sha256 TEXT,"
+    " destination TEXT, edit INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS events_time ON events (time_ns);"
     "CREATE INDEX IF NOT EXISTS events_agent ON events (agent);"
     "CREATE INDEX IF NOT EXISTS events_principal ON events (principal);"
@@ -176,6 +179,12 @@ static int open_once(const char *path, const char *origin, struct ledger_index *
         return rc;
     }
     rc = check_meta(ix->db, origin);
+    /* only now: an index of schema 1 has no such column (check_meta
+     * refused it above, and it is rebuilt) */
+    if (!rc && (rc = sqlite3_exec(
+                    ix->db, "CREATE INDEX IF NOT EXISTS events_destination ON events (destination)",
+                    NULL, NULL, NULL)) != SQLITE_OK)
+        rc = sql_err(ix->db, rc, "schema");
     struct {
         sqlite3_stmt **stmt;
         const char *sql;
@@ -185,7 +194,8 @@ static int open_once(const char *path, const char *origin, struct ledger_index *
         {&ix->rollback, "ROLLBACK"},
         {&ix->insert, "INSERT INTO events"
                       " (idx, event_id, time_ns, action, decision, principal, agent, resource,"
-                      " sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+                      " sha256, destination, edit)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(stmts) && !rc; i++) {
         int src = sqlite3_prepare_v3(ix->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -277,7 +287,9 @@ static int insert_entry(struct ledger_index *ix, uint64_t idx, const uint8_t *en
         bind_text_or_null(s, 7, v.agent_id);
         bind_text_or_null(s, 8, v.resource_id);
         bind_text_or_null(s, 9, v.content_sha256);
+        bind_text_or_null(s, 10, v.destination_id);
     }
+    sqlite3_bind_int(s, 11, ok && v.has_edit ? 1 : 0);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_DONE ? 0 : sql_err(ix->db, rc, "insert");
     sqlite3_reset(s);
@@ -350,26 +362,40 @@ int ledger_index_search(struct ledger_index *ix, const struct ledger_query *q, u
         sb_printf(&sql, " AND %s = ?", eq[i].column);
         params[np++] = (struct param){eq[i].value, strlen(eq[i].value), 0};
     }
-    if (q->resource && !q->resource_prefix) {
-        sb_puts(&sql, " AND resource = ?");
-        params[np++] = (struct param){q->resource, strlen(q->resource), 0};
-    } else if (q->resource) {
-        /* prefix P: P <= resource < P' where P' is P with its trailing 0xff
+    if (q->resource) {
+        /* prefix P: P <= column < P' where P' is P with its trailing 0xff
          * bytes dropped and the last byte incremented (BINARY collation
          * compares bytes); no upper bound when P is empty or all 0xff */
-        size_t plen = strlen(q->resource);
-        sb_puts(&sql, " AND resource >= ?");
-        params[np++] = (struct param){q->resource, plen, 0};
-        size_t ulen = plen;
-        while (ulen > 0 && (unsigned char)q->resource[ulen - 1] == 0xff)
-            ulen--;
-        if (ulen > 0) {
-            upper = util_strndup(q->resource, ulen);
-            upper[ulen - 1] = (char)((unsigned char)upper[ulen - 1] + 1);
-            sb_puts(&sql, " AND resource < ?");
-            params[np++] = (struct param){upper, ulen, 0};
+        size_t plen = strlen(q->resource), ulen = plen;
+        if (q->resource_prefix) {
+            while (ulen > 0 && (unsigned char)q->resource[ulen - 1] == 0xff)
+                ulen--;
+            if (ulen > 0) {
+                upper = util_strndup(q->resource, ulen);
+                upper[ulen - 1] = (char)((unsigned char)upper[ulen - 1] + 1);
+            }
         }
+        static const char *const columns[] = {"resource", "destination"};
+        size_t ncol = q->or_destination ? 2 : 1;
+        sb_puts(&sql, " AND (");
+        for (size_t i = 0; i < ncol; i++) {
+            if (i) sb_puts(&sql, " OR ");
+            if (!q->resource_prefix) {
+                sb_printf(&sql, "%s = ?", columns[i]);
+                params[np++] = (struct param){q->resource, plen, 0};
+                continue;
+            }
+            sb_printf(&sql, "(%s >= ?", columns[i]);
+            params[np++] = (struct param){q->resource, plen, 0};
+            if (upper) {
+                sb_printf(&sql, " AND %s < ?", columns[i]);
+                params[np++] = (struct param){upper, ulen, 0};
+            }
+            sb_puts(&sql, ")");
+        }
+        sb_puts(&sql, ")");
     }
+    if (q->edits_only) sb_puts(&sql, " AND edit = 1");
     if (q->since_ns) {
         sb_puts(&sql, " AND time_ns >= ?");
         params[np++] = (struct param){NULL, 0, (int64_t)UTIL_MIN(q->since_ns, (uint64_t)INT64_MAX)};

@@ -29,15 +29,30 @@
 #include "util/util.h"
 
 #define LEDGER_DIR "ledger"                   /* under the state directory */
-#define LEDGER_SCHEMA "custody.audit.event/v1" /* the "schema" field of every event */
+#define LEDGER_SCHEMA "custody.audit.event/v2"    /* the "schema" field of every event */
+#define LEDGER_SCHEMA_V1 "custody.audit.event/v1" /* older events (no "edit"): still read */
 #define LEDGER_POLICY_MAX 8                   /* policy ids on one event */
 #define LEDGER_EVENT_MAX 16384                /* bytes of one encoded event */
 #define LEDGER_FIELD_MAX 4096                 /* bytes of one string field */
 #define LEDGER_PSEUDONYM_LEN (12 + 64)        /* "hmac-sha256:" + hex */
+#define LEDGER_CONSENT_MAX 512                /* bytes of a consent token (printable ASCII) */
 
 /* ------------------------------------------------------------------ */
 /* Events (event.c)                                                     */
 /* ------------------------------------------------------------------ */
+
+/*
+ * One side of a content change (the event's "edit" member, and its
+ * "destination" for a move): the content hash before and after (NULL: no
+ * file, written as null) and the store versions that hold them (0: none
+ * recorded, written as null). See docs/ledger.md, "The edit journal".
+ */
+struct ledger_edit {
+    const char *prev_sha256; /* hex; NULL for a new file */
+    const char *new_sha256;  /* hex; NULL when the file is gone (delete, move source) */
+    int64_t prev_version;
+    int64_t version;
+};
 
 /*
  * One audit event. Strings are borrowed (NULL = absent, omitted from the
@@ -72,6 +87,12 @@ struct ledger_event {
     const char *token_id;       /* the capability token used */
     bool sign;                  /* add "signature" (Ed25519 over the event without it) */
     bool sensitive_resource;    /* pseudonymize resource_id and destination_id */
+    bool has_edit;              /* "edit": resource_id's content changed (prev -> new) */
+    struct ledger_edit edit;
+    bool has_edit_destination;  /* "edit"."destination": a move's change at destination_id */
+    struct ledger_edit edit_destination;
+    const char *consent;        /* "edit"."consent": the user's consent token (needs has_edit;
+                                 * 1..LEDGER_CONSENT_MAX bytes of 0x20..0x7e) */
 };
 
 /* Which identifiers are pseudonymized, and the per-log HMAC key. */
@@ -101,9 +122,12 @@ struct ledger_event_view {
     char action[65];          /* [a-z][a-z0-9._-]{0,63}: up to 64 bytes + NUL */
     char decision[16];
     char *principal_id, *agent_id, *resource_id, *content_sha256; /* malloc'd or NULL */
+    char *destination_id;                                         /* malloc'd or NULL */
+    bool has_edit;                                                /* an "edit" record */
 };
 /* Parses and validates an event (schema, types, sizes). Strict: an entry
- * custody did not write is CUSTODY_EINVAL. */
+ * custody did not write is CUSTODY_EINVAL. Events of LEDGER_SCHEMA_V1 are
+ * accepted too (they cannot have "edit"). */
 int ledger_event_decode(const void *json, size_t len, struct ledger_event_view *out);
 void ledger_event_view_free(struct ledger_event_view *v);
 /* Verifies an event's "signature" member with key (0, CUSTODY_EBADSIG,
@@ -291,6 +315,8 @@ struct ledger_query {
     bool has_after;
     size_t limit;                /* default 100, max 10000 */
     bool descending;             /* newest first */
+    bool edits_only;             /* only events with an "edit" record */
+    bool or_destination;         /* resource matches resource_id or destination_id */
 };
 /* Leaf indices matching q, in order; *out malloc'd. */
 int ledger_index_search(struct ledger_index *ix, const struct ledger_query *q, uint64_t **out,

@@ -31,6 +31,7 @@ struct store_root {
     char *path;
     int fd;       /* O_PATH|O_DIRECTORY|O_CLOEXEC */
     size_t order; /* position in the configuration (first definition wins) */
+    bool encrypt; /* its labels match store.encrypt_label: objects are encrypted */
 };
 
 /* An immutable, refcounted snapshot of the active roots (sorted by name). */
@@ -42,6 +43,7 @@ struct store_rootset {
 
 struct store_hcache;
 struct store_vdb;
+struct store_crypt;
 
 struct store {
     char *state_dir;
@@ -55,6 +57,7 @@ struct store {
 
     struct store_hcache *hcache;
     struct store_vdb *vdb;
+    struct store_crypt *crypt; /* key and objects-enc/ (crypt.h) */
 
     pthread_mutex_t path_locks[STORE_LOCK_STRIPES];
 };
@@ -92,6 +95,14 @@ bool store_root_name_valid(const char *name, size_t len);
 int store_roots_acquire(struct store *st, const char *root, struct store_rootset **rs, int *rootfd);
 void store_roots_release(struct store_rootset *rs);
 void store_roots_shutdown(struct store *st);
+/* Whether the root's objects are encrypted. A root that is no longer
+ * active (removed while a write was running) counts as encrypted: the safe
+ * side, and readers look in both namespaces anyway. */
+bool store_root_encrypted(struct store *st, const char *root);
+
+/* ---- crypt.c (the rest is in crypt.h) ---- */
+int store_crypt_open(struct store *st, const struct store_opts *opts);
+void store_crypt_close(struct store *st);
 
 /* ---- resolve.c ---- */
 /* openat2 with `resolve` flags; retries EAGAIN/EINTR a few times; ENOSYS ->
@@ -146,6 +157,11 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
 int store_precond_check(const struct store_precond *pre, bool exists, const char *cur_hex);
 /* True when the precondition needs the current content hash. */
 bool store_precond_needs_hash(const struct store_precond *pre);
+/* The version that describes a path's current state before a change (path
+ * lock held): the last recorded version when its hash is prev_hex ("" for
+ * no file: a tombstone), else 0 (versions off, none, or it differs). */
+int64_t store_prior_version(struct store *st, const char *root, const char *path,
+                            const char *prev_hex);
 
 /* ---- ops.c: per-path locks ---- */
 unsigned store_lock_index(const char *root, const char *path);
@@ -164,15 +180,20 @@ int store_vdb_last(struct store *st, const char *root, const char *path, struct 
 /* Version `seq` of a path; CUSTODY_ENOVERSION when unknown. */
 int store_vdb_get(struct store *st, const char *root, const char *path, int64_t seq,
                   struct store_version *v);
+/* In either namespace (objects/ or objects-enc/). */
 bool store_obj_exists(struct store *st, const char *hex);
-int store_obj_open(struct store *st, const char *hex, int *fd);
+/* Opens an object of one namespace (enc: objects-enc/, the raw encrypted
+ * file); CUSTODY_ENOVERSION when it is not there. */
+int store_obj_open(struct store *st, const char *hex, bool enc, int *fd);
 /*
  * Keeps the content of srcfd as an object. hint (may be NULL) is the content
  * hash as far as the caller knows: when an object with that name exists the
  * copy is skipped. With trust_hint the copy is named by hint, otherwise the
  * copy is hashed and named by what it really holds. out_hex gets the name.
+ * The root decides the namespace (store_root_encrypted): objects-enc/
+ * (encrypted, crypt.h) for a root labelled for encryption, else objects/.
  */
-int store_obj_put(struct store *st, int srcfd, const char *hint, bool trust_hint,
+int store_obj_put(struct store *st, const char *root, int srcfd, const char *hint, bool trust_hint,
                   char out_hex[UTIL_SHA256_HEX_LEN + 1], uint64_t *size);
 /*
  * Makes sure the current content of a path (open fd, its stat, its hash) is

@@ -47,6 +47,8 @@ int store_open(const char *state_dir, const struct store_opts *opts, struct stor
     if (rc) goto fail;
     rc = store_vdb_open(st);
     if (rc) goto fail;
+    rc = store_crypt_open(st, opts);
+    if (rc) goto fail;
     *out = st;
     return 0;
 fail:
@@ -58,6 +60,7 @@ void store_close(struct store *st)
 {
     if (!st) return;
     store_vdb_close(st);
+    store_crypt_close(st);
     store_roots_shutdown(st);
     store_hcache_free(st->hcache);
     if (st->objects_fd >= 0) close(st->objects_fd);
@@ -175,7 +178,8 @@ int store_mkdir(struct store *st, const char *root, const char *path, bool paren
 /* ---- delete ---- */
 
 static int delete_locked(struct store *st, const char *root, const char *norm, int parentfd,
-                         const char *name, const struct store_precond *pre)
+                         const char *name, const struct store_precond *pre,
+                         struct store_write_result *res)
 {
     struct stat sb;
     if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
@@ -189,24 +193,28 @@ static int delete_locked(struct store *st, const char *root, const char *norm, i
     }
     int fd = -1, rc = 0;
     char hex[UTIL_SHA256_HEX_LEN + 1], kept[UTIL_SHA256_HEX_LEN + 1];
-    bool have_hash = false;
     struct stat fsb;
-    if (st->opts.versions || store_precond_needs_hash(pre)) {
-        if ((rc = store_open_child_file(parentfd, name, &fd, &fsb)) ||
-            (rc = store_content_hash(st, fd, &fsb, true, hex)))
-            goto out;
-        have_hash = true;
-    }
-    if ((rc = store_precond_check(pre, true, have_hash ? hex : NULL))) goto out;
+    /* always hashed: the edit journal names the content deleted */
+    if ((rc = store_open_child_file(parentfd, name, &fd, &fsb)) ||
+        (rc = store_content_hash(st, fd, &fsb, true, hex)))
+        goto out;
+    if ((rc = store_precond_check(pre, true, hex))) goto out;
     if (st->opts.versions && (rc = store_keep_prior(st, root, norm, fd, &fsb, hex, kept))) goto out;
+    const char *prev = st->opts.versions ? kept : hex;
+    int64_t prev_version = store_prior_version(st, root, norm, prev), seq = 0;
     if (unlinkat(parentfd, name, 0) != 0) {
         rc = custody_err_from_errno(errno);
         goto out;
     }
     rc = store_fsync(parentfd);
     if (st->opts.versions) {
-        int vrc = store_vdb_append(st, root, norm, "", 0, "delete", NULL);
+        int vrc = store_vdb_append(st, root, norm, "", 0, "delete", &seq);
         if (!rc) rc = vrc;
+    }
+    if (res) {
+        util_strlcpy(res->prev_sha256, prev, sizeof res->prev_sha256);
+        res->prev_version = prev_version;
+        res->version = seq;
     }
 out:
     if (fd >= 0) close(fd);
@@ -216,6 +224,13 @@ out:
 int store_delete(struct store *st, const char *root, const char *path,
                  const struct store_precond *pre)
 {
+    return store_delete_edit(st, root, path, pre, NULL);
+}
+
+int store_delete_edit(struct store *st, const char *root, const char *path,
+                      const struct store_precond *pre, struct store_write_result *res)
+{
+    if (res) memset(res, 0, sizeof *res);
     char norm[STORE_PATH_MAX];
     struct store_rootset *rs;
     int rootfd, parentfd;
@@ -231,7 +246,7 @@ int store_delete(struct store *st, const char *root, const char *path,
     }
     unsigned idx = store_lock_index(root, norm);
     store_lock_path(st, idx);
-    rc = delete_locked(st, root, norm, parentfd, name, pre);
+    rc = delete_locked(st, root, norm, parentfd, name, pre, res);
     store_unlock_path(st, idx);
     close(parentfd);
     return rc;
@@ -245,6 +260,7 @@ struct move_ctx {
     int pf, pt;
     const char *fname, *tname;
     bool overwrite;
+    struct store_write_result *from_res, *to_res; /* may be NULL */
 };
 
 static int move_locked(struct move_ctx *m)
@@ -260,21 +276,31 @@ static int move_locked(struct move_ctx *m)
         return 0; /* hard links to one inode: rename(2) would do nothing */
 
     int ffd = -1, tfd = -1, rc = 0;
-    char fhex[UTIL_SHA256_HEX_LEN + 1], thex[UTIL_SHA256_HEX_LEN + 1];
-    char fkept[UTIL_SHA256_HEX_LEN + 1], tkept[UTIL_SHA256_HEX_LEN + 1];
+    char fhex[UTIL_SHA256_HEX_LEN + 1] = "", thex[UTIL_SHA256_HEX_LEN + 1] = "";
+    char fkept[UTIL_SHA256_HEX_LEN + 1] = "", tkept[UTIL_SHA256_HEX_LEN + 1] = "";
     struct stat ffs, tfs;
-    bool file = S_ISREG(fsb.st_mode);
-    if (st->opts.versions && file) {
+    bool file = S_ISREG(fsb.st_mode), over_file = to_exists && S_ISREG(tsb.st_mode);
+    bool versions = st->opts.versions;
+    /* a file's content is hashed even without versions: the edit journal
+     * names what moved and what it replaced */
+    if (file) {
         if ((rc = store_open_child_file(m->pf, m->fname, &ffd, &ffs)) ||
             (rc = store_content_hash(st, ffd, &ffs, true, fhex)) ||
-            (rc = store_keep_prior(st, m->root, m->from, ffd, &ffs, fhex, fkept)))
+            (versions && (rc = store_keep_prior(st, m->root, m->from, ffd, &ffs, fhex, fkept))))
             goto out;
     }
-    if (st->opts.versions && to_exists && S_ISREG(tsb.st_mode)) {
+    if (over_file && (file || versions)) {
         if ((rc = store_open_child_file(m->pt, m->tname, &tfd, &tfs)) ||
             (rc = store_content_hash(st, tfd, &tfs, true, thex)) ||
-            (rc = store_keep_prior(st, m->root, m->to, tfd, &tfs, thex, tkept)))
+            (versions && (rc = store_keep_prior(st, m->root, m->to, tfd, &tfs, thex, tkept))))
             goto out;
+    }
+    const char *moved = versions ? fkept : fhex;
+    const char *replaced = !over_file ? "" : versions ? tkept : thex;
+    int64_t from_prev = 0, to_prev = 0, from_seq = 0, to_seq = 0;
+    if (file) {
+        from_prev = store_prior_version(st, m->root, m->from, moved);
+        to_prev = store_prior_version(st, m->root, m->to, replaced);
     }
     if (renameat2(m->pf, m->fname, m->pt, m->tname, m->overwrite ? 0 : RENAME_NOREPLACE) != 0) {
         rc = custody_err_from_errno(errno);
@@ -285,10 +311,24 @@ static int move_locked(struct move_ctx *m)
     if (!rc && fstat(m->pf, &a) == 0 && fstat(m->pt, &b) == 0 &&
         (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
         rc = store_fsync(m->pf);
-    if (st->opts.versions && file) {
-        int vrc = store_vdb_append(st, m->root, m->to, fkept, (uint64_t)ffs.st_size, "move", NULL);
-        if (!vrc) vrc = store_vdb_append(st, m->root, m->from, "", 0, "moved", NULL);
+    if (versions && file) {
+        int vrc =
+            store_vdb_append(st, m->root, m->to, fkept, (uint64_t)ffs.st_size, "move", &to_seq);
+        if (!vrc) vrc = store_vdb_append(st, m->root, m->from, "", 0, "moved", &from_seq);
         if (!rc) rc = vrc;
+    }
+    if (file && m->from_res) {
+        util_strlcpy(m->from_res->prev_sha256, moved, sizeof m->from_res->prev_sha256);
+        m->from_res->prev_version = from_prev;
+        m->from_res->version = from_seq;
+    }
+    if (file && m->to_res) {
+        m->to_res->created = !to_exists;
+        util_strlcpy(m->to_res->sha256, moved, sizeof m->to_res->sha256);
+        m->to_res->size = (uint64_t)ffs.st_size;
+        m->to_res->version = to_seq;
+        util_strlcpy(m->to_res->prev_sha256, replaced, sizeof m->to_res->prev_sha256);
+        m->to_res->prev_version = to_prev;
     }
 out:
     if (ffd >= 0) close(ffd);
@@ -298,6 +338,15 @@ out:
 
 int store_move(struct store *st, const char *root, const char *from, const char *to, bool overwrite)
 {
+    return store_move_edit(st, root, from, to, overwrite, NULL, NULL);
+}
+
+int store_move_edit(struct store *st, const char *root, const char *from, const char *to,
+                    bool overwrite, struct store_write_result *from_res,
+                    struct store_write_result *to_res)
+{
+    if (from_res) memset(from_res, 0, sizeof *from_res);
+    if (to_res) memset(to_res, 0, sizeof *to_res);
     if (!to) return CUSTODY_EINVAL;
     char nfrom[STORE_PATH_MAX], nto[STORE_PATH_MAX];
     struct store_rootset *rs;
@@ -306,7 +355,7 @@ int store_move(struct store *st, const char *root, const char *from, const char 
     if (rc) return rc;
     rc = store_prepare(st, root, from, nfrom, &rs, &rootfd);
     if (rc) return rc;
-    struct move_ctx m = {st, root, nfrom, nto, -1, -1, NULL, NULL, overwrite};
+    struct move_ctx m = {st, root, nfrom, nto, -1, -1, NULL, NULL, overwrite, from_res, to_res};
     size_t flen = strlen(nfrom);
     if (store_is_root_path(nfrom) || store_is_root_path(nto))
         rc = CUSTODY_EPERM; /* the root itself cannot be moved or replaced */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/internal.h"
+#include "store/crypt.h"
 
 static void rootset_free(struct store_rootset *rs)
 {
@@ -110,6 +110,8 @@ int store_set_roots(struct store *st, const struct cfg_root *roots, size_t n, st
         r->path = util_strdup(c->path);
         r->fd = fd;
         r->order = i;
+        r->encrypt = store_crypt_label_match(
+            c->labels, c->nlabels, st->crypt ? st->crypt->label : STORE_CRYPT_DEFAULT_LABEL);
     }
     if (rs->n > 1) qsort(rs->roots, rs->n, sizeof *rs->roots, root_cmp);
     /* drop later definitions of a name (sorted next to the first one) */
@@ -134,6 +136,16 @@ int store_set_roots(struct store *st, const struct cfg_root *roots, size_t n, st
     pthread_mutex_unlock(&st->roots_lock);
     store_roots_release(old);
     return bad ? CUSTODY_ECONFIG : 0;
+}
+
+bool store_root_encrypted(struct store *st, const char *root)
+{
+    if (!root) return true;
+    pthread_mutex_lock(&st->roots_lock);
+    const struct store_root *r = st->roots ? rootset_find(st->roots, root) : NULL;
+    bool enc = r ? r->encrypt : true;
+    pthread_mutex_unlock(&st->roots_lock);
+    return enc;
 }
 
 bool store_has_root(struct store *st, const char *root)

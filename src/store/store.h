@@ -38,6 +38,7 @@ struct store;
 struct store_opts {
     bool versions;           /* keep versions (config store.versions) */
     size_t list_max_entries; /* cap for store_list */
+    const char *encrypt_label; /* store.encrypt_label (copied); NULL: "encrypt" */
 };
 
 int store_open(const char *state_dir, const struct store_opts *opts, struct store **out);
@@ -118,9 +119,21 @@ struct store_precond {
     bool if_none_match_any; /* If-None-Match: * (must not exist) */
 };
 
+/*
+ * What a change did to one path (writes, rollbacks, and each end of a
+ * delete or move): the content before and after, for the edit journal
+ * (docs/ledger.md). prev_version is the version that holds the prior
+ * content (after an "external" row was recorded for content found on
+ * disk), or the tombstone when there was no file; 0 when versions are off
+ * or the last recorded version does not describe what was there.
+ */
 struct store_write_result {
     bool created;                          /* the path did not exist before */
-    char sha256[UTIL_SHA256_HEX_LEN + 1];  /* new content */
+    char prev_sha256[UTIL_SHA256_HEX_LEN + 1]; /* prior content; "" when there was no regular
+                                                * file (a new file, a directory, a symlink) */
+    int64_t prev_version;                  /* version holding the prior content, 0 when none */
+    char sha256[UTIL_SHA256_HEX_LEN + 1];  /* new content; "" when the path is gone (delete,
+                                            * move source) */
     uint64_t size;
     int64_t version;                       /* version id of the new content (0 if versions off) */
 };
@@ -158,10 +171,22 @@ int store_mkdir(struct store *st, const char *root, const char *path, bool paren
  * history gets a "move" version at `to` and a "moved" tombstone at `from`. */
 int store_move(struct store *st, const char *root, const char *from, const char *to,
                bool overwrite);
+/* store_move reporting what changed at each end (either may be NULL): at
+ * `from` the moved content becomes "" (the "moved" tombstone), at `to` the
+ * replaced content (if any) becomes the moved one. Both stay zeroed when no
+ * file content moved (a directory, a symlink, two links to one inode). */
+int store_move_edit(struct store *st, const char *root, const char *from, const char *to,
+                    bool overwrite, struct store_write_result *from_res,
+                    struct store_write_result *to_res);
 /* Deletes a file (content kept as a version, then a "delete" tombstone) or an
  * empty directory (CUSTODY_ENOTEMPTY otherwise). */
 int store_delete(struct store *st, const char *root, const char *path,
                  const struct store_precond *pre);
+/* store_delete reporting the change (res may be NULL): prev_* the deleted
+ * content, version the tombstone, sha256 "". A directory or symlink leaves
+ * prev_sha256 "". */
+int store_delete_edit(struct store *st, const char *root, const char *path,
+                      const struct store_precond *pre, struct store_write_result *res);
 
 struct store_version {
     int64_t id;                           /* 1, 2, 3, ... per path */

@@ -9,7 +9,10 @@
  *
  * STATE/store/objects/ab/cdef... (the 64-hex SHA-256 split after two digits)
  * holds content, mode 0444, deduplicated: an object is written to a temp
- * file, fsynced and then given its name, which it keeps for good.
+ * file, fsynced and then given its name, which it keeps for good. Roots
+ * labelled for encryption keep theirs in STATE/store/objects-enc/ab/cdef...
+ * instead, same names (the plaintext's SHA-256), encrypted by crypt.c; the
+ * two namespaces never share a file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/internal.h"
+#include "store/crypt.h"
 
 struct store_vdb {
     pthread_mutex_t lock;
@@ -214,53 +217,67 @@ static int obj_rel(const char *hex, char rel[UTIL_SHA256_HEX_LEN + 2])
     return 0;
 }
 
-bool store_obj_exists(struct store *st, const char *hex)
+/* objects/ or objects-enc/ */
+static int obj_dir(struct store *st, bool enc)
+{
+    return enc ? st->crypt->objects_fd : st->objects_fd;
+}
+
+static bool obj_exists_in(int dirfd, const char *hex)
 {
     char rel[UTIL_SHA256_HEX_LEN + 2];
     struct stat sb;
-    return obj_rel(hex, rel) == 0 && fstatat(st->objects_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+    return obj_rel(hex, rel) == 0 && fstatat(dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
            S_ISREG(sb.st_mode);
 }
 
-int store_obj_open(struct store *st, const char *hex, int *fd)
+bool store_obj_exists(struct store *st, const char *hex)
+{
+    return obj_exists_in(obj_dir(st, false), hex) || obj_exists_in(obj_dir(st, true), hex);
+}
+
+int store_obj_open(struct store *st, const char *hex, bool enc, int *fd)
 {
     char rel[UTIL_SHA256_HEX_LEN + 2];
     if (obj_rel(hex, rel) != 0) return CUSTODY_ENOVERSION;
-    int f = openat(st->objects_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int f = openat(obj_dir(st, enc), rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (f < 0) return errno == ENOENT ? CUSTODY_ENOVERSION : custody_err_from_errno(errno);
     *fd = f;
     return 0;
 }
 
-/* Gives the finished temp object its name "ab/rest" (EEXIST = already kept). */
-static int obj_publish(struct store *st, int fd, const char *tmpname, const char *hex)
+/* Gives the finished temp object its name "ab/rest" in dirfd (EEXIST =
+ * already kept). */
+static int obj_publish(int dirfd, int fd, const char *tmpname, const char *hex)
 {
     char sub[3] = {hex[0], hex[1], '\0'};
-    bool made = mkdirat(st->objects_fd, sub, 0700) == 0;
+    bool made = mkdirat(dirfd, sub, 0700) == 0;
     if (!made && errno != EEXIST) return custody_err_from_errno(errno);
-    int subfd = openat(st->objects_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    int subfd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (subfd < 0) return custody_err_from_errno(errno);
     const char *rest = hex + 2;
     int rc = 0;
     if (tmpname[0]) {
-        if (renameat2(st->objects_fd, tmpname, subfd, rest, RENAME_NOREPLACE) != 0) {
+        if (renameat2(dirfd, tmpname, subfd, rest, RENAME_NOREPLACE) != 0) {
             rc = errno == EEXIST ? 0 : custody_err_from_errno(errno);
-            unlinkat(st->objects_fd, tmpname, 0);
+            unlinkat(dirfd, tmpname, 0);
         }
     } else {
         rc = store_link_tmpfile(fd, subfd, rest);
         if (rc == CUSTODY_EEXIST) rc = 0;
     }
     if (!rc) rc = store_fsync(subfd);
-    if (!rc && made) rc = store_fsync(st->objects_fd);
+    if (!rc && made) rc = store_fsync(dirfd);
     close(subfd);
     return rc;
 }
 
-int store_obj_put(struct store *st, int srcfd, const char *hint, bool trust_hint,
+int store_obj_put(struct store *st, const char *root, int srcfd, const char *hint, bool trust_hint,
                   char out_hex[UTIL_SHA256_HEX_LEN + 1], uint64_t *size)
 {
-    if (hint && store_obj_exists(st, hint)) {
+    bool enc = store_root_encrypted(st, root);
+    int dirfd = obj_dir(st, enc);
+    if (hint && obj_exists_in(dirfd, hint)) {
         util_strlcpy(out_hex, hint, UTIL_SHA256_HEX_LEN + 1);
         if (size) {
             struct stat sb;
@@ -271,11 +288,15 @@ int store_obj_put(struct store *st, int srcfd, const char *hint, bool trust_hint
     if (trust_hint && (!hint || !hex_valid(hint))) return CUSTODY_EINVAL;
     int fd;
     char tmpname[64];
-    int rc = store_tmpfile(st->objects_fd, &fd, tmpname, sizeof tmpname);
+    int rc = store_tmpfile(dirfd, &fd, tmpname, sizeof tmpname);
     if (rc) return rc;
     uint64_t copied = 0;
-    rc = store_copy_fd(srcfd, fd, &copied);
-    if (!rc) {
+    if (enc) /* named by the hash of what was read and encrypted, or by the hint */
+        rc = store_crypt_encrypt(&st->crypt->key, srcfd, fd, trust_hint ? hint : NULL, out_hex,
+                                 &copied);
+    else
+        rc = store_copy_fd(srcfd, fd, &copied);
+    if (!rc && !enc) {
         if (trust_hint) {
             util_strlcpy(out_hex, hint, UTIL_SHA256_HEX_LEN + 1);
         } else {
@@ -287,9 +308,9 @@ int store_obj_put(struct store *st, int srcfd, const char *hint, bool trust_hint
     if (!rc && fchmod(fd, 0444) != 0) rc = custody_err_from_errno(errno);
     if (!rc) rc = store_fsync(fd);
     if (!rc)
-        rc = obj_publish(st, fd, tmpname, out_hex);
+        rc = obj_publish(dirfd, fd, tmpname, out_hex);
     else if (tmpname[0])
-        unlinkat(st->objects_fd, tmpname, 0);
+        unlinkat(dirfd, tmpname, 0);
     close(fd);
     if (!rc && size) *size = copied;
     return rc;
@@ -304,7 +325,7 @@ int store_keep_prior(struct store *st, const char *root, const char *path, int f
     int rc = store_vdb_last(st, root, path, &last, &found);
     if (rc) return rc;
     uint64_t size = 0;
-    rc = store_obj_put(st, fd, cur_hex, false, out_hex, &size);
+    rc = store_obj_put(st, root, fd, cur_hex, false, out_hex, &size);
     if (rc) return rc;
     if (found && strcmp(last.sha256, out_hex) == 0)
         return 0; /* what is on disk is what we recorded last */
@@ -354,15 +375,21 @@ int store_versions(struct store *st, const char *root, const char *path, struct 
     return 0;
 }
 
-/* Looks up a restorable version and opens its object. */
+/* Looks up a restorable version and opens its object; *enc tells whether
+ * it is an encrypted one. The root's own namespace is tried first, then the
+ * other: history kept before the root's label changed stays readable. */
 static int version_object(struct store *st, const char *root, const char *norm, int64_t version,
-                          struct store_version *v, int *fd)
+                          struct store_version *v, int *fd, bool *enc)
 {
     if (version <= 0) return CUSTODY_ENOVERSION;
     int rc = store_vdb_get(st, root, norm, version, v);
     if (rc) return rc;
     if (!v->sha256[0]) return CUSTODY_ENOVERSION; /* a tombstone has no content */
-    return store_obj_open(st, v->sha256, fd);
+    *enc = store_root_encrypted(st, root);
+    rc = store_obj_open(st, v->sha256, *enc, fd);
+    if (rc != CUSTODY_ENOVERSION) return rc;
+    *enc = !*enc;
+    return store_obj_open(st, v->sha256, *enc, fd);
 }
 
 int store_open_version(struct store *st, const char *root, const char *path, int64_t version,
@@ -374,12 +401,20 @@ int store_open_version(struct store *st, const char *root, const char *path, int
     char norm[STORE_PATH_MAX];
     struct store_rootset *rs;
     int rootfd, fd;
+    bool enc;
     int rc = store_prepare(st, root, path, norm, &rs, &rootfd);
     if (rc) return rc;
     store_roots_release(rs);
     struct store_version v;
-    rc = version_object(st, root, norm, version, &v, &fd);
+    rc = version_object(st, root, norm, version, &v, &fd, &enc);
     if (rc) return rc;
+    if (enc) { /* readers get the verified plaintext in an anonymous file */
+        int pfd;
+        rc = store_crypt_open_plain(st, fd, v.sha256, &pfd);
+        close(fd);
+        if (rc) return rc;
+        fd = pfd;
+    }
     if (fstat(fd, &h->st) != 0) {
         rc = custody_err_from_errno(errno);
         close(fd);
@@ -389,9 +424,18 @@ int store_open_version(struct store *st, const char *root, const char *path, int
         close(fd);
         return CUSTODY_EIO; /* the object store holds only regular files */
     }
+    if (enc) { /* its hash is known (and was just authenticated): no rehash */
+        uint8_t d[UTIL_SHA256_LEN];
+        if (util_hex_decode(v.sha256, UTIL_SHA256_HEX_LEN, d) == 0) store_hcache_put(st, &h->st, d);
+    }
     h->fd = fd;
     h->type = STORE_FILE;
     return 0;
+}
+
+static int rollback_sink(void *arg, const void *data, size_t len)
+{
+    return store_write_append(arg, data, len);
 }
 
 int store_rollback(struct store *st, const char *root, const char *path, int64_t version,
@@ -400,17 +444,27 @@ int store_rollback(struct store *st, const char *root, const char *path, int64_t
     char norm[STORE_PATH_MAX];
     struct store_rootset *rs;
     int rootfd, fd;
+    bool enc;
     int rc = store_prepare(st, root, path, norm, &rs, &rootfd);
     if (rc) return rc;
     store_roots_release(rs);
     struct store_version v;
-    rc = version_object(st, root, norm, version, &v, &fd);
+    rc = version_object(st, root, norm, version, &v, &fd, &enc);
     if (rc) return rc;
     struct store_writer *w;
     rc = store_write_begin(st, root, norm, &w);
     if (rc) {
         close(fd);
         return rc;
+    }
+    if (enc) { /* decrypted straight into the writer; any failure aborts it */
+        rc = store_crypt_decrypt(&st->crypt->key, fd, v.sha256, 0, UINT64_MAX, rollback_sink, w);
+        close(fd);
+        if (rc) {
+            store_write_abort(w);
+            return rc;
+        }
+        return store_write_commit_op(w, NULL, "rollback", res);
     }
     enum { BUF = 128 * 1024 };
     char *buf = util_calloc(1, BUF);

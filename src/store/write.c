@@ -276,10 +276,21 @@ static int put_in_place(struct store_writer *w)
     return 0;
 }
 
+int64_t store_prior_version(struct store *st, const char *root, const char *path,
+                            const char *prev_hex)
+{
+    struct store_version last;
+    bool found = false;
+    if (!st->opts.versions || store_vdb_last(st, root, path, &last, &found) != 0 || !found)
+        return 0;
+    return strcmp(last.sha256, prev_hex) == 0 ? last.id : 0;
+}
+
 int store_write_commit_op(struct store_writer *w, const struct store_precond *pre, const char *op,
                           struct store_write_result *res)
 {
     if (!w) return CUSTODY_EINVAL;
+    if (res) memset(res, 0, sizeof *res);
     struct store *st = w->st;
     int rc = w->err, priorfd = -1;
     unsigned idx = 0;
@@ -309,7 +320,7 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
     char kept[UTIL_SHA256_HEX_LEN + 1];
     if (st->opts.versions) {
         if ((rc = precheck(w, pre, &spec, spec_exists)) ||
-            (rc = store_obj_put(st, w->fd, newhex, true, kept, NULL)))
+            (rc = store_obj_put(st, w->root, w->fd, newhex, true, kept, NULL)))
             goto out;
     }
 
@@ -329,11 +340,10 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
         rc = CUSTODY_EPERM;
         goto out;
     }
-    char curhex[UTIL_SHA256_HEX_LEN + 1];
+    char curhex[UTIL_SHA256_HEX_LEN + 1], prevhex[UTIL_SHA256_HEX_LEN + 1] = "";
     bool have_hash = false;
     struct stat psb;
-    if (cur_exists && S_ISREG(cur.st_mode) &&
-        (st->opts.versions || store_precond_needs_hash(pre))) {
+    if (cur_exists && S_ISREG(cur.st_mode)) { /* the edit journal names the prior content */
         if ((rc = store_open_child_file(w->parentfd, w->name, &priorfd, &psb)) ||
             (rc = store_content_hash(st, priorfd, &psb, true, curhex)))
             goto out;
@@ -347,6 +357,9 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
     if (st->opts.versions && priorfd >= 0 &&
         (rc = store_keep_prior(st, w->root, w->path, priorfd, &psb, curhex, kept)))
         goto out;
+    if (priorfd >= 0) /* the copy kept is named by what it really holds */
+        memcpy(prevhex, st->opts.versions ? kept : curhex, sizeof prevhex);
+    int64_t prev_version = store_prior_version(st, w->root, w->path, prevhex);
     if ((rc = put_in_place(w))) goto out;
 
     /* The new content is visible from here on; report later failures but
@@ -364,6 +377,8 @@ int store_write_commit_op(struct store_writer *w, const struct store_precond *pr
         memcpy(res->sha256, newhex, sizeof res->sha256);
         res->size = w->size;
         res->version = seq;
+        memcpy(res->prev_sha256, prevhex, sizeof res->prev_sha256);
+        res->prev_version = prev_version;
     }
 out:
     if (priorfd >= 0) close(priorfd);

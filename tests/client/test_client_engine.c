@@ -610,3 +610,46 @@ TEST(client_engine_unreachable)
     ASSERT_EQ(CUSTODY_ENAMETOOLONG, custody_client_open(longp, &c));
     ASSERT_NULL(c);
 }
+
+TEST(client_engine_consent)
+{
+    custody_client_t *c = fake_start();
+    custody_write_result_t res;
+    /* no token: no header */
+    ASSERT_OK(custody_put_buf(c, "demo:/a.txt", "x", 1, NULL, &res));
+    ASSERT_NULL(hdr(&g_fake.last, "X-Custody-Consent"));
+    /* with one: on every change (PUT, DELETE, POST), not on reads */
+    ASSERT_OK(custody_client_set_consent(c, "ticket 42: ok by alice"));
+    ASSERT_OK(custody_put_buf(c, "demo:/a.txt", "x", 1, NULL, &res));
+    ASSERT_STR_EQ("ticket 42: ok by alice", hdr(&g_fake.last, "X-Custody-Consent"));
+    ASSERT_OK(custody_delete(c, "demo:/a.txt", NULL));
+    ASSERT_STR_EQ("ticket 42: ok by alice", hdr(&g_fake.last, "X-Custody-Consent"));
+    ASSERT_OK(custody_rollback(c, "demo:/a.txt", 1, &res));
+    ASSERT_STR_EQ("ticket 42: ok by alice", hdr(&g_fake.last, "X-Custody-Consent"));
+    custody_stat_t st;
+    ASSERT_OK(custody_stat(c, "demo:/hello.txt", &st));
+    ASSERT_STR_EQ("HEAD", g_fake.last.method);
+    ASSERT_NULL(hdr(&g_fake.last, "X-Custody-Consent"));
+    /* bounded: 1..512 printable ASCII; a bad one keeps the previous token */
+    char big[CUSTODY_CONSENT_MAX + 2];
+    memset(big, 'c', sizeof big);
+    big[CUSTODY_CONSENT_MAX + 1] = '\0';
+    static const char *const bad[] = {"tab\there", "new\nline", "caf\xc3\xa9", "\x7f"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(bad) + 1; i++) {
+        const char *t = i < UTIL_ARRAY_LEN(bad) ? bad[i] : big;
+        ASSERT_EQ(CUSTODY_EINVAL, custody_client_set_consent(c, t));
+        ASSERT_EQ(CUSTODY_ERRSRC_ARGUMENT, custody_client_last_error_source(c));
+    }
+    ASSERT_OK(custody_put_buf(c, "demo:/a.txt", "x", 1, NULL, &res));
+    ASSERT_STR_EQ("ticket 42: ok by alice", hdr(&g_fake.last, "X-Custody-Consent"));
+    big[CUSTODY_CONSENT_MAX] = '\0';
+    ASSERT_OK(custody_client_set_consent(c, big));
+    ASSERT_OK(custody_put_buf(c, "demo:/a.txt", "x", 1, NULL, &res));
+    ASSERT_STR_CONTAINS(g_fake.last.headers, big); /* all 512 bytes (hdr() keeps 511) */
+    /* NULL or "" stops sending it */
+    ASSERT_OK(custody_client_set_consent(c, ""));
+    ASSERT_OK(custody_put_buf(c, "demo:/a.txt", "x", 1, NULL, &res));
+    ASSERT_NULL(hdr(&g_fake.last, "X-Custody-Consent"));
+    ASSERT_EQ(CUSTODY_EINVAL, custody_client_set_consent(NULL, "x"));
+    custody_client_close(c);
+}

@@ -67,15 +67,15 @@ static void full_event(struct ledger_event *ev)
     "\"policy_ids\":[\"p-read\",\"p-audit\"],\"principal_id\":\"alice@example.com\","              \
     "\"reason\":\"policy p-read\","                                                                \
     "\"resource_id\":\"docs:/reports/\xc3\xa9t\xc3\xa9 \\\"q3\\\".txt\","                          \
-    "\"schema\":\"custody.audit.event/v1\",\"session_id\":\"sess-42\",\"status\":206,"             \
+    "\"schema\":\"custody.audit.event/v2\",\"session_id\":\"sess-42\",\"status\":206,"             \
     "\"timestamp\":\"2026-11-26T09:00:00.123456789Z\",\"version\":7}"
 
 /* The same, signed with test_key(): Ed25519 is deterministic, and the
  * signature was computed with python3's cryptography over FULL_EVENT_JSON. */
 #define FULL_EVENT_SIG                                                                             \
-    "\"signature\":{\"alg\":\"ed25519\",\"key_id\":\"0a1b2c3d\",\"sig\":\"w0g88/"                  \
-    "hqHGmUcNQ82TuEi11r"                                                                           \
-    "UASylMULlvWA3iRVe5LJZIXL7ScOqQ4PTy2vmkQKWzB+oJyV7Zo3d8bldB6zCA==\"},"
+    "\"signature\":{\"alg\":\"ed25519\",\"key_id\":\"0a1b2c3d\",\"sig\":"                          \
+    "\"zBiZxMQpky2fHuqqd0mq7cKT"                                                                   \
+    "xdVCbi3xft5LpfjsZ7pHDzaAuHbHpeI8MI1NT97VMKhydMPk74yqFPYAXj/WCw==\"},"
 
 static char *encode(struct ledger_event *ev, const struct ledger_privacy *pv,
                     const struct tlog_key *k)
@@ -142,7 +142,7 @@ TEST(event_encode_minimal)
     char want[512];
     snprintf(want, sizeof want,
              "{\"action\":\"stat\",\"bytes_transferred\":0,\"decision\":\"deny\","
-             "\"event_id\":\"%s\",\"latency_ms\":0,\"schema\":\"custody.audit.event/v1\","
+             "\"event_id\":\"%s\",\"latency_ms\":0,\"schema\":\"custody.audit.event/v2\","
              "\"timestamp\":\"2026-11-26T09:00:00.000000000Z\"}",
              ev.event_id);
     ASSERT_STR_EQ(want, s);
@@ -538,12 +538,12 @@ TEST(event_signature_tamper)
     }
     /* a broken signature member */
     static const char *const sig_edits[][2] = {
-        {"\"sig\":\"w0g8", "\"sig\":\"x0g8"},
+        {"\"sig\":\"zBiZ", "\"sig\":\"yBiZ"},
         {"\"alg\":\"ed25519\"", "\"alg\":\"ed448\""},
         {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0a1b2c3e\""},
         {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0A1B2C3D\""},
-        {"CA==\"", "CA=\""},
-        {"CA==\"", "CB==\""}, /* non-canonical padding bits */
+        {"Cw==\"", "Cw=\""},
+        {"Cw==\"", "Cx==\""}, /* non-canonical padding bits */
         {"\"alg\":\"ed25519\",", ""},
         {"\"alg\":\"ed25519\",", "\"alg\":\"ed25519\",\"x\":1,"},
     };
@@ -657,8 +657,9 @@ TEST(event_decode_rejects)
     char *s = encode(&ev, NULL, NULL);
     static const char *const edits[][2] = {
         /* schema */
-        {"custody.audit.event/v1", "custody.audit.event/v2"},
-        {"\"schema\":\"custody.audit.event/v1\",", ""},
+        {"custody.audit.event/v2", "custody.audit.event/v3"},
+        {"custody.audit.event/v2", "custody.audit.event/V2"},
+        {"\"schema\":\"custody.audit.event/v2\",", ""},
         /* required members */
         {"\"action\":\"read\",", ""},
         {"\"decision\":\"allow\",", ""},
@@ -759,5 +760,186 @@ TEST(event_decode_rejects)
     ASSERT_OK(ledger_event_decode(huge, LEDGER_EVENT_MAX, &v)); /* trailing spaces */
     ledger_event_view_free(&v);
     free(huge);
+    free(s);
+}
+
+/* ---- the edit journal: "edit" records (docs/ledger.md) ---- */
+
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+/* full_event() as a move with an edit at both ends and a consent token. */
+static void edit_event(struct ledger_event *ev)
+{
+    full_event(ev);
+    ev->action = "move";
+    ev->has_edit = true;
+    ev->edit.prev_sha256 = SHA_ABC;
+    ev->edit.prev_version = 6;
+    ev->edit.version = 7;
+    ev->has_edit_destination = true;
+    ev->edit_destination.new_sha256 = SHA_ABC;
+    ev->edit_destination.version = 1;
+    ev->consent = "ok-by-alice";
+}
+
+/* Cross-checked with python3 (json.dumps sort_keys, separators) and
+ * cryptography's Ed25519 with test_key(): nulls for the absent hashes and
+ * versions, members sorted inside "edit" and "destination" too. */
+#define EDIT_JSON                                                                                  \
+    "\"edit\":{\"consent\":\"ok-by-alice\",\"destination\":{\"new_sha256\":\"" SHA_ABC "\","       \
+    "\"prev_sha256\":null,\"prev_version\":null,\"version\":1},\"new_sha256\":null,"               \
+    "\"prev_sha256\":\"" SHA_ABC "\",\"prev_version\":6,\"version\":7},"
+#define EDIT_SIG                                                                                   \
+    "f18esff60boUGwbdd7IYYd9qNYjdkvoJO79Tqblz7ex/oyurwSKDa3cUfukgly1wO9MK/kGQ1EQA/caO4c6hAw=="
+
+TEST(event_edit_known_answer)
+{
+    struct tlog_key k = test_key();
+    struct ledger_event ev;
+    edit_event(&ev);
+    char *s = encode(&ev, NULL, NULL);
+    char *want = replace(FULL_EVENT_JSON, "\"endpoint_id\"", EDIT_JSON "\"endpoint_id\"");
+    char *want2 = replace(want, "\"action\":\"read\"", "\"action\":\"move\"");
+    ASSERT_STR_EQ(want2, s);
+    free(s);
+    /* signed: the signature covers the edit record */
+    ev.sign = true;
+    s = encode(&ev, NULL, &k);
+    ASSERT_STR_CONTAINS(s, "\"sig\":\"" EDIT_SIG "\"");
+    ASSERT_OK(ledger_event_verify_signature(s, strlen(s), &k));
+    static const char *const edits[][2] = {
+        {"\"prev_version\":6", "\"prev_version\":5"},
+        {"\"consent\":\"ok-by-alice\",", ""},
+        {"\"consent\":\"ok-by-alice\"", "\"consent\":\"ok-by-bob\""},
+        {"\"new_sha256\":null,", "\"new_sha256\":\"" SHA_ABC "\","},
+        {"\"prev_sha256\":null", "\"prev_sha256\":\"" SHA_ABC "\""},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(edits); i++) {
+        char *t = replace(s, edits[i][0], edits[i][1]);
+        ASSERT_EQ(CUSTODY_EBADSIG, ledger_event_verify_signature(t, strlen(t), &k));
+        free(t);
+    }
+    /* decodes; the view says there is an edit and names the destination */
+    struct ledger_event_view v;
+    ASSERT_OK(ledger_event_decode(s, strlen(s), &v));
+    ASSERT(v.has_edit);
+    ASSERT_STR_EQ("docs:/archive/q3.txt", v.destination_id);
+    ledger_event_view_free(&v);
+    ASSERT_NULL(v.destination_id);
+    free(s);
+    free(want);
+    free(want2);
+
+    /* a plain write: no destination, no consent */
+    minimal_event(&ev);
+    ev.action = "write";
+    ev.decision = "allow";
+    ev.has_edit = true;
+    ev.edit.new_sha256 = SHA_ABC;
+    ev.edit.version = 1;
+    s = encode(&ev, NULL, NULL);
+    ASSERT_STR_CONTAINS(s, "\"edit\":{\"new_sha256\":\"" SHA_ABC "\",\"prev_sha256\":null,"
+                           "\"prev_version\":null,\"version\":1},\"event_id\"");
+    ASSERT_OK(ledger_event_decode(s, strlen(s), &v));
+    ASSERT(v.has_edit);
+    ASSERT_NULL(v.destination_id);
+    ledger_event_view_free(&v);
+    free(s);
+    /* without an edit, the view says so */
+    minimal_event(&ev);
+    s = encode(&ev, NULL, NULL);
+    ASSERT_OK(ledger_event_decode(s, strlen(s), &v));
+    ASSERT(!v.has_edit);
+    ledger_event_view_free(&v);
+    free(s);
+}
+
+TEST(event_edit_encode_rejects)
+{
+    struct ledger_event ev;
+    /* parts of an edit without the edit */
+    minimal_event(&ev);
+    ev.consent = "yes";
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    minimal_event(&ev);
+    ev.has_edit_destination = true;
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    /* consent tokens: 1..512 bytes of printable ASCII */
+    char big[LEDGER_CONSENT_MAX + 2];
+    memset(big, 'c', sizeof big);
+    big[LEDGER_CONSENT_MAX + 1] = '\0';
+    static const char *bad_consent[] = {"", "tab\there", "new\nline", "caf\xc3\xa9", "\x7f"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_consent) + 1; i++) {
+        edit_event(&ev);
+        ev.consent = i < UTIL_ARRAY_LEN(bad_consent) ? bad_consent[i] : big;
+        ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    }
+    edit_event(&ev);
+    big[LEDGER_CONSENT_MAX] = '\0'; /* exactly the limit */
+    ev.consent = big;
+    ASSERT_OK(encode_rc(&ev));
+    edit_event(&ev);
+    ev.consent = " ~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}";
+    ASSERT_OK(encode_rc(&ev));
+    /* hashes and versions */
+    edit_event(&ev);
+    ev.edit.prev_sha256 = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    edit_event(&ev);
+    ev.edit_destination.new_sha256 = "abc";
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    edit_event(&ev);
+    ev.edit.version = -1;
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+    edit_event(&ev);
+    ev.edit_destination.prev_version = 9007199254740992ll; /* 2^53 */
+    ASSERT_EQ(CUSTODY_EINVAL, encode_rc(&ev));
+}
+
+TEST(event_edit_decode_rejects)
+{
+    struct ledger_event ev;
+    edit_event(&ev);
+    char *s = encode(&ev, NULL, NULL);
+    static const char *const edits[][2] = {
+        /* an older event cannot have an edit */
+        {"custody.audit.event/v2", "custody.audit.event/v1"},
+        /* types */
+        {"\"edit\":{", "\"edit\":null,\"x\":{"},
+        {"\"prev_version\":6", "\"prev_version\":0"},
+        {"\"prev_version\":6", "\"prev_version\":\"6\""},
+        {"\"prev_version\":6", "\"prev_version\":-6"},
+        {"\"new_sha256\":null,\"prev_sha256\"", "\"new_sha256\":\"abc\",\"prev_sha256\""},
+        {"\"prev_sha256\":\"ba78", "\"prev_sha256\":\"BA78"},
+        {"\"consent\":\"ok-by-alice\"", "\"consent\":\"tab\\there\""},
+        {"\"consent\":\"ok-by-alice\"", "\"consent\":\"\""},
+        {"\"consent\":\"ok-by-alice\"", "\"consent\":null"},
+        {"\"consent\":\"ok-by-alice\"", "\"consent\":\"caf\xc3\xa9\""},
+        /* every side member is required, nothing else is allowed */
+        {"\"prev_version\":6,", ""},
+        {"\"new_sha256\":null,\"prev_sha256\"", "\"prev_sha256\""},
+        {"\"version\":1}", "\"version\":1,\"extra\":1}"},
+        {"\"version\":7},", "\"version\":7,\"extra\":1},"},
+        {"\"prev_sha256\":null,\"prev_version\":null,", "\"prev_version\":null,"},
+        /* consent and destination only at the top */
+        {"\"destination\":{", "\"destination\":{\"consent\":\"x\","},
+        {"\"destination\":{", "\"destination\":{\"destination\":{},"},
+        {"\"destination\":{\"new_sha256\"", "\"destination\":[{\"new_sha256\""},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(edits); i++) {
+        char *t = replace(s, edits[i][0], edits[i][1]);
+        expect_decode_fails(t);
+        free(t);
+    }
+    /* v1 events without an edit still decode */
+    minimal_event(&ev);
+    char *m = encode(&ev, NULL, NULL);
+    char *t = replace(m, "custody.audit.event/v2", "custody.audit.event/v1");
+    struct ledger_event_view v;
+    ASSERT_OK(ledger_event_decode(t, strlen(t), &v));
+    ASSERT(!v.has_edit);
+    ledger_event_view_free(&v);
+    free(t);
+    free(m);
     free(s);
 }

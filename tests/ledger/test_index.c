@@ -368,6 +368,76 @@ TEST(index_undecodable_entries)
     free(path);
 }
 
+/* An edit event (write, delete, move...) on resource, with a destination. */
+static void add_edit(struct entries *e, const char *action, const char *resource,
+                     const char *destination, bool edit)
+{
+    struct ledger_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.time_ns = T0 + e->n * SEC;
+    ev.action = action;
+    ev.resource_id = resource;
+    ev.destination_id = destination;
+    ev.decision = edit ? "allow" : "error";
+    ev.has_edit = edit;
+    ev.edit.new_sha256 = SHA_A;
+    ev.edit.version = 1;
+    struct strbuf sb = STRBUF_INIT;
+    ASSERT_OK(ledger_event_encode(&ev, NULL, NULL, &sb));
+    e->lens[e->n] = sb.len;
+    e->bytes[e->n++] = sb_detach(&sb);
+}
+
+TEST(index_search_edits_and_destination)
+{
+    char *path = db_path("index.db");
+    struct ledger_index *ix = NULL;
+    ASSERT_OK(ledger_index_open(path, "example.com/log", &ix));
+    struct entries e;
+    e.n = 0;
+    add_edit(&e, "write", "docs:/a.txt", NULL, true);                    /* 0 */
+    add_event(&e, "read", "alice", NULL, "docs:/a.txt", "allow", SHA_A); /* 1: no edit */
+    add_edit(&e, "write", "docs:/a.txt", NULL, false);                   /* 2: failed, no edit */
+    add_edit(&e, "move", "docs:/a.txt", "docs:/b.txt", true);            /* 3 */
+    add_edit(&e, "write", "docs:/b.txt", NULL, true);                    /* 4 */
+    add_edit(&e, "move", "docs:/c.txt", "docs:/a.txt", true);            /* 5 */
+    add_edit(&e, "move", "docs:/sub/x", "docs:/sub2/y", true);           /* 6 */
+    ASSERT_OK(index_add(ix, &e, 0, e.n));
+    struct ledger_query q;
+    memset(&q, 0, sizeof q);
+    q.resource = "docs:/a.txt";
+    EXPECT(ix, &q, 0, 1, 2, 3);
+    q.or_destination = true;
+    EXPECT(ix, &q, 0, 1, 2, 3, 5);
+    q.edits_only = true;
+    EXPECT(ix, &q, 0, 3, 5);
+    q.or_destination = false;
+    EXPECT(ix, &q, 0, 3);
+    q.resource = "docs:/b.txt";
+    q.or_destination = true;
+    EXPECT(ix, &q, 3, 4);
+    q.descending = true;
+    q.limit = 1;
+    EXPECT(ix, &q, 4);
+    /* with a prefix: either end under it */
+    memset(&q, 0, sizeof q);
+    q.resource = "docs:/sub2/";
+    q.resource_prefix = true;
+    EXPECT_NONE(ix, &q);
+    q.or_destination = true;
+    EXPECT(ix, &q, 6);
+    q.resource = "docs:/";
+    q.edits_only = true;
+    EXPECT(ix, &q, 0, 3, 4, 5, 6);
+    memset(&q, 0, sizeof q);
+    q.edits_only = true;
+    q.action = "move";
+    EXPECT(ix, &q, 3, 5, 6);
+    ledger_index_close(ix);
+    entries_free(&e);
+    free(path);
+}
+
 TEST(index_reopen_keeps_data)
 {
     char *path = db_path("index.db");
@@ -451,7 +521,7 @@ TEST(index_corrupt_file_recreated)
     static const char *const foreign[] = {
         "CREATE TABLE meta (k, v); CREATE TABLE events (x); INSERT INTO events VALUES (1);",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value);"
-        "INSERT INTO meta VALUES ('origin', 'example.com/log'), ('schema_version', 2);"
+        "INSERT INTO meta VALUES ('origin', 'example.com/log'), ('schema_version', 1);"
         "CREATE TABLE events (idx INTEGER PRIMARY KEY, event_id TEXT, time_ns INTEGER,"
         " action TEXT, decision TEXT, principal TEXT, agent TEXT, resource TEXT, sha256 TEXT);"
         "INSERT INTO events (idx) VALUES (0), (1), (2);",
