@@ -186,6 +186,8 @@ custody_client_t *cli_client_new(struct cli *cli)
         custody_client_close(c);
         return NULL;
     }
+    if (cli->folder_tokens && (cli->agent_arg || cli->token_arg))
+        custody_client_set_token_scope(c, CUSTODY_TOKEN_FOLDER);
     return c;
 }
 

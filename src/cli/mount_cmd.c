@@ -33,6 +33,7 @@ int cli_cmd_mount(struct cli *cli, int argc, char **argv)
     }
     if (cli_operands(cmd, argc, 2, 2, &rc) < 0) return rc;
     signal(SIGPIPE, SIG_IGN);
+    cli->folder_tokens = true; /* this process holds the agent's key anyway */
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
     if (cli_daemon_ensure(cli, c) != 0) return CLI_EXIT_UNREACHABLE;

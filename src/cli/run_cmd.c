@@ -249,6 +249,7 @@ int cli_cmd_run(struct cli *cli, int argc, char **argv)
     }
     if (optind >= argc) return cli_usage_error(cmd, "which command? (custody run -- bash)");
     signal(SIGPIPE, SIG_IGN);
+    cli->folder_tokens = true; /* this process holds the agent's key anyway */
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;
     if (cli_daemon_ensure(cli, c) != 0) return CLI_EXIT_UNREACHABLE;

@@ -11,17 +11,26 @@
  * action and resource (a move: the closest directory holding both ends)
  * and keeps it until shortly before it expires. It never asks for more
  * than the call needs, and never retries a refusal with another scope or
- * identity.
+ * identity, except in folder mode (custody_client_set_token_scope), meant
+ * for surfaces that hold the agent's key anyway (custody mcp, the FUSE
+ * view): one token per action and folder, reused for the folder's other
+ * files, so that a call on a new file does not pay a mint (a durable event)
+ * of its own. A refused folder is remembered for 30 s and exact tokens are
+ * minted meanwhile: narrower, never wider.
  */
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/internal.h"
 
 #define AGENT_CACHE 8
-#define AGENT_MARGIN_S 5 /* a cached token is not used in its last seconds */
+#define AGENT_MARGIN_S 5   /* a cached token is not used in its last seconds */
+#define AGENT_REFUSED 8    /* folder scopes custodyd refused, remembered */
+#define AGENT_REFUSED_S 30 /* for this long (exact tokens are minted meanwhile) */
+#define SHARED_CACHE 64    /* folder tokens shared by the clients of one process */
 
 struct cached_token {
     char *scope; /* "ACTION RESOURCE" */
@@ -31,13 +40,27 @@ struct cached_token {
 
 struct custody__agent {
     char name[CUSTODY_AGENT_NAME_MAX + 1];
+    char pubhex[65]; /* the key's public half: tokens are bound to it */
     char *pem;
     size_t pem_len;
     char proof[UTIL_SESSION_PROOF_MAX];
     char *token; /* explicit, or NULL */
     struct cached_token cache[AGENT_CACHE];
     size_t next;
+    int scope_mode; /* CUSTODY_TOKEN_EXACT or CUSTODY_TOKEN_FOLDER */
+    struct cached_token refused[AGENT_REFUSED]; /* token unused: the folder scopes refused */
+    size_t next_refused;
+    char *held; /* a copy of the shared token this client is using */
 };
+
+/* Folder tokens are shared by every client of the process acting as the
+ * same agent with the same key (the FUSE view has one client per thread):
+ * scope "PUBHEX AGENT ACTION RESOURCE". */
+static struct {
+    pthread_mutex_t mu;
+    struct cached_token e[SHARED_CACHE];
+    size_t next;
+} g_shared = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void custody__agent_free(struct custody__agent *a)
 {
@@ -49,6 +72,8 @@ void custody__agent_free(struct custody__agent *a)
         free(a->cache[i].scope);
         free(a->cache[i].token);
     }
+    for (size_t i = 0; i < AGENT_REFUSED; i++) free(a->refused[i].scope);
+    free(a->held);
     free(a);
 }
 
@@ -64,6 +89,7 @@ int custody_client_set_agent(custody_client_t *c, const char *agent, const char 
     int rc = util_read_file(key_path, 64 * 1024, &a->pem, &a->pem_len);
     uint8_t pub[32];
     if (!rc) rc = util_ed25519_load_pem(a->pem, a->pem_len, pub);
+    if (!rc) util_hex_encode(pub, sizeof pub, a->pubhex);
     if (rc) {
         custody__agent_free(a);
         return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT,
@@ -87,6 +113,21 @@ int custody_client_set_token(custody_client_t *c, const char *token)
     return 0;
 }
 
+int custody_client_set_token_scope(custody_client_t *c, int mode)
+{
+    if (!c) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    struct custody__agent *a = custody__client_current_agent(c);
+    if (!a)
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "a token scope is for an agent: set the agent first");
+    if (mode != CUSTODY_TOKEN_EXACT && mode != CUSTODY_TOKEN_FOLDER)
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
+                                  "unknown token scope %d", mode);
+    a->scope_mode = mode;
+    return 0;
+}
+
 int custody__agent_proof(custody_client_t *c, struct custody__agent *a, bool fresh,
                          const char **out)
 {
@@ -99,16 +140,11 @@ int custody__agent_proof(custody_client_t *c, struct custody__agent *a, bool fre
     return 0;
 }
 
-/* The token's resource for a call: the resource, or for two resources in
- * one root the closest directory holding both ("demo:/a/" for demo:/a/x
- * and demo:/a/y; "demo:/" at worst). to may be "/path" (same root). */
-static void scope_resource(const char *res, const char *res2, struct strbuf *out)
+/* The closest directory holding both resources of a call in one root
+ * ("demo:/a/" for demo:/a/x and demo:/a/y; "demo:/" at worst). res2 may be
+ * "/path" (same root). */
+static void scope_common(const char *res, const char *res2, struct strbuf *out)
 {
-    sb_reset(out);
-    if (!res2) {
-        sb_puts(out, res);
-        return;
-    }
     const char *colon = strchr(res, ':');
     size_t rl = colon ? (size_t)(colon - res) : 0;
     const char *p1 = colon ? colon + 1 : res;
@@ -123,29 +159,83 @@ static void scope_resource(const char *res, const char *res2, struct strbuf *out
     sb_append(out, p1, last_slash + 1);
 }
 
-int custody__agent_token(custody_client_t *c, struct custody__agent *a, const char *action,
-                         const char *res, const char *res2, const char **out)
+/* The token's resource for a call: the resource, or for two resources the
+ * closest directory holding both. */
+static void scope_resource(const char *res, const char *res2, struct strbuf *out)
 {
-    *out = NULL;
-    if (a->token) {
-        *out = a->token;
-        return 0;
-    }
-    if (!res) return 0;
-    struct strbuf scope = STRBUF_INIT, resource = STRBUF_INIT;
-    scope_resource(res, res2, &resource);
-    sb_printf(&scope, "%s %s", action, resource.buf);
-    uint64_t now = util_now_ns() / 1000000000ull;
+    sb_reset(out);
+    if (res2)
+        scope_common(res, res2, out);
+    else
+        sb_puts(out, res);
+}
+
+/* The folder holding a scope, as a prefix: "demo:/a/" for demo:/a/x.txt,
+ * "demo:/" for demo:/a and for demo:/. */
+static void scope_folder(const char *scope, struct strbuf *out)
+{
+    sb_reset(out);
+    const char *slash = strrchr(scope, '/');
+    if (slash)
+        sb_append(out, scope, (size_t)(slash - scope) + 1);
+    else
+        sb_puts(out, scope);
+}
+
+static const char *cached(struct custody__agent *a, const char *scope, uint64_t now)
+{
     for (size_t i = 0; i < AGENT_CACHE; i++) {
         struct cached_token *t = &a->cache[i];
-        if (t->scope && strcmp(t->scope, scope.buf) == 0 && t->expires > now + AGENT_MARGIN_S) {
-            *out = t->token;
-            sb_free(&scope);
-            sb_free(&resource);
-            return 0;
+        if (t->scope && strcmp(t->scope, scope) == 0 && t->expires > now + AGENT_MARGIN_S)
+            return t->token;
+    }
+    return NULL;
+}
+
+/* The shared folder token for scope, copied into a->held; NULL if none. */
+static const char *shared_get(struct custody__agent *a, const char *scope, uint64_t now)
+{
+    const char *out = NULL;
+    pthread_mutex_lock(&g_shared.mu);
+    for (size_t i = 0; i < SHARED_CACHE && !out; i++) {
+        struct cached_token *t = &g_shared.e[i];
+        if (t->scope && strcmp(t->scope, scope) == 0 && t->expires > now + AGENT_MARGIN_S) {
+            free(a->held);
+            out = a->held = util_strdup(t->token);
         }
     }
-    json_t *req = json_pack("{s:s, s:s}", "action", action, "resource", resource.buf);
+    pthread_mutex_unlock(&g_shared.mu);
+    return out;
+}
+
+static void shared_put(const char *scope, const char *token, uint64_t expires)
+{
+    pthread_mutex_lock(&g_shared.mu);
+    struct cached_token *t = &g_shared.e[g_shared.next++ % SHARED_CACHE];
+    free(t->scope);
+    if (t->token) OPENSSL_cleanse(t->token, strlen(t->token));
+    free(t->token);
+    t->scope = util_strdup(scope);
+    t->token = util_strdup(token);
+    t->expires = expires;
+    pthread_mutex_unlock(&g_shared.mu);
+}
+
+static bool refused_lately(struct custody__agent *a, const char *scope, uint64_t now)
+{
+    for (size_t i = 0; i < AGENT_REFUSED; i++) {
+        struct cached_token *t = &a->refused[i];
+        if (t->scope && strcmp(t->scope, scope) == 0 && t->expires > now) return true;
+    }
+    return false;
+}
+
+/* Asks custodyd for a token for one action on resource and caches it under
+ * scope ("ACTION RESOURCE"). */
+static int mint(custody_client_t *c, struct custody__agent *a, const char *action,
+                const char *resource, const char *scope, const char **out)
+{
+    json_t *req = json_pack("{s:s, s:s}", "action", action, "resource", resource);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     struct strbuf resp = STRBUF_INIT;
@@ -163,7 +253,7 @@ int custody__agent_token(custody_client_t *c, struct custody__agent *a, const ch
             struct cached_token *t = &a->cache[a->next++ % AGENT_CACHE];
             free(t->scope);
             free(t->token);
-            t->scope = sb_detach(&scope);
+            t->scope = util_strdup(scope);
             t->token = util_strdup(tok);
             t->expires = (uint64_t)exp;
             *out = t->token;
@@ -171,7 +261,49 @@ int custody__agent_token(custody_client_t *c, struct custody__agent *a, const ch
         json_decref(doc);
     }
     sb_free(&resp);
-    sb_free(&scope);
+    return rc;
+}
+
+int custody__agent_token(custody_client_t *c, struct custody__agent *a, const char *action,
+                         const char *res, const char *res2, const char **out)
+{
+    *out = NULL;
+    if (a->token) {
+        *out = a->token;
+        return 0;
+    }
+    if (!res) return 0;
+    struct strbuf resource = STRBUF_INIT, folder = STRBUF_INIT, scope = STRBUF_INIT,
+                  fscope = STRBUF_INIT;
+    scope_resource(res, res2, &resource);
+    sb_printf(&scope, "%s %s", action, resource.buf);
+    uint64_t now = util_now_ns() / 1000000000ull;
+    int rc = 0;
+    if (a->scope_mode == CUSTODY_TOKEN_FOLDER) {
+        scope_folder(resource.buf, &folder);
+        sb_printf(&fscope, "%s %s %s %s", a->pubhex, a->name, action, folder.buf);
+        if ((*out = shared_get(a, fscope.buf, now))) goto done;
+    }
+    if ((*out = cached(a, scope.buf, now))) goto done;
+    if (a->scope_mode == CUSTODY_TOKEN_FOLDER && !refused_lately(a, fscope.buf, now)) {
+        rc = mint(c, a, action, folder.buf, fscope.buf, out);
+        if (!rc) {
+            for (size_t i = 0; i < AGENT_CACHE; i++)
+                if (a->cache[i].token == *out) shared_put(fscope.buf, *out, a->cache[i].expires);
+            goto done;
+        }
+        if (rc != CUSTODY_EDENIED) goto done;
+        /* the folder is refused: remember it, and ask for exactly this call */
+        struct cached_token *t = &a->refused[a->next_refused++ % AGENT_REFUSED];
+        free(t->scope);
+        t->scope = util_strdup(fscope.buf);
+        t->expires = now + AGENT_REFUSED_S;
+    }
+    rc = mint(c, a, action, resource.buf, scope.buf, out);
+done:
     sb_free(&resource);
+    sb_free(&folder);
+    sb_free(&scope);
+    sb_free(&fscope);
     return rc;
 }

@@ -43,6 +43,18 @@ trap 'if [ -n "$MPID" ]; then kill -TERM $MPID 2>/dev/null; sleep 0.3; fusermoun
 events() { # events ARGS...: audit search --json results
   "${C[@]}" audit search --json --limit 10000 "$@" | python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
 }
+# events reach the index under a signed checkpoint (every 500 ms): wait
+# until at least N match (at most 10 s), then print them
+wait_events() { # wait_events N ARGS...
+  local want=$1 out
+  shift
+  for _ in $(seq 40); do
+    out=$(events "$@")
+    [ "$(echo "$out" | grep -c .)" -lt "$want" ] || break
+    sleep 0.25
+  done
+  echo "$out"
+}
 
 # --- a non-empty mount point is refused
 mkdir -p "$MNT"
@@ -85,7 +97,7 @@ head -c $((4 << 20)) /dev/urandom >"$ROOTDIR/big.bin"
 sum=$(dd if="$MNT/big.bin" bs=64k 2>/dev/null | sha256sum | cut -d' ' -f1)
 [ "$sum" = "$(sha256sum <"$ROOTDIR/big.bin" | cut -d' ' -f1)" ] || fail "a 4 MiB read through the view differs"
 sleep 0.2 # (release reaches the view after close returns)
-ev=$(events --resource demo:/big.bin --action read)
+ev=$(wait_events 2 --resource demo:/big.bin --action read)
 [ "$(echo "$ev" | grep -c .)" = 2 ] || fail "a sequential 4 MiB read made $(echo "$ev" | grep -c .) events, want 2: $ev"
 echo "$ev" | grep -q '"reason": *"custody fuse: open for reading' || fail "no open decision for big.bin: $ev"
 echo "$ev" | python3 -c '
@@ -135,7 +147,7 @@ grep -q "Permission denied" "$WORK/err" || fail "the refused write is not EACCES
 [ "$(sha256sum <"$ROOTDIR/README.md")" = "$before" ] || fail "a refused write changed the file"
 if mkdir "$MNT/nope" 2>/dev/null; then fail "the reader agent made a directory"; fi
 grep -q "reader-no-writes" "$WORK/mount.log" || fail "the view's log does not name the refusing policy"
-events --agent reader --decision deny --resource demo:/README.md | grep -q '"reader-no-writes"' ||
+wait_events 1 --agent reader --decision deny --resource demo:/README.md | grep -q '"reader-no-writes"' ||
   fail "the refusal is not in the ledger with its policy"
 unmount_view
 
