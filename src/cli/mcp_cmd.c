@@ -140,7 +140,7 @@ int cli_cmd_mcp(struct cli *cli, int argc, char **argv)
                         "  2. MCP roots protocol (if client supports it)\n"
                         "At least one directory must be provided by EITHER method for the "
                         "server to operate.\n");
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a signal */
+    signal(SIGPIPE, SIG_IGN);  /* a closed stdout is an error return, not a signal */
     cli->folder_tokens = true; /* this process holds the agent's key anyway */
     custody_client_t *c = cli_client(cli);
     if (!c) return CLI_EXIT_USAGE;

@@ -47,7 +47,7 @@ struct custody__agent {
     char *token; /* explicit, or NULL */
     struct cached_token cache[AGENT_CACHE];
     size_t next;
-    int scope_mode; /* CUSTODY_TOKEN_EXACT or CUSTODY_TOKEN_FOLDER */
+    int scope_mode;                             /* CUSTODY_TOKEN_EXACT or CUSTODY_TOKEN_FOLDER */
     struct cached_token refused[AGENT_REFUSED]; /* token unused: the folder scopes refused */
     size_t next_refused;
     char *held; /* a copy of the shared token this client is using */
@@ -72,7 +72,8 @@ void custody__agent_free(struct custody__agent *a)
         free(a->cache[i].scope);
         free(a->cache[i].token);
     }
-    for (size_t i = 0; i < AGENT_REFUSED; i++) free(a->refused[i].scope);
+    for (size_t i = 0; i < AGENT_REFUSED; i++)
+        free(a->refused[i].scope);
     free(a->held);
     free(a);
 }
