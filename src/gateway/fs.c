@@ -26,6 +26,7 @@ enum job_op {
     JOB_MOVE,
     JOB_ROLLBACK,
     JOB_VERSIONS,
+    JOB_VERSION_SERVE,
 };
 
 struct fs_job {
@@ -51,6 +52,7 @@ struct fs_job {
     bool truncated;
     struct store_version *vers;
     size_t nvers;
+    struct gw_identity id; /* JOB_VERSION_SERVE: decided once the version is open */
 };
 
 static struct fs_job *job_new(struct gateway *gw, struct http_req *req, enum job_op op,
@@ -320,7 +322,36 @@ static void job_work(void *arg)
     case JOB_VERSIONS:
         j->rc = store_versions(st, j->root, j->path, &j->vers, &j->nvers);
         break;
+    case JOB_VERSION_SERVE:
+        /* a SQLite lookup, and for an encrypted root a verified decryption */
+        j->rc = store_open_version(st, j->root, j->path, j->version, &j->h);
+        if (!j->rc) j->rc = store_content_hash(st, j->h.fd, &j->h.st, true, j->hex);
+        break;
     }
+}
+
+static int get_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                         const char *root, const char *path, int rc, const struct store_handle *h);
+
+/* GET ?version=N once the version is open: decided like any read (a
+ * missing version first, so only a reader learns it is missing). */
+static void version_done(struct fs_job *j)
+{
+    struct http_req *req = j->req;
+    int rc = j->rc;
+    if (get_authorize(j->gw, req, &j->id, j->root, j->path, rc, &j->h) != 0) {
+        job_free(j);
+        return;
+    }
+    if (rc) {
+        gw_error(req, rc, "%s:%s: %s", j->root, j->path, custody_strerror(rc));
+        job_free(j);
+        return;
+    }
+    int fd = j->h.fd;
+    j->h.fd = -1;
+    serve_file(req, fd, &j->h, false, j->hex, j->path);
+    job_free(j);
 }
 
 static void job_done(void *arg)
@@ -329,6 +360,10 @@ static void job_done(void *arg)
     struct http_req *req = j->req;
     char id[STORE_PATH_MAX + 80];
     gw_resource_id(id, sizeof id, j->root, j->path);
+    if (j->op == JOB_VERSION_SERVE) {
+        version_done(j);
+        return;
+    }
     if (j->rc) {
         static const char *what[] = {"read", "list", "write", "delete",
                                      "mkdir", "move", "rollback", "versions"};
@@ -381,6 +416,8 @@ static void job_done(void *arg)
     }
     case JOB_VERSIONS:
         gw_json(req, 200, versions_json(j));
+        break;
+    case JOB_VERSION_SERVE: /* answered by version_done */
         break;
     }
     job_free(j);
@@ -756,11 +793,14 @@ static void fs_get(struct gateway *gw, struct http_req *req, const struct gw_ide
             gw_error(req, CUSTODY_EINVAL, "version must be a number >= 1");
             return;
         }
-        rc = store_open_version(gw->store, root, path, (int64_t)v, &h);
         gw_audit_content(req, NULL, (int64_t)v);
-    } else {
-        rc = store_open_read(gw->store, root, path, &h);
+        struct fs_job *j = job_new(gw, req, JOB_VERSION_SERVE, root, path);
+        j->version = (int64_t)v;
+        j->id = *id;
+        job_submit(j);
+        return;
     }
+    rc = store_open_read(gw->store, root, path, &h);
     if (get_authorize(gw, req, id, root, path, rc, &h) != 0) {
         if (rc == 0)
             store_handle_close(&h);

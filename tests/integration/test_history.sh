@@ -119,6 +119,24 @@ rc=0
 "${C[@]}" history demo:/journal/h.txt --limit 0 >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "--limit 0 exited $rc, want 2"
 
+# ---- old versions are read off the event loop, decided like any read ----
+printf 'alpha' | "${C[@]}" put demo:/journal/v.txt >/dev/null || fail "put v1"
+printf 'beta' | "${C[@]}" put demo:/journal/v.txt >/dev/null || fail "put v2"
+[ "$(curl -sf --unix-socket "$SOCK" 'http://localhost/v1/fs/demo/journal/v.txt?version=1')" = alpha ] ||
+  fail "GET ?version=1 did not give the first content"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" 'http://localhost/v1/fs/demo/journal/v.txt?version=99')
+[ "$code" = 404 ] || fail "a missing version answered $code"
+"${C[@]}" agent add outsider >/dev/null || fail "agent add outsider"
+if "${C[@]}" --agent outsider cat demo:/journal/v.txt --version 1 >"$WORK/out" 2>"$WORK/err"; then
+  fail "an agent no policy permits read an old version"
+fi
+[ -s "$WORK/out" ] && fail "the refused version read printed content: $(cat "$WORK/out")"
+grep -qi "denied\|refused\|not permitted\|no policy" "$WORK/err" || fail "the refusal does not say so: $(cat "$WORK/err")"
+if "${C[@]}" --agent outsider cat demo:/journal/v.txt --version 99 >/dev/null 2>"$WORK/err"; then
+  fail "an agent no policy permits was answered for a missing version"
+fi
+grep -q "not_found\|no such" "$WORK/err" && fail "a refused agent learned that a version is missing: $(cat "$WORK/err")"
+
 # ---- consent tokens are bounded ----
 rc=0
 printf 'x' | "${C[@]}" put demo:/journal/c.txt --consent "$(printf 'bad\001')" >/dev/null 2>&1 || rc=$?
