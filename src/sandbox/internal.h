@@ -18,6 +18,9 @@ struct sbx_mount {
  * mounts on top of them). */
 int sbx_mounts_read(struct sbx_mount **out, size_t *n);
 void sbx_mounts_free(struct sbx_mount *m, size_t n);
+/* The same from mountinfo text (fuzz/fuzz_mountinfo.c); lines that do not
+ * have its shape are skipped. */
+int sbx_mounts_parse(const char *buf, size_t len, struct sbx_mount **out, size_t *n);
 
 /* Enforces the Landlock domain (landlock.c). */
 int sbx_landlock_enforce(struct strbuf *err);

@@ -4,13 +4,16 @@
  * protected directory shows up, and to see a view appear.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sandbox/internal.h"
 
-#define MOUNTS_MAX 65536 /* lines read from mountinfo */
+#define MOUNTS_MAX 65536          /* lines read from mountinfo */
+#define MOUNTINFO_MAX (64u << 20) /* bytes read from it */
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static char *unescape(const char *s, size_t len)
@@ -18,8 +21,8 @@ static char *unescape(const char *s, size_t len)
     char *out = util_calloc(1, len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\\' && i + 3 < len + 1 && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+        if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+            s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
             out[o++] = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
             i += 3;
         } else {
@@ -50,28 +53,44 @@ static int parse_line(char *line, struct sbx_mount *m)
     return 0;
 }
 
-int sbx_mounts_read(struct sbx_mount **out, size_t *n)
+int sbx_mounts_parse(const char *buf, size_t len, struct sbx_mount **out, size_t *n)
 {
-    FILE *fp = fopen("/proc/self/mountinfo", "re");
-    if (!fp) return custody_err_from_errno(errno);
     struct sbx_mount *v = NULL;
     size_t cnt = 0, cap = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    while (getline(&line, &lcap, fp) > 0 && cnt < MOUNTS_MAX) {
+    for (size_t at = 0; at < len && cnt < MOUNTS_MAX;) {
+        const char *nl = memchr(buf + at, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - (buf + at)) : len - at;
+        char *line = util_strndup(buf + at, ll);
+        at += ll + 1;
         struct sbx_mount m = {0};
-        if (parse_line(line, &m) != 0) continue;
+        int rc = strlen(line) == ll ? parse_line(line, &m) : -1; /* no NUL inside */
+        free(line);
+        if (rc != 0) continue;
         if (cnt == cap) {
             cap = cap ? cap * 2 : 64;
             v = util_realloc(v, cap * sizeof *v);
         }
         v[cnt++] = m;
     }
-    free(line);
-    fclose(fp);
     *out = v;
     *n = cnt;
     return 0;
+}
+
+int sbx_mounts_read(struct sbx_mount **out, size_t *n)
+{
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return custody_err_from_errno(errno);
+    struct strbuf sb = STRBUF_INIT;
+    char chunk[16384];
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof chunk)) > 0 && sb.len < MOUNTINFO_MAX)
+        sb_append(&sb, chunk, (size_t)got);
+    int e = got < 0 ? errno : 0;
+    close(fd);
+    int rc = e ? custody_err_from_errno(e) : sbx_mounts_parse(sb.buf ? sb.buf : "", sb.len, out, n);
+    sb_free(&sb);
+    return rc;
 }
 
 void sbx_mounts_free(struct sbx_mount *m, size_t n)
