@@ -207,6 +207,31 @@ int custody_move(custody_client_t *c, const char *from, const char *to, int over
 int custody_access(custody_client_t *c, const char *resource_id, const char *action,
                    const char *phase, const char *surface, int64_t first, int64_t last,
                    uint64_t bytes);
+/*
+ * Batches for the same surfaces (at most CUSTODY_ACCESS_BATCH_MAX files;
+ * one event per file, answered once all are durable).
+ *
+ * custody_access_grant: after listing directory dir_id, asks for reads of
+ * its files names[0..n-1] to be decided now; granted[i] says whether
+ * names[i] may be opened for reading without asking again during *ttl_ms.
+ * custody_access_usage: the usage reports of several closed files of the
+ * root root_id ("ROOT:/"), paths relative to the root ("/a/b.txt"), span
+ * [first, last] (-1: none) and bytes.
+ *
+ * Acting as an agent, the token must cover the files, not only dir_id or
+ * the root: use custody_client_set_token_scope(c, CUSTODY_TOKEN_FOLDER)
+ * (a file outside the token's folder is then simply not granted).
+ */
+#define CUSTODY_ACCESS_BATCH_MAX 1024
+typedef struct {
+    const char *path;
+    int64_t first, last;
+    uint64_t bytes;
+} custody_usage_t;
+int custody_access_grant(custody_client_t *c, const char *dir_id, const char *surface,
+                         const char *const *names, size_t n, int *granted, unsigned *ttl_ms);
+int custody_access_usage(custody_client_t *c, const char *root_id, const char *action,
+                         const char *surface, const custody_usage_t *u, size_t n);
 /* Deletes a file or an empty directory; if_match may be NULL. */
 int custody_delete(custody_client_t *c, const char *resource_id, const char *if_match);
 

@@ -981,6 +981,39 @@ int custody_access(custody_client_t *c, const char *resource_id, const char *act
     return op_call(c, action, resource_id, NULL, body);
 }
 
+int custody_access_grant(custody_client_t *c, const char *dir_id, const char *surface,
+                         const char *const *names, size_t n, int *granted, unsigned *ttl_ms)
+{
+    if (!c || !dir_id || !surface || !names || !granted || !ttl_ms || n == 0 ||
+        n > CUSTODY_ACCESS_BATCH_MAX)
+        return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    char *body = NULL;
+    int rc = custody__encode_op_grant(surface, names, n, &body);
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
+    struct strbuf url = STRBUF_INIT;
+    struct req r;
+    req_init(&r, "POST", "");
+    rc = op_request(c, "read", dir_id, NULL, body, &r, &url);
+    if (!rc && custody__decode_grant(r.resp.buf, r.resp.len, n, granted, ttl_ms) != 0)
+        rc = bad_answer(c, CUSTODY_EPROTO);
+    req_free(&r);
+    sb_free(&url);
+    return rc;
+}
+
+int custody_access_usage(custody_client_t *c, const char *root_id, const char *action,
+                         const char *surface, const custody_usage_t *u, size_t n)
+{
+    if (!c || !root_id || !action || !surface || !u || n == 0 || n > CUSTODY_ACCESS_BATCH_MAX)
+        return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    char *body = NULL;
+    int rc = custody__encode_op_usage(action, surface, u, n, &body);
+    if (rc) return custody__set_error(c, rc, CUSTODY_ERRSRC_ARGUMENT, "cannot encode the request");
+    return op_call(c, action, root_id, NULL, body);
+}
+
 int custody_move(custody_client_t *c, const char *from, const char *to, int overwrite)
 {
     if (!c) return CUSTODY_EINVAL;

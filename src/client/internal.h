@@ -65,6 +65,10 @@ int custody__decode_roots(const char *body, size_t len, custody_root_t **out, si
 /* Request bodies; *out is allocated JSON text. */
 int custody__encode_root_put(const char *path, const custody_label_t *labels, size_t n, char **out);
 int custody__encode_op_mkdir(int parents, char **out);
+int custody__encode_op_grant(const char *surface, const char *const *names, size_t n, char **out);
+int custody__decode_grant(const char *body, size_t len, size_t n, int *granted, unsigned *ttl_ms);
+int custody__encode_op_usage(const char *action, const char *surface, const custody_usage_t *u,
+                             size_t n, char **out);
 int custody__encode_op_access(const char *action, const char *phase, const char *surface,
                               int64_t first, int64_t last, uint64_t bytes, char **out);
 int custody__encode_op_move(const char *to, int overwrite, char **out);

@@ -308,6 +308,62 @@ int custody__encode_op_access(const char *action, const char *phase, const char 
     return dump(o, out);
 }
 
+int custody__encode_op_grant(const char *surface, const char *const *names, size_t n, char **out)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_string(names[i]);
+        if (!v) {
+            json_decref(arr);
+            return CUSTODY_EINVAL;
+        }
+        json_array_append_new(arr, v);
+    }
+    return dump(json_pack("{s:s,s:s,s:s,s:s,s:o}", "op", "access", "action", "read", "phase",
+                          "grant", "surface", surface, "names", arr),
+                out);
+}
+
+int custody__decode_grant(const char *body, size_t len, size_t n, int *granted, unsigned *ttl_ms)
+{
+    json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
+    json_t *arr = json_object_get(doc, "granted");
+    json_t *ttl = json_object_get(doc, "ttl_ms");
+    int rc = json_is_array(arr) && json_array_size(arr) == n && json_is_integer(ttl) &&
+                     json_integer_value(ttl) >= 0 && json_integer_value(ttl) <= 3600000
+                 ? 0
+                 : CUSTODY_EPROTO;
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_boolean(v)) rc = CUSTODY_EPROTO;
+        else granted[i] = json_is_true(v);
+    }
+    if (!rc) *ttl_ms = (unsigned)json_integer_value(ttl);
+    json_decref(doc);
+    return rc;
+}
+
+int custody__encode_op_usage(const char *action, const char *surface, const custody_usage_t *u,
+                             size_t n, char **out)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_string(u[i].path);
+        if (!p) {
+            json_decref(arr);
+            return CUSTODY_EINVAL;
+        }
+        json_t *o = json_pack("{s:o,s:I}", "path", p, "bytes", (json_int_t)u[i].bytes);
+        if (u[i].first >= 0 && u[i].last >= u[i].first)
+            json_object_set_new(o, "range",
+                                json_pack("[I,I]", (json_int_t)u[i].first, (json_int_t)u[i].last));
+        json_array_append_new(arr, o);
+    }
+    return dump(json_pack("{s:s,s:s,s:s,s:s,s:o}", "op", "access", "action", action, "phase",
+                          "close", "surface", surface, "batch", arr),
+                out);
+}
+
 int custody__encode_op_move(const char *to, int overwrite, char **out)
 {
     json_t *to_s = json_string(to);

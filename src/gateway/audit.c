@@ -261,6 +261,51 @@ static void send_parked(struct gw_call *c)
     }
 }
 
+static void extra_durable(void *arg, int rc, uint64_t index)
+{
+    (void)arg, (void)rc, (void)index; /* the request's own event, queued after, answers */
+}
+
+int gw_audit_extra(struct http_req *req, const struct gw_extra *x)
+{
+    struct gw_call *c = req->audit;
+    if (!c || !c->gw->ledger)
+        return 0;
+    struct gateway *gw = c->gw;
+    char resource[sizeof c->resource], reason[sizeof c->reason];
+    gw_resource_id(resource, sizeof resource, x->root, x->path);
+    snprintf(reason, sizeof reason, "%s%s%s", x->note ? x->note : "",
+             x->note && x->res->reason[0] ? "; " : "", x->res->reason);
+    struct ledger_event ev = {0};
+    ev.action = x->action;
+    ev.principal_id = c->principal[0] ? c->principal : NULL;
+    ev.agent_id = c->agent[0] ? c->agent : NULL;
+    ev.session_id = c->session[0] ? c->session : NULL;
+    ev.endpoint_id = gw->endpoint_id;
+    ev.resource_id = resource;
+    ev.has_range = x->has_range;
+    ev.range_start = x->range_off;
+    ev.range_length = x->range_len;
+    ev.bytes_transferred = x->bytes;
+    ev.decision = x->res->allow ? "allow" : "deny";
+    ev.sensitive_resource = sensitive_root(gw, x->root);
+    if (ev.sensitive_resource) {
+        scrub(reason, sizeof reason, resource);
+        const char *colon = strchr(resource, ':');
+        if (colon)
+            scrub(reason, sizeof reason, colon + 1);
+    }
+    ev.reason = reason[0] ? reason : NULL;
+    if (req->peer && req->peer->has_cred) {
+        ev.has_peer_uid = true;
+        ev.peer_uid = (uint32_t)req->peer->uid;
+    }
+    ev.token_id = x->res->token_id[0] ? x->res->token_id : NULL;
+    for (size_t i = 0; i < x->res->npolicy && ev.npolicy < LEDGER_POLICY_MAX; i++)
+        ev.policy_ids[ev.npolicy++] = x->res->policy_ids[i];
+    return ledger_submit(gw->ledger, &ev, extra_durable, NULL);
+}
+
 static void refuse_unaudited(struct gw_call *c, int rc)
 {
     struct http_req *req = c->req;

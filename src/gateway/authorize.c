@@ -6,6 +6,7 @@
  * Tokens travel in `custody-token: TOKEN` (or `authorization: Macaroon
  * TOKEN`). Agents must present one on the data plane; the operator may.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -43,14 +44,16 @@ struct authz_subject gw_subject(const struct http_req *req)
     return who;
 }
 
-int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-                 const struct gw_authz *a)
+int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+              const struct gw_authz *a, struct authz_result *res)
 {
+    memset(res, 0, sizeof *res);
     struct authz_subject who = gw_subject(req);
     if (id->kind == GW_ID_AGENT) {
         who.agent = authz_agent_find(gw->ids, id->agent);
         if (!who.agent) {
-            gw_error(req, CUSTODY_EREVOKED, "agent \"%s\" no longer exists", id->agent);
+            res->err = CUSTODY_EREVOKED;
+            snprintf(res->reason, sizeof res->reason, "agent \"%s\" no longer exists", id->agent);
             return CUSTODY_EREVOKED;
         }
     }
@@ -69,13 +72,23 @@ int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_ident
         .token = token,
         .token_required = id->kind == GW_ID_AGENT,
     };
-    struct authz_result res;
-    int rc = authz_decide(gw->az, &rq, &res);
+    int rc = authz_decide(gw->az, &rq, res);
     free(token);
-    gw_audit_decision(req, &res);
-    if (rc == 0 && res.allow)
+    if (rc == 0 && res->allow)
         return 0;
-    int err = rc ? rc : res.err ? res.err : CUSTODY_EDENIED;
+    if (rc && !res->reason[0])
+        snprintf(res->reason, sizeof res->reason, "%s", custody_strerror(rc));
+    return rc ? rc : res->err ? res->err : CUSTODY_EDENIED;
+}
+
+int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                 const struct gw_authz *a)
+{
+    struct authz_result res;
+    int err = gw_decide(gw, req, id, a, &res);
+    gw_audit_decision(req, &res);
+    if (err == 0)
+        return 0;
     if (err == CUSTODY_EQUARANTINED)
         log_warn("gateway: QUARANTINED agent \"%s\" refused: %s %s:%s", id->agent, a->action,
                  a->root, a->path);

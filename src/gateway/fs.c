@@ -552,27 +552,180 @@ struct post_ctx {
  * the reads and the byte count, one event instead of one per read). Both
  * are decided by policy: a report for a resource the caller may no longer
  * touch is refused and recorded as such.
+ *
+ * Two batch forms, one event per file, answered once all are durable:
+ *   - phase "grant", "names": [NAME, ...] on a directory (the view, having
+ *     listed it): a read of each named file is decided now, and the answer
+ *     {"granted": [BOOL, ...], "ttl_ms": N} lets the view open those files
+ *     for reading without asking again for ttl_ms;
+ *   - phase "close", "batch": [{"path": P, "range": [A, B], "bytes": N}, ...]
+ *     on the root: the usage reports of several closed files.
+ * The last file's event is the request's own; the others are queued
+ * before it (gw_audit_extra).
  */
+#define ACCESS_BATCH_MAX 1024 /* files in one grant or usage batch */
+#define ACCESS_GRANT_TTL_MS 2000
+
+static bool access_surface_ok(const char *surface)
+{
+    return strlen(surface) <= 32 &&
+           strspn(surface, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(surface);
+}
+
+/* Records one file of a batch: an extra event, or the request's own for the last. */
+static int access_record(struct http_req *req, bool last, const struct gw_extra *x)
+{
+    if (!last)
+        return gw_audit_extra(req, x);
+    gw_audit_action(req, x->action, x->root, x->path);
+    if (x->has_range)
+        gw_audit_range(req, x->range_off, x->range_len);
+    if (x->bytes)
+        gw_audit_body_bytes(req, x->bytes);
+    gw_audit_decision(req, x->res);
+    gw_audit_note(req, x->res->reason);
+    gw_audit_note_prefix(req, x->note);
+    if (!x->res->allow)
+        gw_audit_reported_refusal(req);
+    return 0;
+}
+
+static void access_grant(struct gateway *gw, struct http_req *req, struct post_ctx *pc,
+                         const char *act, const char *surface, json_t *names)
+{
+    size_t n = json_array_size(names);
+    if (strcmp(act, "read") != 0 || !json_is_array(names) || n == 0 || n > ACCESS_BATCH_MAX) {
+        gw_error(req, CUSTODY_EINVAL,
+                 "access grant: want action read and \"names\": 1 to %d file names in the "
+                 "directory",
+                 ACCESS_BATCH_MAX);
+        return;
+    }
+    size_t dl = strlen(pc->path);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(names, i);
+        const char *name = json_string_value(v);
+        size_t len = name ? json_string_length(v) : 0;
+        if (!name || len == 0 || len > STORE_NAME_MAX || strlen(name) != len ||
+            strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+            dl + 1 + len >= STORE_PATH_MAX) {
+            gw_error(req, CUSTODY_EINVAL, "access grant: names[%zu] is not a file name", i);
+            return;
+        }
+    }
+    char note[96];
+    snprintf(note, sizeof note, "custody %s: read decided with the listing", surface);
+    json_t *granted = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char path[STORE_PATH_MAX];
+        snprintf(path, sizeof path, "%s%s%s", pc->path, dl > 1 ? "/" : "",
+                 json_string_value(json_array_get(names, i)));
+        struct gw_authz az = {.action = "read", .root = pc->root, .path = path};
+        struct authz_result res;
+        bool ok = gw_decide(gw, req, &pc->id, &az, &res) == 0;
+        json_array_append_new(granted, json_boolean(ok));
+        struct gw_extra x = {.action = "read", .root = pc->root, .path = path, .res = &res,
+                             .note = note};
+        if (access_record(req, i + 1 == n, &x) != 0) {
+            json_decref(granted);
+            gw_error(req, CUSTODY_EAUDIT, "the audit log cannot record these decisions");
+            return;
+        }
+    }
+    gw_json(req, 200, json_pack("{s:o, s:i}", "granted", granted, "ttl_ms", ACCESS_GRANT_TTL_MS));
+}
+
+static void access_usage(struct gateway *gw, struct http_req *req, struct post_ctx *pc,
+                         const char *act, const char *surface, json_t *batch)
+{
+    size_t n = json_array_size(batch);
+    if (!json_is_array(batch) || n == 0 || n > ACCESS_BATCH_MAX) {
+        gw_error(req, CUSTODY_EINVAL, "access: \"batch\" must hold 1 to %d reports",
+                 ACCESS_BATCH_MAX);
+        return;
+    }
+    struct item {
+        char path[STORE_PATH_MAX];
+        json_int_t first, last, bytes;
+        bool has_range;
+    } *it = util_calloc(n, sizeof *it);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = NULL;
+        json_t *range = NULL;
+        json_error_t jerr;
+        it[i].bytes = 0;
+        if (json_unpack_ex(json_array_get(batch, i), &jerr, JSON_STRICT, "{s:s, s?o, s:I}", "path",
+                           &p, "range", &range, "bytes", &it[i].bytes) != 0 ||
+            it[i].bytes < 0 ||
+            store_path_normalize(p, strlen(p), it[i].path, sizeof it[i].path) != 0 ||
+            (range && (json_unpack(range, "[II]", &it[i].first, &it[i].last) != 0 ||
+                       it[i].first < 0 || it[i].last < it[i].first))) {
+            gw_error(req, CUSTODY_EINVAL,
+                     "access: batch[%zu] must be {\"path\", \"range\": [FIRST, LAST], \"bytes\"}",
+                     i);
+            free(it);
+            return;
+        }
+        it[i].has_range = range != NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct gw_authz az = {.action = act, .root = pc->root, .path = it[i].path};
+        az.has_range = it[i].has_range;
+        az.range_first = (uint64_t)it[i].first;
+        az.range_last = (uint64_t)it[i].last;
+        struct authz_result res;
+        gw_decide(gw, req, &pc->id, &az, &res);
+        char note[96];
+        snprintf(note, sizeof note, "custody %s: %lld bytes through the open file", surface,
+                 (long long)it[i].bytes);
+        struct gw_extra x = {.action = act,
+                             .root = pc->root,
+                             .path = it[i].path,
+                             .res = &res,
+                             .note = note,
+                             .has_range = it[i].has_range,
+                             .range_off = (uint64_t)it[i].first,
+                             .range_len = (uint64_t)(it[i].last - it[i].first + 1),
+                             .bytes = (uint64_t)it[i].bytes};
+        if (access_record(req, i + 1 == n, &x) != 0) {
+            free(it);
+            gw_error(req, CUSTODY_EAUDIT, "the audit log cannot record these reports");
+            return;
+        }
+    }
+    free(it);
+    gw_json(req, 200, json_pack("{s:I}", "recorded", (json_int_t)n));
+}
+
 static void access_report(struct gateway *gw, struct http_req *req, struct post_ctx *pc,
                           json_t *body)
 {
     const char *opname, *action = NULL, *phase = NULL, *surface = NULL;
-    json_t *range = NULL;
+    json_t *range = NULL, *names = NULL, *batch = NULL;
     json_int_t bytes = -1;
     json_error_t jerr;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:s, s?o, s?I}", "op", &opname,
-                       "action", &action, "phase", &phase, "surface", &surface, "range", &range,
-                       "bytes", &bytes) != 0) {
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:s, s?o, s?I, s?o, s?o}", "op",
+                       &opname, "action", &action, "phase", &phase, "surface", &surface, "range",
+                       &range, "bytes", &bytes, "names", &names, "batch", &batch) != 0) {
         gw_error(req, CUSTODY_EINVAL, "access: %s", jerr.text);
         return;
     }
     const char *act = strcmp(action, "read") == 0 ? "read" : strcmp(action, "write") == 0 ? "write"
                                                                                          : NULL;
-    bool open = strcmp(phase, "open") == 0;
-    if (!act || (!open && strcmp(phase, "close") != 0) || strlen(surface) > 32 ||
-        strspn(surface, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(surface)) {
+    bool open = strcmp(phase, "open") == 0, grant = strcmp(phase, "grant") == 0;
+    if (!act || (!open && !grant && strcmp(phase, "close") != 0) || !access_surface_ok(surface) ||
+        (names && !grant) || (batch && (open || grant)) || ((names || batch) && (range || bytes >= 0))) {
         gw_error(req, CUSTODY_EINVAL,
-                 "access: want action read|write, phase open|close and a surface name");
+                 "access: want action read|write, phase open|close|grant and a surface name "
+                 "(names only with grant, batch only with close)");
+        return;
+    }
+    if (grant) {
+        access_grant(gw, req, pc, act, surface, names);
+        return;
+    }
+    if (batch) {
+        access_usage(gw, req, pc, act, surface, batch);
         return;
     }
     gw_audit_action(req, act, pc->root, pc->path);

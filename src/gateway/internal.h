@@ -55,6 +55,11 @@ struct gw_authz {
 };
 int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                  const struct gw_authz *a);
+/* The same decision without answering or touching the request's event
+ * (one request deciding several resources: gw_audit_extra records each).
+ * 0 when allowed, else why not (res->reason says it). */
+int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+              const struct gw_authz *a, struct authz_result *res);
 /* Who is asking, as src/authz sees it: the Unix peer's uid when known (the
  * caller sets the agent, if any). */
 struct authz_subject gw_subject(const struct http_req *req);
@@ -106,6 +111,20 @@ void gw_refusals(struct gateway *gw, struct http_req *req, const struct gw_ident
 /* The decision: determining policy ids, the token used, and (allowed)
  * the reason "permitted by policy ...". */
 void gw_audit_decision(struct http_req *req, const struct authz_result *res);
+/* One more event for this request, about another resource (a batch: the
+ * read grants of a listing, the usage of several files), with the
+ * request's identity and res's decision. Queued now, so it is durable
+ * before the request's own event, which is queued when it is answered.
+ * CUSTODY_EAUDIT when the log cannot take it. */
+struct gw_extra {
+    const char *action, *root, *path;
+    const struct authz_result *res;
+    const char *note; /* what the surface reported, before the decision's reason */
+    bool has_range;
+    uint64_t range_off, range_len;
+    uint64_t bytes;
+};
+int gw_audit_extra(struct http_req *req, const struct gw_extra *x);
 /* The event gets a per-event signature (revocations, policy changes). */
 void gw_audit_sign(struct http_req *req);
 /* The edit record of a content change (docs/ledger.md, "The edit

@@ -5,12 +5,14 @@
  *   staging.c files open for writing: one staging copy per path, shared by
  *             every open of it, sent to custodyd (a versioned write) when it
  *             is flushed;
- *   ops.c     the FUSE operations.
+ *   ops.c     the FUSE operations;
+ *   audit.c   batches: read grants after a listing, usage reports sent by
+ *             a reporter thread.
  */
 #ifndef CUSTODY_MOUNT_INTERNAL_H
 #define CUSTODY_MOUNT_INTERNAL_H
 
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312 /* 3.12: fuse_loop_mt takes fuse_loop_cfg_create()'s config */
 #include <fuse3/fuse.h>
 #include <limits.h>
 #include <pthread.h>
@@ -21,7 +23,8 @@
 #define MNT_REPORT_EVERY_NS (5ull * 1000000000ull) /* a long open's usage, every 5 s */
 #define MNT_ID_MAX (PATH_MAX + 128)                /* "ROOT:" + a FUSE path */
 
-struct mnt_node; /* staging.c */
+struct mnt_node;  /* staging.c */
+struct mnt_audit; /* audit.c */
 
 struct mnt {
     const struct mnt_opts *o;
@@ -32,6 +35,7 @@ struct mnt {
     pthread_mutex_t mu; /* guards nodes, files */
     struct mnt_node *nodes;
     struct mnt_file *files; /* open files (released at unmount if the kernel did not) */
+    struct mnt_audit *audit;
 };
 
 /* One open(2) of a file. */
@@ -88,6 +92,18 @@ void mnt_node_rename(const char *from, const char *to);
  * every close(2), also of a dup) skips a copy nothing was written to yet:
  * `echo x > f` in a shell closes the fd it created once before writing. */
 int mnt_node_commit(struct mnt_node *n, bool flush);
+
+/* audit.c */
+int mnt_audit_start(struct mnt *m);
+/* Sends the queued usage reports, then stops the reporter. */
+void mnt_audit_stop(struct mnt *m);
+/* After listing dir: asks for the reads of its files at once (not on a
+ * sensitive root); failures leave each open to ask for itself. */
+void mnt_grants_after_listing(const char *dir, const custody_dirent_t *ents, size_t n);
+/* True while a read of path is granted. */
+bool mnt_granted(const char *path);
+/* Queues what went through an open file (nothing when bytes is 0). */
+void mnt_usage_report(const char *path, int64_t first, int64_t last, uint64_t bytes);
 
 extern const struct fuse_operations mnt_ops;
 /* At unmount: sends what is still unsent and frees the files whose release

@@ -255,6 +255,12 @@ int mnt_run(const struct mnt_opts *o)
         fuse_destroy(f);
         goto out_args;
     }
+    if ((rc = mnt_audit_start(&m)) != 0) {
+        fprintf(stderr, "custody mount: cannot start the usage reporter\n");
+        fuse_unmount(f);
+        fuse_destroy(f);
+        goto out_args;
+    }
     struct fuse_session *se = fuse_get_session(f);
     fuse_set_signal_handlers(se);
     if (!o->quiet)
@@ -267,6 +273,7 @@ int mnt_run(const struct mnt_opts *o)
     fuse_loop_cfg_destroy(lc);
     fuse_remove_signal_handlers(se);
     mnt_files_close_all();
+    mnt_audit_stop(&m);
     fuse_unmount(f);
     fuse_destroy(f);
     rc = lrc < 0 ? CUSTODY_EIO : 0;

@@ -1,7 +1,8 @@
 /*
  * ops.c — the FUSE operations of `custody mount`.
  *
- * Decided and recorded by custodyd: open (read or write), create, readdir
+ * Decided and recorded by custodyd: open (read or write; a read may have been
+ * decided with the listing, audit.c), create, readdir
  * (a listing), mkdir, rename, unlink, rmdir, truncate, chmod and utimens (as
  * writes); the content of a file opened for writing is sent as one
  * versioned write when it is flushed. Served here without a request:
@@ -110,6 +111,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
                                                             : S_IFREG;
         if (fill(buf, ents[i].name, &st, 0, 0)) break;
     }
+    mnt_grants_after_listing(path, ents, n);
     custody_dirents_free(ents, n);
     return 0;
 }
@@ -148,7 +150,10 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
 {
     int acc = fi->flags & O_ACCMODE;
     bool writing = create || acc != O_RDONLY;
-    int rc = decide(path, writing ? "write" : "read", "open", -1, -1, 0);
+    /* a read granted with the listing (audit.c) was decided and recorded then */
+    int rc = !writing && mnt_granted(path)
+                 ? 0
+                 : decide(path, writing ? "write" : "read", "open", -1, -1, 0);
     if (rc) return rc;
     struct mnt_file *f = file_new();
     if (writing) {
@@ -163,6 +168,9 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
     }
     fi->fh = (uint64_t)(uintptr_t)f;
     if (mnt_self()->sensitive) fi->direct_io = 1;
+    /* a file open for reading has nothing to send at close(2): no FLUSH
+     * round trip (its usage is reported at release) */
+    if (!writing) fi->noflush = 1;
     return 0;
 }
 
@@ -185,11 +193,11 @@ static void account(struct mnt_file *f, off_t off, size_t n)
     f->bytes += n;
 }
 
-/* Records the reads of a file open for reading since the last report. */
+/* Queues the reads of a file open for reading since the last report. */
 static void report_reads(const char *path, struct mnt_file *f)
 {
     if (!f->bytes) return;
-    decide(path, "read", "close", f->first, f->last, f->bytes);
+    mnt_usage_report(path, f->first, f->last, f->bytes);
     f->first = f->last = -1;
     f->bytes = 0;
     f->reported_ns = util_monotonic_ns();

@@ -137,6 +137,9 @@ permit (principal == Agent::"reader", action in Action::"readonly", resource in 
 
 @id("reader-no-writes")
 forbid (principal == Agent::"reader", action in [Action::"write", Action::"mkdir", Action::"move", Action::"delete"], resource in Root::"demo");
+
+@id("reader-not-big")
+forbid (principal == Agent::"reader", action == Action::"read", resource == File::"demo:/big.bin");
 CEDAR
 "${C[@]}" policy reload >/dev/null || fail "policy reload"
 mount_view --agent reader
@@ -149,7 +152,46 @@ if mkdir "$MNT/nope" 2>/dev/null; then fail "the reader agent made a directory";
 grep -q "reader-no-writes" "$WORK/mount.log" || fail "the view's log does not name the refusing policy"
 wait_events 1 --agent reader --decision deny --resource demo:/README.md | grep -q '"reader-no-writes"' ||
   fail "the refusal is not in the ledger with its policy"
+
+# --- reads decided with the listing: after ls, an open needs no request of
+# its own while the grant lasts (2 s); a file policy refuses is not granted
+sleep 2.1 # the grants of the listings above have run out
+opens() { events --agent reader --resource "$1" --action read | grep -c '"custody fuse: open for reading' || true; }
+o_readme=$(opens demo:/README.md)
+ls "$MNT" >/dev/null || fail "ls as the reader agent"
+cat "$MNT/README.md" >/dev/null || fail "read after the listing"
+if cat "$MNT/big.bin" >/dev/null 2>"$WORK/err"; then fail "the reader agent read a file its policy forbids"; fi
+grep -q "Permission denied" "$WORK/err" || fail "the refused read is not EACCES: $(cat "$WORK/err")"
+wait_events 1 --agent reader --resource demo:/README.md --action read | grep -q "read decided with the listing" ||
+  fail "no read grant for README.md in the ledger"
+[ "$(opens demo:/README.md)" = "$o_readme" ] || fail "a granted read still asked custodyd at open"
+wait_events 1 --agent reader --decision deny --resource demo:/big.bin | grep "read decided with the listing" |
+  grep -q '"reader-not-big"' || fail "the refused grant of big.bin is not in the ledger with its policy"
+sleep 2.1
+cat "$MNT/README.md" >/dev/null || fail "read after the grant ran out"
+sleep 0.6
+[ "$(opens demo:/README.md)" -gt "$o_readme" ] || fail "an open after the grant ran out was not decided"
 unmount_view
+
+# --- the batch forms refuse what is not a file name or a report
+post() { curl -s -o "$WORK/body" -w '%{http_code}' --unix-socket "$STATE/custodyd.sock" \
+  -H 'content-type: application/json' -d "$2" "http://localhost/v1/fs/demo$1"; }
+for bad in '["../x"]' '["a/b"]' '[""]' '["."]' '[1]' '[]' \
+  "$(python3 -c 'import json; print(json.dumps(["f%d" % i for i in range(1025)]))')"; do
+  code=$(post / '{"op":"access","action":"read","phase":"grant","surface":"fuse","names":'"$bad"'}')
+  [ "$code" = 400 ] || fail "a grant with names ${bad:0:40} answered $code"
+done
+code=$(post / '{"op":"access","action":"write","phase":"grant","surface":"fuse","names":["a"]}')
+[ "$code" = 400 ] || fail "a write grant answered $code"
+for bad in '[{"path":"../../etc/passwd","bytes":1}]' '[{"path":"/a","bytes":-1}]' \
+  '[{"path":"/a","bytes":1,"range":[5,2]}]' '[{"path":"/a"}]' '[{"path":"/a","bytes":1,"extra":1}]' '[]'; do
+  code=$(post / '{"op":"access","action":"read","phase":"close","surface":"fuse","batch":'"$bad"'}')
+  [ "$code" = 400 ] || fail "a usage batch $bad answered $code"
+done
+code=$(post / '{"op":"access","action":"read","phase":"grant","surface":"fuse","names":["README.md","nope.txt"]}')
+[ "$code" = 200 ] || fail "a grant of two names answered $code: $(cat "$WORK/body")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["granted"]==[True,True] and d["ttl_ms"]>0, d' \
+  "$WORK/body" || fail "the grant answer: $(cat "$WORK/body")"
 
 stop_daemon || fail "custodyd did not stop cleanly"
 "${C[@]}" audit verify --trusted "$WORK/trusted" >/dev/null || fail "audit verify after the mount session"
