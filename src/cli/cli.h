@@ -30,6 +30,7 @@ struct cli {
     const char *agent_arg;  /* --agent NAME: act as this agent */
     const char *key_arg;    /* --key FILE: its private key (default STATE/agents/NAME.pem) */
     const char *token_arg;  /* --token T: use this capability (implies its agent) */
+    const char *consent_arg; /* --consent C / CUSTODY_CONSENT: sent with every change */
     bool json;              /* --json (global or per command) */
     bool folder_tokens;     /* agent clients mint per folder (custody_client_set_token_scope):
                                set by the surfaces holding the key (mcp, mount, run) */
@@ -77,6 +78,8 @@ int cli_cmd_witness(struct cli *cli, int argc, char **argv);
 
 /* The state directory (--state, $CUSTODY_STATE, ./var/custody). */
 const char *cli_state_dir(struct cli *cli);
+/* A consent token custodyd accepts: 1..CUSTODY_CONSENT_MAX printable ASCII. */
+bool cli_consent_ok(const char *token);
 /* custodyd's socket: --socket, else listen.unix from the state's config.yaml,
  * else STATE/custodyd.sock. */
 const char *cli_socket(struct cli *cli);

@@ -128,10 +128,7 @@ static bool parse_positive(const char *s, int64_t *out)
 /* --consent TOKEN: checked here (usage error), sent with the change. */
 static bool consent_arg_ok(const struct cli_command *cmd, const char *token, int *exit_rc)
 {
-    size_t n = strlen(token);
-    bool ok = n > 0 && n <= CUSTODY_CONSENT_MAX;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = token[i] >= 0x20 && token[i] <= 0x7e;
+    bool ok = cli_consent_ok(token);
     if (!ok)
         *exit_rc = cli_usage_error(cmd, "invalid --consent (1 to %d bytes of printable ASCII)",
                                    CUSTODY_CONSENT_MAX);

@@ -20,7 +20,7 @@
 static void print_usage(FILE *f)
 {
     fprintf(f, "usage: custody [--state DIR] [--socket PATH] [--agent NAME [--key FILE]] "
-               "[--token T] [--json]\n"
+               "[--token T] [--consent C] [--json]\n"
                "               COMMAND [ARGS...]\n"
                "       custody COMMAND --help\n");
 }
@@ -41,6 +41,9 @@ static void print_help(void)
            "  --token T       use this capability token (its agent is taken from the token\n"
            "                  unless --agent is given); a refusal is final, nothing broader\n"
            "                  is tried\n"
+           "  --consent C     a user's consent token, recorded in the signed edit record of\n"
+           "                  every change this command makes (custody mcp, mount and run\n"
+           "                  included; put/rm/mv/rollback --consent overrides it)\n"
            "  --json          print custodyd's JSON answers instead of tables\n"
            "  -h, --help      this help\n"
            "  --version       print the version\n"
@@ -56,6 +59,7 @@ static void print_help(void)
            "\nenvironment:\n"
            "  CUSTODY_STATE   default state directory\n"
            "  CUSTODY_AGENT   default for --agent\n"
+           "  CUSTODY_CONSENT default for --consent\n"
            "\nerrors are printed on stderr as: custody: <message> (<code>)\n"
            "see docs/cli.md for details and examples.\n");
 }
@@ -105,6 +109,15 @@ int cli_local_error(int rc, const char *fmt, ...)
     fprintf(stderr, " (%s)\n", custody_err_code(rc));
     va_end(ap);
     return CLI_EXIT_LOCAL;
+}
+
+bool cli_consent_ok(const char *token)
+{
+    size_t n = strlen(token);
+    bool ok = n > 0 && n <= CUSTODY_CONSENT_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = token[i] >= 0x20 && token[i] <= 0x7e;
+    return ok;
 }
 
 const char *cli_state_dir(struct cli *cli)
@@ -186,6 +199,7 @@ custody_client_t *cli_client_new(struct cli *cli)
         custody_client_close(c);
         return NULL;
     }
+    if (cli->consent_arg) custody_client_set_consent(c, cli->consent_arg);
     if (cli->folder_tokens && (cli->agent_arg || cli->token_arg))
         custody_client_set_token_scope(c, CUSTODY_TOKEN_FOLDER);
     return c;
@@ -250,7 +264,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},     {"agent", required_argument, NULL, 'a'},
         {"key", required_argument, NULL, 'k'},   {"token", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
+        {"consent", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
     };
     opterr = 0;
     int ch;
@@ -275,6 +289,9 @@ int main(int argc, char **argv)
         case 't':
             cli.token_arg = optarg;
             break;
+        case 'C':
+            cli.consent_arg = optarg;
+            break;
         case 'h':
             print_help();
             return cli_finish(CLI_EXIT_OK);
@@ -282,7 +299,7 @@ int main(int argc, char **argv)
             printf("custody %s (libcustody %s)\n", CUSTODY_VERSION_STRING, custody_version());
             return cli_finish(CLI_EXIT_OK);
         default:
-            if (optopt && !strchr("sSakt", optopt))
+            if (optopt && !strchr("sSaktC", optopt))
                 fprintf(stderr, "custody: unknown option '-%c'\n", optopt);
             else if (optopt)
                 fprintf(stderr, "custody: option '%s' needs an argument\n", argv[optind - 1]);
@@ -294,6 +311,14 @@ int main(int argc, char **argv)
     }
     if (!cli.agent_arg && getenv("CUSTODY_AGENT") && *getenv("CUSTODY_AGENT"))
         cli.agent_arg = getenv("CUSTODY_AGENT");
+    if (!cli.consent_arg && getenv("CUSTODY_CONSENT") && *getenv("CUSTODY_CONSENT"))
+        cli.consent_arg = getenv("CUSTODY_CONSENT");
+    if (cli.consent_arg && !cli_consent_ok(cli.consent_arg)) {
+        fprintf(stderr, "custody: invalid --consent / CUSTODY_CONSENT (1 to %d bytes of printable "
+                        "ASCII)\n",
+                CUSTODY_CONSENT_MAX);
+        return CLI_EXIT_USAGE;
+    }
     if (optind >= argc) {
         fprintf(stderr, "custody: missing command\n");
         print_usage(stderr);

@@ -30,6 +30,7 @@
 #define USAGE_DELAY_NS (50ull * 1000000) /* how long a report may wait for others */
 #define USAGE_QUEUE_MAX 65536            /* beyond this, closing waits for the reporter */
 #define USAGE_TRIES 3
+#define GRANT_BACKOFF_NS (30ull * 1000000000ull) /* no grants asked after a refusal */
 
 struct grant {
     char *path;
@@ -46,7 +47,13 @@ struct mnt_audit {
     uint64_t oldest_ns; /* when the oldest queued report came */
     bool stop;
     pthread_t thr;
+    uint64_t no_grants_until_ns; /* after a refused grant (racy by design: a hint) */
 };
+
+static bool refused(int rc)
+{
+    return rc == CUSTODY_EDENIED || rc == CUSTODY_EBADTOKEN;
+}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -98,6 +105,7 @@ void mnt_grants_after_listing(const char *dir, const custody_dirent_t *ents, siz
     struct mnt *m = mnt_self();
     custody_client_t *c = mnt_client();
     if (!m->audit || m->sensitive || !c) return;
+    if (util_monotonic_ns() < m->audit->no_grants_until_ns) return;
     char id[MNT_ID_MAX];
     mnt_resource(dir, id, sizeof id);
     const char *names[GRANT_NAMES];
@@ -109,8 +117,10 @@ void mnt_grants_after_listing(const char *dir, const custody_dirent_t *ents, siz
         if (!k) continue;
         unsigned ttl_ms = 0;
         uint64_t asked = util_monotonic_ns();
-        if (custody_access_grant(c, id, "fuse", names, k, granted, &ttl_ms) != 0)
-            return; /* each open asks for itself, as without grants */
+        int rc = custody_access_grant(c, id, "fuse", names, k, granted, &ttl_ms);
+        if (refused(rc)) /* no token for the folder: each open asks for itself a while */
+            m->audit->no_grants_until_ns = asked + GRANT_BACKOFF_NS;
+        if (rc) return; /* each open asks for itself, as without grants */
         uint64_t until = asked + (uint64_t)ttl_ms * 1000000ull;
         char path[PATH_MAX];
         for (size_t j = 0; j < k; j++) {
@@ -123,21 +133,31 @@ void mnt_grants_after_listing(const char *dir, const custody_dirent_t *ents, siz
     }
 }
 
-/* Sends one batch, trying a few times (custodyd restarting). */
+/* Sends one batch, trying a few times (custodyd restarting). An agent
+ * whose policy names files, not the root, gets no token for the root: its
+ * reports then go one by one, each with its file's own token. */
 static void send_batch(custody_usage_t *u, size_t n)
 {
-    char root[MNT_ID_MAX];
+    char root[MNT_ID_MAX], id[MNT_ID_MAX];
     mnt_resource("/", root, sizeof root);
     int rc = CUSTODY_ECONNECT;
-    for (int t = 0; t < USAGE_TRIES && rc; t++) {
+    for (int t = 0; t < USAGE_TRIES && rc && !refused(rc); t++) {
         custody_client_t *c = mnt_client();
         rc = c ? custody_access_usage(c, root, "read", "fuse", u, n) : CUSTODY_ECONNECT;
-        if (rc && t + 1 < USAGE_TRIES) {
+        if (rc && !refused(rc) && t + 1 < USAGE_TRIES) {
             struct timespec ts = {0, 200 * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
-    if (rc) mnt_fail("report the reads of", u[0].path, rc);
+    for (size_t i = 0; refused(rc) && i < n; i++) {
+        custody_client_t *c = mnt_client();
+        mnt_resource(u[i].path, id, sizeof id);
+        int one =
+            c ? custody_access(c, id, "read", "close", "fuse", u[i].first, u[i].last, u[i].bytes)
+              : CUSTODY_ECONNECT;
+        if (one) mnt_fail("report the reads of", u[i].path, one);
+    }
+    if (rc && !refused(rc)) mnt_fail("report the reads of", u[0].path, rc);
 }
 
 static void *reporter(void *arg)

@@ -91,6 +91,17 @@ events --resource demo:/README.md --action read --decision allow | grep -q . ||
 [ "$(cat "$WORK/protected/new.txt")" = "$(printf 'one\ntwo')" ] || fail "the write did not reach the root"
 n=$("${C[@]}" versions --json protected:/new.txt | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["versions"]))')
 [ "$n" -ge 1 ] || fail "the write through custody run kept no version"
+# a session's consent token (--consent / CUSTODY_CONSENT) reaches the edit records
+(cd "$WORK" && CUSTODY_CONSENT="approved by alice, ticket 7" "${C[@]}" run --root protected -- \
+  bash -c 'echo agreed >protected/consented.txt') || fail "a write with a consent token failed"
+"${C[@]}" history protected:/consented.txt --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["records"]
+assert r and all(x["consent"] == "approved by alice, ticket 7" and x["signature"] == "ok" for x in r), r
+' || fail "the consent token of custody run is not in the edit record"
+rc=0
+"${C[@]}" --consent "$(printf 'bad\001')" run -- true 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "an invalid --consent exited $rc, want 2"
 rc=0
 "${C[@]}" run --root protected -- sh -c 'exit 7' || rc=$?
 [ $rc = 7 ] || fail "custody run returned $rc for a command that exited 7"
@@ -138,6 +149,9 @@ CEDAR
 out=$(cd "$WORK" && "${C[@]}" --agent narrow run --root protected -- bash -c 'cat protected/file') ||
   fail "an agent allowed one file only cannot read it (the folder token refused, no exact fallback?)"
 [ "$out" = "the protected secret" ] || fail "the narrow agent read: $out"
+# no token for the root either: its usage report goes alone, with the file's token
+events --agent narrow --resource protected:/file --action read --decision allow | grep -q "bytes through" ||
+  fail "the narrow agent's read has no usage event"
 if (cd "$WORK" && "${C[@]}" --agent narrow run --root protected -- cat protected/second) >/dev/null 2>&1; then
   fail "the narrow agent read a file its policy does not name"
 fi
