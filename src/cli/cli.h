@@ -25,17 +25,17 @@ enum cli_exit {
 };
 
 struct cli {
-    const char *state_arg;  /* --state (global) */
-    const char *socket_arg; /* --socket */
-    const char *agent_arg;  /* --agent NAME: act as this agent */
-    const char *key_arg;    /* --key FILE: its private key (default STATE/agents/NAME.pem) */
-    const char *token_arg;  /* --token T: use this capability (implies its agent) */
+    const char *state_arg;   /* --state (global) */
+    const char *socket_arg;  /* --socket */
+    const char *agent_arg;   /* --agent NAME: act as this agent */
+    const char *key_arg;     /* --key FILE: its private key (default STATE/agents/NAME.pem) */
+    const char *token_arg;   /* --token T: use this capability (implies its agent) */
     const char *consent_arg; /* --consent C / CUSTODY_CONSENT: sent with every change */
-    bool json;              /* --json (global or per command) */
-    bool folder_tokens;     /* agent clients mint per folder (custody_client_set_token_scope):
-                               set by the surfaces holding the key (mcp, mount, run) */
-    char *state_dir;        /* resolved lazily */
-    char *socket;           /* resolved lazily */
+    bool json;               /* --json (global or per command) */
+    bool folder_tokens;      /* agent clients mint per folder (custody_client_set_token_scope):
+                                set by the surfaces holding the key (mcp, mount, run) */
+    char *state_dir;         /* resolved lazily */
+    char *socket;            /* resolved lazily */
     custody_client_t *client;
 };
 
