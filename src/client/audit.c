@@ -23,6 +23,21 @@ static bool url_part_ok(const char *s, bool query)
     return true;
 }
 
+/* GET url (consumed) into *body. */
+static int get_into(custody_client_t *c, struct strbuf *url, char **body, size_t *len)
+{
+    struct strbuf out = STRBUF_INIT;
+    int rc = custody__request_buffered(c, "GET", url->buf, NULL, 0, NULL, &out);
+    sb_free(url);
+    if (rc) {
+        sb_free(&out);
+        return rc;
+    }
+    if (len) *len = out.len;
+    *body = sb_detach(&out);
+    return 0;
+}
+
 static int buffered_get(custody_client_t *c, const char *prefix, const char *path,
                         const char *query, char **body, size_t *len)
 {
@@ -36,18 +51,10 @@ static int buffered_get(custody_client_t *c, const char *prefix, const char *pat
     if (query && !url_part_ok(query, true))
         return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                                   "invalid query '%s' (percent-encode it)", query);
-    struct strbuf url = STRBUF_INIT, out = STRBUF_INIT;
+    struct strbuf url = STRBUF_INIT;
     sb_printf(&url, "%s%s", prefix, path);
     if (query && *query) sb_printf(&url, "?%s", query);
-    int rc = custody__request_buffered(c, "GET", url.buf, NULL, 0, NULL, &out);
-    sb_free(&url);
-    if (rc) {
-        sb_free(&out);
-        return rc;
-    }
-    if (len) *len = out.len;
-    *body = sb_detach(&out);
-    return 0;
+    return get_into(c, &url, body, len);
 }
 
 int custody_audit_get(custody_client_t *c, const char *path, const char *query, char **body,
@@ -71,7 +78,7 @@ int custody_audit_history(custody_client_t *c, const char *resource_id, const ch
     if (query && !url_part_ok(query, true))
         return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
                                   "invalid query '%s' (percent-encode it)", query);
-    struct strbuf url = STRBUF_INIT, out = STRBUF_INIT;
+    struct strbuf url = STRBUF_INIT;
     if (!resource_id || custody__resource_url(&url, "/v1/audit/history/", resource_id) != 0) {
         sb_free(&url);
         return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
@@ -79,15 +86,7 @@ int custody_audit_history(custody_client_t *c, const char *resource_id, const ch
                                   resource_id ? resource_id : "(null)");
     }
     if (query && *query) sb_printf(&url, "?%s", query);
-    int rc = custody__request_buffered(c, "GET", url.buf, NULL, 0, NULL, &out);
-    sb_free(&url);
-    if (rc) {
-        sb_free(&out);
-        return rc;
-    }
-    if (len) *len = out.len;
-    *body = sb_detach(&out);
-    return 0;
+    return get_into(c, &url, body, len);
 }
 
 static char *dup_str_member(json_t *o, const char *key)

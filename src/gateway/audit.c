@@ -261,6 +261,33 @@ static void send_parked(struct gw_call *c)
     }
 }
 
+/* The request's identity on an event: principal, agent, session, this
+ * endpoint, the Unix peer's uid. */
+static void event_identity(const struct gw_call *c, const struct http_req *req,
+                           struct ledger_event *ev)
+{
+    ev->principal_id = c->principal[0] ? c->principal : NULL;
+    ev->agent_id = c->agent[0] ? c->agent : NULL;
+    ev->session_id = c->session[0] ? c->session : NULL;
+    ev->endpoint_id = c->gw->endpoint_id;
+    if (req->peer && req->peer->has_cred) {
+        ev->has_peer_uid = true;
+        ev->peer_uid = (uint32_t)req->peer->uid;
+    }
+}
+
+/* A reason must not carry a path the event pseudonymizes: the resource id,
+ * its path alone, the destination (may be NULL). */
+static void scrub_reason(char *reason, size_t cap, const char *resource, const char *destination)
+{
+    scrub(reason, cap, resource);
+    if (destination)
+        scrub(reason, cap, destination);
+    const char *colon = strchr(resource, ':');
+    if (colon)
+        scrub(reason, cap, colon + 1);
+}
+
 static void extra_durable(void *arg, int rc, uint64_t index)
 {
     (void)arg, (void)rc, (void)index; /* the request's own event, queued after, answers */
@@ -278,10 +305,7 @@ int gw_audit_extra(struct http_req *req, const struct gw_extra *x)
              x->note && x->res->reason[0] ? "; " : "", x->res->reason);
     struct ledger_event ev = {0};
     ev.action = x->action;
-    ev.principal_id = c->principal[0] ? c->principal : NULL;
-    ev.agent_id = c->agent[0] ? c->agent : NULL;
-    ev.session_id = c->session[0] ? c->session : NULL;
-    ev.endpoint_id = gw->endpoint_id;
+    event_identity(c, req, &ev);
     ev.resource_id = resource;
     ev.has_range = x->has_range;
     ev.range_start = x->range_off;
@@ -289,17 +313,9 @@ int gw_audit_extra(struct http_req *req, const struct gw_extra *x)
     ev.bytes_transferred = x->bytes;
     ev.decision = x->res->allow ? "allow" : "deny";
     ev.sensitive_resource = sensitive_root(gw, x->root);
-    if (ev.sensitive_resource) {
-        scrub(reason, sizeof reason, resource);
-        const char *colon = strchr(resource, ':');
-        if (colon)
-            scrub(reason, sizeof reason, colon + 1);
-    }
+    if (ev.sensitive_resource)
+        scrub_reason(reason, sizeof reason, resource, NULL);
     ev.reason = reason[0] ? reason : NULL;
-    if (req->peer && req->peer->has_cred) {
-        ev.has_peer_uid = true;
-        ev.peer_uid = (uint32_t)req->peer->uid;
-    }
     ev.token_id = x->res->token_id[0] ? x->res->token_id : NULL;
     for (size_t i = 0; i < x->res->npolicy && ev.npolicy < LEDGER_POLICY_MAX; i++)
         ev.policy_ids[ev.npolicy++] = x->res->policy_ids[i];
@@ -341,10 +357,7 @@ static void finish(struct gw_call *c)
     }
     struct ledger_event ev = {0};
     ev.action = c->action;
-    ev.principal_id = c->principal[0] ? c->principal : NULL;
-    ev.agent_id = c->agent[0] ? c->agent : NULL;
-    ev.session_id = c->session[0] ? c->session : NULL;
-    ev.endpoint_id = gw->endpoint_id;
+    event_identity(c, req, &ev);
     ev.resource_id = c->resource[0] ? c->resource : NULL;
     ev.destination_id = c->destination[0] ? c->destination : NULL;
     ev.content_sha256 = c->sha256[0] ? c->sha256 : NULL;
@@ -364,17 +377,8 @@ static void finish(struct gw_call *c)
                            : c->is_file && req->method != HTTP_HEAD ? c->flen
                                                                     : 0;
     ev.sensitive_resource = sensitive_root(gw, c->root);
-    if (ev.sensitive_resource && c->reason[0]) {
-        scrub(c->reason, sizeof c->reason, c->resource);
-        scrub(c->reason, sizeof c->reason, c->destination);
-        const char *colon = strchr(c->resource, ':');
-        if (colon)
-            scrub(c->reason, sizeof c->reason, colon + 1);
-    }
-    if (req->peer && req->peer->has_cred) {
-        ev.has_peer_uid = true;
-        ev.peer_uid = (uint32_t)req->peer->uid;
-    }
+    if (ev.sensitive_resource && c->reason[0])
+        scrub_reason(c->reason, sizeof c->reason, c->resource, c->destination);
     ev.token_id = c->token_id[0] ? c->token_id : NULL;
     char pol[AUTHZ_IDS_TEXT_MAX];
     util_strlcpy(pol, c->policies, sizeof pol);

@@ -341,6 +341,22 @@ static bool parse_time(const char *s, uint64_t *ns)
     return true;
 }
 
+/* limit (capped at 10000), after, order=desc; false when limit or after
+ * is not a number. */
+static bool query_paging(const char *q, size_t ql, struct ledger_query *lq)
+{
+    bool bad = false;
+    uint64_t v;
+    if (query_u64(q, ql, "limit", &v, &bad))
+        lq->limit = v > 10000 ? 10000 : (size_t)v;
+    if (query_u64(q, ql, "after", &lq->after, &bad))
+        lq->has_after = true;
+    size_t vl;
+    const char *order = gw_query_get(q, ql, "order", &vl);
+    lq->descending = order && vl == 4 && memcmp(order, "desc", 4) == 0;
+    return !bad;
+}
+
 static void search(struct gateway *gw, struct http_req *req, const char *q, size_t ql)
 {
     struct ajob *j = util_calloc(1, sizeof *j);
@@ -372,15 +388,8 @@ static void search(struct gateway *gw, struct http_req *req, const char *q, size
         free(j);
         return;
     }
-    bool bad = false;
-    uint64_t v;
-    if (query_u64(q, ql, "limit", &v, &bad))
-        j->q.limit = v > 10000 ? 10000 : (size_t)v;
-    if (query_u64(q, ql, "after", &j->q.after, &bad))
-        j->q.has_after = true;
+    bool bad = !query_paging(q, ql, &j->q);
     size_t vl;
-    const char *order = gw_query_get(q, ql, "order", &vl);
-    j->q.descending = order && vl == 4 && memcmp(order, "desc", 4) == 0;
     const char *pre = gw_query_get(q, ql, "prefix", &vl);
     j->q.resource_prefix = pre && vl == 1 && pre[0] == '1';
     const char *ed = gw_query_get(q, ql, "edit", &vl);
@@ -437,16 +446,7 @@ static void history(struct gateway *gw, struct http_req *req, const char *rest, 
     }
     j->q.or_destination = true;
     j->q.edits_only = true;
-    bool bad = false;
-    uint64_t v;
-    if (query_u64(q, ql, "limit", &v, &bad))
-        j->q.limit = v > 10000 ? 10000 : (size_t)v;
-    if (query_u64(q, ql, "after", &j->q.after, &bad))
-        j->q.has_after = true;
-    size_t vl;
-    const char *order = gw_query_get(q, ql, "order", &vl);
-    j->q.descending = order && vl == 4 && memcmp(order, "desc", 4) == 0;
-    if (bad) {
+    if (!query_paging(q, ql, &j->q)) {
         free(j->history);
         free(j);
         gw_error(req, CUSTODY_EINVAL, "history: limit and after are numbers");
