@@ -41,6 +41,7 @@ struct mnt {
 /* One open(2) of a file. */
 struct mnt_file {
     struct mnt_file *next, *prev;
+    char *path;            /* as opened (reports at unmount need it) */
     int fd;                /* opened for reading: the root's file; else -1 */
     struct mnt_node *node; /* opened for writing: the shared staging copy */
     pthread_mutex_t mu;

@@ -116,9 +116,10 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     return 0;
 }
 
-static struct mnt_file *file_new(void)
+static struct mnt_file *file_new(const char *path)
 {
     struct mnt_file *f = util_calloc(1, sizeof *f);
+    f->path = util_strdup(path);
     f->fd = -1;
     f->first = f->last = -1;
     f->reported_ns = util_monotonic_ns();
@@ -143,6 +144,7 @@ static void file_free(struct mnt_file *f)
     if (f->next) f->next->prev = f->prev;
     pthread_mutex_unlock(&m->mu);
     pthread_mutex_destroy(&f->mu);
+    free(f->path);
     free(f);
 }
 
@@ -155,7 +157,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
                  ? 0
                  : decide(path, writing ? "write" : "read", "open", -1, -1, 0);
     if (rc) return rc;
-    struct mnt_file *f = file_new();
+    struct mnt_file *f = file_new(path);
     if (writing) {
         rc = mnt_node_get(path, create || (fi->flags & O_TRUNC), create, mode, &f->node);
     } else {
@@ -273,6 +275,7 @@ void mnt_files_close_all(void)
             mnt_node_commit(f->node, false);
             mnt_node_put(f->node);
         } else {
+            report_reads(f->path, f); /* its release never came: still recorded */
             close(f->fd);
         }
         file_free(f);

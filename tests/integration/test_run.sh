@@ -27,15 +27,21 @@ echo "the protected secret" >"$WORK/protected/file"
 echo "not for this agent" >"$WORK/other/file"
 "${C[@]}" root add protected "$WORK/protected" >/dev/null || fail "root add protected"
 "${C[@]}" root add other "$WORK/other" >/dev/null || fail "root add other"
-events() { # events ARGS...: audit search --json results, one per line; events appear
-  # in the index under a signed checkpoint (every 500 ms), so wait for some
-  local out
+events() { # events ARGS...: audit search --json results, one per line
+  "${C[@]}" audit search --json --limit 10000 "$@" |
+    python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
+}
+# Events reach the index under a signed checkpoint (every 500 ms): true once
+# an event matching ARGS contains PATTERN, within 10 s. (grep reads all its
+# input: with pipefail, grep -q could SIGPIPE the search and fail the test.)
+has_event() { # has_event PATTERN ARGS...
+  local pat=$1
+  shift
   for _ in $(seq 40); do
-    out=$("${C[@]}" audit search --json --limit 10000 "$@" |
-      python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]')
-    [ -z "$out" ] || { echo "$out"; return 0; }
+    events "$@" | grep -e "$pat" >/dev/null && return 0
     sleep 0.25
   done
+  return 1
 }
 # the views live in custody run's own mount namespace; what could outlive
 # it are their processes (forks of custody run, same command line)
@@ -45,7 +51,7 @@ views_left() { pgrep -f -- "--state $STATE run" | wc -l; }
 out=$(cd "$WORK" && "${C[@]}" run --root protected -- bash -c 'cat protected/file') ||
   fail "custody run -- cat protected/file failed"
 [ "$out" = "the protected secret" ] || fail "read through the view gave: $out"
-events --resource protected:/file --action read --decision allow | grep -q . ||
+has_event . --resource protected:/file --action read --decision allow ||
   fail "the read through custody run is not in the ledger"
 [ "$(views_left)" = 0 ] || fail "a view process outlived custody run"
 
@@ -81,8 +87,8 @@ umount "$WORK/alias"
 # --- roots inside the state directory keep their view (demo lives there)
 demo=$("${C[@]}" run -- bash -c "ls '$STATE'; cat '$STATE/demo/README.md' | head -c 5") ||
   fail "the demo root (inside the state directory) is not reachable through custody run"
-echo "$demo" | grep -qx "demo" || fail "the covered state directory shows more than the demo view: $demo"
-events --resource demo:/README.md --action read --decision allow | grep -q . ||
+echo "$demo" | grep -x "demo" >/dev/null || fail "the covered state directory shows more than the demo view: $demo"
+has_event . --resource demo:/README.md --action read --decision allow ||
   fail "the demo read is not in the ledger"
 
 # --- writes are versioned; the exit status comes back
@@ -127,17 +133,19 @@ if (cd "$WORK" && "${C[@]}" --agent reader run --root protected -- bash -c 'echo
 fi
 grep -q "Permission denied" "$WORK/err" || fail "the refused write is not EACCES: $(cat "$WORK/err")"
 [ "$(cat "$WORK/protected/file")" = "the protected secret" ] || fail "a refused write changed the file"
-events --agent reader --decision deny --resource protected:/file | grep -q '"reader-no-writes"' ||
+has_event '"reader-no-writes"' --agent reader --decision deny --resource protected:/file ||
   fail "the refusal is not in the ledger with its policy"
 
 # --- the view mints one token per action and folder, not one per file
 # (custody_client_set_token_scope), and falls back to exact tokens where
 # policy refuses the folder
 echo "second" >"$WORK/protected/second"
+has_event . --agent reader --action token.mint --decision allow || fail "no token.mint of the reader yet"
 before=$(events --agent reader --action token.mint --decision allow | grep -c . || true)
 (cd "$WORK" && "${C[@]}" --agent reader run --root protected -- bash -c 'cat protected/file protected/second protected/new.txt' >/dev/null) ||
   fail "the reader agent cannot read three files"
-sleep 0.6
+has_event "bytes through" --agent reader --resource protected:/new.txt --action read ||
+  fail "the reader's third read has no usage event"
 mints=$(( $(events --agent reader --action token.mint --decision allow | grep -c .) - before ))
 [ "$mints" = 1 ] || fail "three reads in one folder minted $mints tokens, want 1"
 "${C[@]}" agent add narrow >/dev/null || fail "agent add narrow"
@@ -150,7 +158,7 @@ out=$(cd "$WORK" && "${C[@]}" --agent narrow run --root protected -- bash -c 'ca
   fail "an agent allowed one file only cannot read it (the folder token refused, no exact fallback?)"
 [ "$out" = "the protected secret" ] || fail "the narrow agent read: $out"
 # no token for the root either: its usage report goes alone, with the file's token
-events --agent narrow --resource protected:/file --action read --decision allow | grep -q "bytes through" ||
+has_event "bytes through" --agent narrow --resource protected:/file --action read --decision allow ||
   fail "the narrow agent's read has no usage event"
 if (cd "$WORK" && "${C[@]}" --agent narrow run --root protected -- cat protected/second) >/dev/null 2>&1; then
   fail "the narrow agent read a file its policy does not name"
