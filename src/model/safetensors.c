@@ -47,6 +47,20 @@ int model_safetensors_header_len(const uint8_t first8[8], uint64_t file_size, ui
 }
 
 /* "[2, 3, 4]" */
+/* Appends one metadata entry (key and val are taken over on success). */
+static int meta_append(struct model_json *j, const char *what, struct model_kv **meta, size_t *n,
+                       size_t *cap, char *key, char *val)
+{
+    if (*n >= MODEL_MAX_TENSORS)
+        return model_json_fail(j, MODEL_ELIMIT, "more than %u %s entries", MODEL_MAX_TENSORS, what);
+    if (model_grow((void **)meta, cap, *n + 1, sizeof **meta))
+        return model_json_fail(j, MODEL_ENOMEM, "out of memory");
+    (*meta)[*n].key = key;
+    (*meta)[*n].value = val;
+    (*n)++;
+    return 0;
+}
+
 static void shape_text(const uint64_t *shape, uint32_t ndim, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -214,19 +228,12 @@ static int parse_metadata(struct st_parse *p)
                                  k.s);
         } else
             rc = model_json_string(j, &val, NULL, j->len);
-        if (rc == 0 && h->nmeta >= MODEL_MAX_TENSORS)
-            rc = model_json_fail(j, MODEL_ELIMIT, "more than %u __metadata__ entries",
-                                 MODEL_MAX_TENSORS);
-        if (rc == 0 && model_grow((void **)&h->meta, &p->mcap, h->nmeta + 1, sizeof *h->meta))
-            rc = model_json_fail(j, MODEL_ENOMEM, "out of memory");
+        if (rc == 0) rc = meta_append(j, "__metadata__", &h->meta, &h->nmeta, &p->mcap, key, val);
         if (rc) {
             free(key);
             free(val);
             break;
         }
-        h->meta[h->nmeta].key = key;
-        h->meta[h->nmeta].value = val;
-        h->nmeta++;
     }
     return rc;
 }
@@ -429,20 +436,13 @@ static int ix_metadata(struct ix_parse *p)
             rc = model_json_skip(j); /* nested values are not kept */
         } else
             rc = type;
-        if (rc == 0 && idx->nmeta >= MODEL_MAX_TENSORS)
-            rc = model_json_fail(j, MODEL_ELIMIT, "more than %u metadata entries",
-                                 MODEL_MAX_TENSORS);
-        if (rc == 0 && model_grow((void **)&idx->meta, &p->mcap, idx->nmeta + 1, sizeof *idx->meta))
-            rc = model_json_fail(j, MODEL_ENOMEM, "out of memory");
+        /* a nested value is kept as NULL until the duplicate check, then dropped */
+        if (rc == 0) rc = meta_append(j, "metadata", &idx->meta, &idx->nmeta, &p->mcap, key, val);
         if (rc) {
             free(key);
             free(val);
             break;
         }
-        /* a nested value is kept as NULL until the duplicate check, then dropped */
-        idx->meta[idx->nmeta].key = key;
-        idx->meta[idx->nmeta].value = val;
-        idx->nmeta++;
     }
     return rc;
 }
