@@ -30,6 +30,13 @@ static int fail(struct strbuf *err, int e, const char *what, const char *path)
     return custody_err_from_errno(e);
 }
 
+/* The same for a CUSTODY_E* code (from util and mountinfo.c). */
+static int fail_rc(struct strbuf *err, int rc, const char *what, const char *path)
+{
+    sb_printf(err, "%s%s%s: %s", what, path ? " " : "", path ? path : "", custody_strerror(rc));
+    return rc;
+}
+
 static int write_file(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -80,7 +87,7 @@ int sbx_protect(struct sbx_protected *p, const char *path, struct strbuf *err)
     struct sbx_mount *m;
     size_t n, best = SIZE_MAX, bestlen = 0;
     int rc = sbx_mounts_read(&m, &n);
-    if (rc) return fail(err, -rc, "cannot read /proc/self/mountinfo", NULL);
+    if (rc) return fail_rc(err, rc, "cannot read /proc/self/mountinfo", NULL);
     for (size_t i = 0; i < n; i++) {
         if (makedev(m[i].major, m[i].minor) != st.st_dev) continue;
         if (!sbx_path_below(p->path, m[i].point)) continue;
@@ -114,19 +121,6 @@ static int seal(const char *path, struct strbuf *err)
     return 0;
 }
 
-static void mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    util_strlcpy(tmp, path, sizeof tmp);
-    for (char *s = tmp + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        mkdir(tmp, 0555);
-        *s = '/';
-    }
-    mkdir(tmp, 0555);
-}
-
 /* Covers dir with an empty tmpfs, keeping the views beneath it. */
 static int hide_dir(const struct sbx_confine *c, const char *dir, struct strbuf *err)
 {
@@ -147,7 +141,10 @@ static int hide_dir(const struct sbx_confine *c, const char *dir, struct strbuf 
     }
     if ((rc = cover_dir(dir, err))) goto out;
     for (size_t i = 0; i < nkeep; i++) {
-        mkdirs(where[i]);
+        if ((rc = util_mkdir_p(where[i], 0555)) != 0) {
+            fail_rc(err, rc, "cannot make the mount point of the view", where[i]);
+            goto out;
+        }
         if (move_mount(keep[i], "", AT_FDCWD, where[i], MOVE_MOUNT_F_EMPTY_PATH) != 0) {
             rc = fail(err, errno, "cannot put back the view at", where[i]);
             goto out;
@@ -177,7 +174,7 @@ static int hide_elsewhere(const struct sbx_confine *c, struct strbuf *err)
     struct sbx_mount *m;
     size_t n;
     int rc = sbx_mounts_read(&m, &n);
-    if (rc) return fail(err, -rc, "cannot read /proc/self/mountinfo", NULL);
+    if (rc) return fail_rc(err, rc, "cannot read /proc/self/mountinfo", NULL);
     for (size_t k = 0; !rc && k < c->nprot; k++) {
         const struct sbx_protected *p = &c->prot[k];
         for (size_t i = 0; !rc && i < n; i++) {

@@ -81,12 +81,12 @@ static void find_blockdevs(struct ruleset *rs, const char *dir, int depth)
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
         char *p = util_path_join(dir, de->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && S_ISBLK(st.st_mode)) {
+        bool known = lstat(p, &st) == 0;
+        if (known && S_ISBLK(st.st_mode)) {
             rs->deny[rs->ndeny++] = p;
             continue;
         }
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && depth < DEV_DEPTH_MAX)
-            find_blockdevs(rs, p, depth + 1);
+        if (known && S_ISDIR(st.st_mode) && depth < DEV_DEPTH_MAX) find_blockdevs(rs, p, depth + 1);
         free(p);
     }
     closedir(d);
