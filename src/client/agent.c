@@ -201,8 +201,11 @@ static const char *shared_get(struct custody__agent *a, const char *scope, uint6
     for (size_t i = 0; i < SHARED_CACHE && !out; i++) {
         struct cached_token *t = &g_shared.e[i];
         if (t->scope && strcmp(t->scope, scope) == 0 && t->expires > now + AGENT_MARGIN_S) {
-            free(a->held);
-            out = a->held = util_strdup(t->token);
+            if (!a->held || strcmp(a->held, t->token) != 0) { /* a copy only when it changed */
+                free(a->held);
+                a->held = util_strdup(t->token);
+            }
+            out = a->held;
         }
     }
     pthread_mutex_unlock(&g_shared.mu);

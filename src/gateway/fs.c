@@ -635,6 +635,30 @@ static void access_grant(struct gateway *gw, struct http_req *req, struct post_c
     gw_json(req, 200, json_pack("{s:o, s:i}", "granted", granted, "ttl_ms", ACCESS_GRANT_TTL_MS));
 }
 
+/* One usage report of a batch: {"path", "range"?: [FIRST, LAST], "bytes"}. */
+struct usage_item {
+    char path[STORE_PATH_MAX];
+    json_int_t first, last, bytes;
+    bool has_range;
+};
+
+static int usage_item(json_t *v, struct usage_item *it)
+{
+    const char *p = NULL;
+    json_t *range = NULL;
+    json_error_t jerr;
+    it->bytes = 0;
+    it->first = it->last = 0;
+    if (json_unpack_ex(v, &jerr, JSON_STRICT, "{s:s, s?o, s:I}", "path", &p, "range", &range,
+                       "bytes", &it->bytes) != 0 ||
+        it->bytes < 0 || store_path_normalize(p, strlen(p), it->path, sizeof it->path) != 0 ||
+        (range && (json_unpack(range, "[II]", &it->first, &it->last) != 0 || it->first < 0 ||
+                   it->last < it->first)))
+        return CUSTODY_EINVAL;
+    it->has_range = range != NULL;
+    return 0;
+}
+
 static void access_usage(struct gateway *gw, struct http_req *req, struct post_ctx *pc,
                          const char *act, const char *surface, json_t *batch)
 {
@@ -644,56 +668,41 @@ static void access_usage(struct gateway *gw, struct http_req *req, struct post_c
                  ACCESS_BATCH_MAX);
         return;
     }
-    struct item {
-        char path[STORE_PATH_MAX];
-        json_int_t first, last, bytes;
-        bool has_range;
-    } *it = util_calloc(n, sizeof *it);
+    /* all checked before any is recorded (one item at a time: a path is 4 KiB) */
+    struct usage_item it;
     for (size_t i = 0; i < n; i++) {
-        const char *p = NULL;
-        json_t *range = NULL;
-        json_error_t jerr;
-        it[i].bytes = 0;
-        if (json_unpack_ex(json_array_get(batch, i), &jerr, JSON_STRICT, "{s:s, s?o, s:I}", "path",
-                           &p, "range", &range, "bytes", &it[i].bytes) != 0 ||
-            it[i].bytes < 0 ||
-            store_path_normalize(p, strlen(p), it[i].path, sizeof it[i].path) != 0 ||
-            (range && (json_unpack(range, "[II]", &it[i].first, &it[i].last) != 0 ||
-                       it[i].first < 0 || it[i].last < it[i].first))) {
+        if (usage_item(json_array_get(batch, i), &it) != 0) {
             gw_error(req, CUSTODY_EINVAL,
                      "access: batch[%zu] must be {\"path\", \"range\": [FIRST, LAST], \"bytes\"}",
                      i);
-            free(it);
             return;
         }
-        it[i].has_range = range != NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        struct gw_authz az = {.action = act, .root = pc->root, .path = it[i].path};
-        az.has_range = it[i].has_range;
-        az.range_first = (uint64_t)it[i].first;
-        az.range_last = (uint64_t)it[i].last;
+        usage_item(json_array_get(batch, i), &it); /* checked above */
+        struct gw_authz az = {.action = act, .root = pc->root, .path = it.path};
+        az.has_range = it.has_range;
+        az.range_first = (uint64_t)it.first;
+        az.range_last = (uint64_t)it.last;
         struct authz_result res;
         gw_decide(gw, req, &pc->id, &az, &res);
         char note[96];
         snprintf(note, sizeof note, "custody %s: %lld bytes through the open file", surface,
-                 (long long)it[i].bytes);
+                 (long long)it.bytes);
         struct gw_extra x = {.action = act,
                              .root = pc->root,
-                             .path = it[i].path,
+                             .path = it.path,
                              .res = &res,
                              .note = note,
-                             .has_range = it[i].has_range,
-                             .range_off = (uint64_t)it[i].first,
-                             .range_len = (uint64_t)(it[i].last - it[i].first + 1),
-                             .bytes = (uint64_t)it[i].bytes};
+                             .has_range = it.has_range,
+                             .range_off = (uint64_t)it.first,
+                             .range_len = (uint64_t)(it.last - it.first + 1),
+                             .bytes = (uint64_t)it.bytes};
         if (access_record(req, i + 1 == n, &x) != 0) {
-            free(it);
             gw_error(req, CUSTODY_EAUDIT, "the audit log cannot record these reports");
             return;
         }
     }
-    free(it);
     gw_json(req, 200, json_pack("{s:I}", "recorded", (json_int_t)n));
 }
 

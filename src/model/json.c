@@ -230,6 +230,7 @@ bool model_utf8_valid(const char *s, size_t n)
     return true;
 }
 
+/* util_utf8_encode does the same, but the loader core links libc only. */
 static size_t put_utf8(char *out, unsigned long cp)
 {
     if (cp < 0x80) {
