@@ -17,26 +17,8 @@
  *     aligned, inside the file, sorted and not overlapping, names unique;
  *     names, keys and values as text are UTF-8.
  */
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "model/internal.h"
-
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_gguf: %s\n", what);
-        abort();
-    }
-}
-
-static bool is_err(int rc)
-{
-    return rc == MODEL_EFORMAT || rc == MODEL_ELIMIT || rc == MODEL_ENOMEM;
-}
+#define FUZZ_TARGET "fuzz_gguf"
+#include "model_fuzz.h"
 
 static void check_header(const struct model_header *h, size_t size)
 {
@@ -47,11 +29,9 @@ static void check_header(const struct model_header *h, size_t size)
     check(h->file_size == size && h->data_start <= size, "data_start past the end");
     check(h->data_start % a == 0 || (h->ntensors == 0 && h->data_start == size),
           "data_start not aligned");
-    uint64_t prev_off = 0, max_end = h->data_start;
+    check_placement(h, size);
     for (size_t i = 0; i < h->ntensors; i++) {
         const struct model_tensor *t = &h->tensors[i];
-        check(t->name && t->name[0], "empty name");
-        check(model_utf8_valid(t->name, strlen(t->name)), "name is not UTF-8");
         const struct model_dtype_info *d = model_dtype_info(t->dtype);
         check(d && d->ggml_type >= 0, "dtype");
         check(t->ndim <= MODEL_GGUF_MAX_DIMS, "ndim");
@@ -65,43 +45,9 @@ static void check_header(const struct model_header *h, size_t size)
         check(model_dtype_nbytes(t->dtype, nel, &nb) == 0 && nb == t->nbytes, "nbytes");
         check(t->offset >= h->data_start && (t->offset - h->data_start) % a == 0,
               "offset not aligned");
-        check(t->offset <= size && t->nbytes <= size - t->offset, "tensor past the end");
-        check(t->offset >= prev_off, "not sorted by offset");
-        prev_off = t->offset;
-        if (t->nbytes) {
-            check(t->offset >= max_end, "overlap");
-            max_end = t->offset + t->nbytes;
-        }
         check(t->info_off >= 24 && t->info_off < h->data_start, "info_off");
-        for (size_t k = 0; k < i; k++)
-            check(strcmp(h->tensors[k].name, t->name) != 0, "duplicate name");
     }
-    for (size_t i = 0; i < h->nmeta; i++) {
-        check(h->meta[i].key && h->meta[i].key[0] && h->meta[i].value, "meta");
-        check(model_utf8_valid(h->meta[i].key, strlen(h->meta[i].key)) &&
-                  model_utf8_valid(h->meta[i].value, strlen(h->meta[i].value)),
-              "meta is not UTF-8");
-        for (size_t k = 0; k < i; k++)
-            check(strcmp(h->meta[k].key, h->meta[i].key) != 0, "duplicate key");
-    }
-}
-
-static bool same_header(const struct model_header *a, const struct model_header *b)
-{
-    if (a->ntensors != b->ntensors || a->nmeta != b->nmeta || a->data_start != b->data_start ||
-        a->alignment != b->alignment || a->version != b->version)
-        return false;
-    for (size_t i = 0; i < a->ntensors; i++) {
-        const struct model_tensor *x = &a->tensors[i], *y = &b->tensors[i];
-        if (strcmp(x->name, y->name) || x->dtype != y->dtype || x->ndim != y->ndim ||
-            x->offset != y->offset || x->nbytes != y->nbytes || x->info_off != y->info_off ||
-            memcmp(x->shape, y->shape, sizeof x->shape))
-            return false;
-    }
-    for (size_t i = 0; i < a->nmeta; i++)
-        if (strcmp(a->meta[i].key, b->meta[i].key) || strcmp(a->meta[i].value, b->meta[i].value))
-            return false;
-    return true;
+    check_meta(h, true);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -19,26 +19,8 @@
  *   - a parsed index has sorted distinct shard names that are plain file names
  *     and sorted distinct tensor names, each mapped to a shard that exists.
  */
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "model/internal.h"
-
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_safetensors: %s\n", what);
-        abort();
-    }
-}
-
-static bool is_err(int rc)
-{
-    return rc == MODEL_EFORMAT || rc == MODEL_ELIMIT || rc == MODEL_ENOMEM;
-}
+#define FUZZ_TARGET "fuzz_safetensors"
+#include "model_fuzz.h"
 
 static void check_header(const struct model_header *h, const uint8_t *buf, size_t size)
 {
@@ -49,11 +31,9 @@ static void check_header(const struct model_header *h, const uint8_t *buf, size_
         n = n << 8 | buf[i];
     check(h->data_start == 8 + n, "data_start is not 8 + N");
     check(model_sniff(buf, size) == MODEL_FORMAT_SAFETENSORS, "sniff disagrees");
-    uint64_t prev_off = 0, max_end = h->data_start;
+    check_placement(h, size);
     for (size_t i = 0; i < h->ntensors; i++) {
         const struct model_tensor *t = &h->tensors[i];
-        check(t->name && t->name[0], "empty name");
-        check(model_utf8_valid(t->name, strlen(t->name)), "name is not UTF-8");
         const struct model_dtype_info *d = model_dtype_info(t->dtype);
         check(d && d->safetensors, "dtype");
         check(t->ndim <= MODEL_MAX_DIMS, "ndim");
@@ -66,44 +46,10 @@ static void check_header(const struct model_header *h, const uint8_t *buf, size_
         if (zero) nel = 0;
         uint64_t nb;
         check(model_dtype_nbytes(t->dtype, nel, &nb) == 0 && nb == t->nbytes, "nbytes");
-        check(t->offset >= h->data_start, "tensor before the data region");
-        check(t->offset <= size && t->nbytes <= size - t->offset, "tensor past the end");
-        check(t->offset >= prev_off, "not sorted by offset");
-        prev_off = t->offset;
-        if (t->nbytes) {
-            check(t->offset >= max_end, "overlap");
-            max_end = t->offset + t->nbytes;
-        }
         check(t->info_off >= 8 && t->info_off < h->data_start, "info_off");
         check(model_header_find(h, t->name) == t, "find");
-        for (size_t k = 0; k < i; k++)
-            check(strcmp(h->tensors[k].name, t->name) != 0, "duplicate name");
     }
-    for (size_t i = 0; i < h->nmeta; i++) {
-        check(h->meta[i].key && h->meta[i].value, "meta");
-        check(model_utf8_valid(h->meta[i].key, strlen(h->meta[i].key)) &&
-                  model_utf8_valid(h->meta[i].value, strlen(h->meta[i].value)),
-              "meta is not UTF-8");
-        for (size_t k = 0; k < i; k++)
-            check(strcmp(h->meta[k].key, h->meta[i].key) != 0, "duplicate metadata key");
-    }
-}
-
-static bool same_header(const struct model_header *a, const struct model_header *b)
-{
-    if (a->ntensors != b->ntensors || a->nmeta != b->nmeta || a->data_start != b->data_start)
-        return false;
-    for (size_t i = 0; i < a->ntensors; i++) {
-        const struct model_tensor *x = &a->tensors[i], *y = &b->tensors[i];
-        if (strcmp(x->name, y->name) || x->dtype != y->dtype || x->ndim != y->ndim ||
-            x->offset != y->offset || x->nbytes != y->nbytes ||
-            memcmp(x->shape, y->shape, sizeof x->shape))
-            return false;
-    }
-    for (size_t i = 0; i < a->nmeta; i++)
-        if (strcmp(a->meta[i].key, b->meta[i].key) || strcmp(a->meta[i].value, b->meta[i].value))
-            return false;
-    return true;
+    check_meta(h, false);
 }
 
 static void check_index(const struct model_index *ix)

@@ -1,6 +1,7 @@
 # lib.sh — shared helpers for integration tests (sourced).
 # Gives: $BIN (build/bin), $SRC, a fresh $STATE, start_daemon, stop_daemon,
-# set_limit KEY VALUE, fail MSG, and cleans everything up on exit.
+# set_limit KEY VALUE, fail MSG, events / wait_events / has_event (the audit
+# log's search), and cleans everything up on exit.
 set -euo pipefail
 SRC=${CUSTODY_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BIN=${CUSTODY_BIN:-$SRC/build/bin}
@@ -75,4 +76,36 @@ stop_daemon() {
   wait "$DAEMON_PID" || rc=$?
   DAEMON_PID=""
   return $rc
+}
+
+# events ARGS...: `custody audit search --json` results, one JSON line each.
+events() {
+  "$BIN/custody" --state "$STATE" audit search --json --limit 10000 "$@" |
+    python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
+}
+
+# Events reach the search index under a signed checkpoint (every 500 ms), so
+# these wait, 10 s at most. (They end pipelines with grep reading all its
+# input: with pipefail, grep -q could SIGPIPE the search and fail the test.)
+# wait_events N ARGS...: prints the matching events once there are N or more.
+wait_events() {
+  local want=$1 out
+  shift
+  for _ in $(seq 40); do
+    out=$(events "$@")
+    [ "$(echo "$out" | grep -c .)" -lt "$want" ] || break
+    sleep 0.25
+  done
+  echo "$out"
+}
+
+# has_event PATTERN ARGS...: true once an event matching ARGS contains PATTERN.
+has_event() {
+  local pat=$1
+  shift
+  for _ in $(seq 40); do
+    events "$@" | grep -e "$pat" >/dev/null && return 0
+    sleep 0.25
+  done
+  return 1
 }

@@ -40,32 +40,6 @@ unmount_view() {
   [ $rc -eq 0 ] || { tail -40 "$WORK/mount.log" >&2; fail "custody mount exited $rc after SIGTERM"; }
 }
 trap 'if [ -n "$MPID" ]; then kill -TERM $MPID 2>/dev/null; sleep 0.3; fusermount3 -u "$MNT" 2>/dev/null; fi; cleanup' EXIT
-events() { # events ARGS...: audit search --json results
-  "${C[@]}" audit search --json --limit 10000 "$@" | python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
-}
-# events reach the index under a signed checkpoint (every 500 ms): wait
-# until at least N match (at most 10 s), then print them
-wait_events() { # wait_events N ARGS...
-  local want=$1 out
-  shift
-  for _ in $(seq 40); do
-    out=$(events "$@")
-    [ "$(echo "$out" | grep -c .)" -lt "$want" ] || break
-    sleep 0.25
-  done
-  echo "$out"
-}
-# true once an event matching ARGS contains PATTERN, within 10 s (grep reads
-# all its input: with pipefail, grep -q could SIGPIPE the search)
-has_event() { # has_event PATTERN ARGS...
-  local pat=$1
-  shift
-  for _ in $(seq 40); do
-    events "$@" | grep -e "$pat" >/dev/null && return 0
-    sleep 0.25
-  done
-  return 1
-}
 
 # --- a non-empty mount point is refused
 mkdir -p "$MNT"

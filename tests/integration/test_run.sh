@@ -27,22 +27,6 @@ echo "the protected secret" >"$WORK/protected/file"
 echo "not for this agent" >"$WORK/other/file"
 "${C[@]}" root add protected "$WORK/protected" >/dev/null || fail "root add protected"
 "${C[@]}" root add other "$WORK/other" >/dev/null || fail "root add other"
-events() { # events ARGS...: audit search --json results, one per line
-  "${C[@]}" audit search --json --limit 10000 "$@" |
-    python3 -c 'import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)["results"]]'
-}
-# Events reach the index under a signed checkpoint (every 500 ms): true once
-# an event matching ARGS contains PATTERN, within 10 s. (grep reads all its
-# input: with pipefail, grep -q could SIGPIPE the search and fail the test.)
-has_event() { # has_event PATTERN ARGS...
-  local pat=$1
-  shift
-  for _ in $(seq 40); do
-    events "$@" | grep -e "$pat" >/dev/null && return 0
-    sleep 0.25
-  done
-  return 1
-}
 # the views live in custody run's own mount namespace; what could outlive
 # it are their processes (forks of custody run, same command line)
 views_left() { pgrep -f -- "--state $STATE run" | wc -l; }
