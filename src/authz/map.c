@@ -24,7 +24,8 @@ static const struct {
     {"move", "readwrite"},     {"delete", "readwrite"},   {"rollback", "readwrite"},
     {"token.mint", "admin"},   {"token.revoke", "admin"}, {"agent.add", "admin"},
     {"agent.remove", "admin"}, {"agent.revoke", "admin"}, {"agent.quarantine", "admin"},
-    {"policy.reload", "admin"}, {"model.load", ""},
+    {"policy.reload", "admin"}, {"model.load", ""}, {"model.show", ""},
+    {"model.register", "admin"}, {"model.remove", "admin"}, {"model.verify", "admin"},
 };
 
 bool authz_action_known(const char *name)

@@ -156,6 +156,10 @@ extern const struct cli_command cli_policy_commands[];
 extern const unsigned cli_npolicy_commands;
 extern const char cli_policy_details[];
 int cli_cmd_policy(struct cli *cli, int argc, char **argv);
+extern const struct cli_command cli_model_commands[];
+extern const unsigned cli_nmodel_commands;
+extern const char cli_model_details[];
+int cli_cmd_model(struct cli *cli, int argc, char **argv);
 /* `custody mcp` (mcp_cmd.c) */
 int cli_cmd_mcp(struct cli *cli, int argc, char **argv);
 /* Starts custodyd on the state directory (detached, like gpg-agent) when it

@@ -933,6 +933,9 @@ const struct cli_command cli_commands[] = {
     {"policy", cli_cmd_policy, "policy SUBCOMMAND [ARGS...]",
      "Cedar policies: check, show, reload, explain, test, replay the audit log.",
      cli_policy_details},
+    {"model", cli_cmd_model, "model SUBCOMMAND [ARGS...]",
+     "Models: add (verify and sign), ls, show, verify, rm, load through libcustody.",
+     cli_model_details},
     {"mcp", cli_cmd_mcp, "mcp [DIR...]",
      "Serve MCP on stdio: a drop-in for the reference filesystem server, through custodyd.",
      "Each allowed DIR must lie inside a custody root (custody root add NAME DIR). Without\n"

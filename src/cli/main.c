@@ -78,6 +78,8 @@ const struct cli_command *cli_find_command(const char *name)
         if (strcmp(cli_token_commands[i].name, name) == 0) return &cli_token_commands[i];
     for (unsigned i = 0; i < cli_npolicy_commands; i++)
         if (strcmp(cli_policy_commands[i].name, name) == 0) return &cli_policy_commands[i];
+    for (unsigned i = 0; i < cli_nmodel_commands; i++)
+        if (strcmp(cli_model_commands[i].name, name) == 0) return &cli_model_commands[i];
     return NULL;
 }
 

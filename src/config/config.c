@@ -461,6 +461,10 @@ static const struct setting tokens_settings[] = {
     UINT("ttl_sensitive_s", token_ttl_sensitive_s, UINT_UNSIGNED, 1, 86400),
     {.key = NULL},
 };
+static const struct setting models_settings[] = {
+    UINT("max_bytes", models_max_bytes, UINT_U64, 0, UINT64_C(1) << 62),
+    {.key = NULL},
+};
 static const struct setting top_settings[] = {
     SECTION("node", node_settings),
     SECTION("listen", listen_settings),
@@ -470,6 +474,7 @@ static const struct setting top_settings[] = {
     SECTION("log", log_settings),
     SECTION("audit", audit_settings),
     SECTION("tokens", tokens_settings),
+    SECTION("models", models_settings),
     {.key = NULL},
 };
 

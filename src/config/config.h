@@ -100,6 +100,9 @@ struct custody_config {
     unsigned token_ttl_max_s;       /* no token lives longer; default 3600 */
     unsigned token_ttl_sensitive_s; /* under roots with the sensitive label; default 60 */
 
+    /* models (issue 6, docs/model.md "Cache") */
+    uint64_t models_max_bytes; /* the model cache's size limit (LRU eviction); 0: none */
+
     /* roots (from roots.yaml) */
     struct cfg_root *roots;
     size_t nroots;

@@ -104,7 +104,12 @@ static const char template_rest[] =
     "  # No token lives longer than this many seconds, 1..86400.\n"
     "  ttl_max_s: 3600\n"
     "  # Cap for resources under roots labelled sensitive (audit.pseudonymize.root_label).\n"
-    "  ttl_sensitive_s: 60\n";
+    "  ttl_sensitive_s: 60\n"
+    "\n"
+    "models:\n"
+    "  # Size limit of the model cache (STATE/models) in bytes; the least recently\n"
+    "  # used models are evicted past it. 0: no limit.\n"
+    "  max_bytes: 0\n";
 
 void config_template(struct strbuf *out, const char *node_name)
 {

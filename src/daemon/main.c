@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config/config.h"
+#include "cache/cache.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "ledger/ledger.h"
@@ -34,6 +35,7 @@ struct daemon {
     struct ledger_witnesses *witnesses;
     struct authz_ids *ids;
     struct authz *az;
+    struct cache *models;
     struct event *ledger_ev;
     char *pidfile;
 };
@@ -120,6 +122,7 @@ static int daemon_reload(void *arg, struct strbuf *err)
     if (strcmp(cfg->store_encrypt_label, d->cfg->store_encrypt_label) != 0)
         log_warn("reload: store.encrypt_label changed; it takes effect after a restart");
     gateway_set_config(d->gw, cfg);
+    cache_set_max_bytes(d->models, cfg->models_max_bytes);
     config_unref(d->cfg);
     d->cfg = cfg;
     log_info("reload: configuration applied (%zu roots)", cfg->nroots);
@@ -313,9 +316,16 @@ int main(int argc, char **argv)
                   "everything): %s", custody_strerror(rc));
         return rc == CUSTODY_ESYNTAX ? EXIT_CONFIG : 1;
     }
+    /* the model cache (STATE/models) */
+    char cerr[512] = "";
+    struct cache_opts co = {.state_dir = d.cfg->state_dir, .max_bytes = d.cfg->models_max_bytes};
+    if ((rc = cache_open(&co, &d.models, cerr, sizeof cerr)) != 0) {
+        log_error("custodyd: cannot open the model cache: %s", cerr);
+        return 1;
+    }
     struct gateway_opts go = {.cfg = d.cfg, .store = d.store, .reload = daemon_reload,
                               .reload_arg = &d, .ledger = d.ledger, .endpoint_id = lst.origin,
-                              .ids = d.ids, .az = d.az};
+                              .ids = d.ids, .az = d.az, .models = d.models};
     gateway_new(&go, &d.gw);
     gateway_policy_loaded(d.gw, "custodyd started");
     struct authz_policy_info pinfo;
@@ -389,6 +399,7 @@ int main(int argc, char **argv)
     ledger_witnesses_free(d.witnesses);
     event_free(d.ledger_ev);
     gateway_free(d.gw);
+    cache_close(d.models);
     authz_free(d.az);
     authz_ids_close(d.ids);
     store_close(d.store);

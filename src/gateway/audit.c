@@ -42,6 +42,9 @@ struct gw_call {
         int64_t prev_version, version;
     } edit, edit_dest;
     char consent[LEDGER_CONSENT_MAX + 1];
+    /* a model request (model.load, model.register): id, version, bytes */
+    char model_id[MANIFEST_NAME_MAX + 1], model_version[MANIFEST_NAME_MAX + 1];
+    uint64_t model_bytes;
     /* the parked response */
     int status;
     bool is_file;
@@ -120,6 +123,21 @@ void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len)
     c->has_range = true;
     c->range_off = off;
     c->range_len = len;
+}
+
+void gw_audit_model(struct http_req *req, const char *name, const char *version,
+                    const char *digest_hex, uint64_t bytes)
+{
+    struct gw_call *c = req->audit;
+    if (!c)
+        return;
+    if (name)
+        util_strlcpy(c->model_id, name, sizeof c->model_id);
+    if (version)
+        util_strlcpy(c->model_version, version, sizeof c->model_version);
+    if (digest_hex)
+        util_strlcpy(c->sha256, digest_hex, sizeof c->sha256);
+    c->model_bytes = bytes;
 }
 
 void gw_audit_body_bytes(struct http_req *req, uint64_t n)
@@ -362,6 +380,8 @@ static void finish(struct gw_call *c)
     ev.destination_id = c->destination[0] ? c->destination : NULL;
     ev.content_sha256 = c->sha256[0] ? c->sha256 : NULL;
     ev.version = c->version;
+    ev.model_id = c->model_id[0] ? c->model_id : NULL;
+    ev.model_version = c->model_version[0] ? c->model_version : NULL;
     ev.has_range = c->has_range;
     ev.range_start = c->range_off;
     ev.range_length = c->range_len;
@@ -373,7 +393,8 @@ static void finish(struct gw_call *c)
     ev.reason = c->reason[0] ? c->reason : NULL;
     uint64_t now = util_monotonic_ns();
     ev.latency_us = now > req->start_ns ? (now - req->start_ns) / 1000 : 0;
-    ev.bytes_transferred = c->in_bytes ? c->in_bytes
+    ev.bytes_transferred = c->model_bytes ? c->model_bytes
+                           : c->in_bytes  ? c->in_bytes
                            : c->is_file && req->method != HTTP_HEAD ? c->flen
                                                                     : 0;
     ev.sensitive_resource = sensitive_root(gw, c->root);

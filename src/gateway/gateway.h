@@ -8,6 +8,7 @@
 #define CUSTODY_GATEWAY_H
 
 #include "authz/authz.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "ledger/ledger.h"
@@ -26,6 +27,7 @@ struct gateway_opts {
     const char *endpoint_id; /* this node, written into every event */
     struct authz_ids *ids;   /* identities (required) */
     struct authz *az;        /* decisions (required) */
+    struct cache *models;    /* the model cache; NULL: /v1/models answers 503 */
 };
 
 int gateway_new(const struct gateway_opts *opts, struct gateway **out);

@@ -19,6 +19,7 @@ struct gateway {
     char endpoint_id[128];
     struct authz_ids *ids; /* agents, revocations, session nonces */
     struct authz *az;      /* decisions: policies, tokens */
+    struct cache *models;  /* the model cache (may be NULL) */
 };
 
 /* auth.c: who is behind a request (kept per connection). */
@@ -96,6 +97,10 @@ void gw_audit_destination(struct http_req *req, const char *root, const char *pa
 void gw_audit_content(struct http_req *req, const char *sha256_hex, int64_t version);
 void gw_audit_range(struct http_req *req, uint64_t off, uint64_t len);
 void gw_audit_body_bytes(struct http_req *req, uint64_t n);
+/* A model request: the model's name and version, its manifest digest (hex,
+ * recorded as content_sha256) and the bytes it grants (bytes_transferred). */
+void gw_audit_model(struct http_req *req, const char *name, const char *version,
+                    const char *digest_hex, uint64_t bytes);
 void gw_audit_reason(struct http_req *req, int err, const char *msg);
 void gw_audit_identity(struct http_req *req, const struct gw_identity *id);
 /* The event's reason for an answer that is not an error (an error's
@@ -159,6 +164,8 @@ void gw_agents(struct gateway *gw, struct http_req *req, const struct gw_identit
 void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len);
 /* policy_api.c: /v1/policy, /v1/policy/reload, /v1/policy/explain */
+void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+               const char *rest, size_t len);
 void gw_policy(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len);
 /* admin.c */

@@ -17,6 +17,7 @@ int gateway_new(const struct gateway_opts *opts, struct gateway **out)
     gw->ledger = opts->ledger;
     gw->ids = opts->ids;
     gw->az = opts->az;
+    gw->models = opts->models;
     util_strlcpy(gw->endpoint_id, opts->endpoint_id ? opts->endpoint_id : "", sizeof gw->endpoint_id);
     *out = gw;
     return 0;
@@ -351,6 +352,10 @@ void gateway_handle(struct http_req *req, void *arg)
                (t.path_len == rest || t.path[rest] == '/')) {
         size_t r = t.path_len > rest ? rest + 1 : rest;
         gw_policy(gw, req, id, t.path + r, t.path_len - r);
+    } else if (prefix(t.path, t.path_len, "/v1/models", &rest) &&
+               (t.path_len == rest || t.path[rest] == '/')) {
+        size_t r = t.path_len > rest ? rest + 1 : rest;
+        gw_models(gw, req, id, t.path + r, t.path_len - r);
     } else if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
         gw_fs(gw, req, id, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {

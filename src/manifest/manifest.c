@@ -276,35 +276,32 @@ static int file_cmp(const void *a, const void *b)
     return strcmp(((const struct manifest_file *)a)->name, ((const struct manifest_file *)b)->name);
 }
 
-/* One shard: header, hash, tensor table into *f (f->name already set). */
-static int build_file(const char *path, struct manifest_file *f, char *err, size_t errlen)
+/* One shard open on fd (what names it in messages): header, hash (unless
+ * known is given), tensor table into *f (f->name already set). */
+static int build_fd(int fd, const char *what, const uint8_t *known, struct manifest_file *f,
+                    char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        mf_seterr(err, errlen, "%s: %s", path, strerror(e));
-        return e == ENOENT ? CUSTODY_ENOENT : CUSTODY_EIO;
-    }
     struct stat st;
     struct model_header h;
     memset(&h, 0, sizeof h);
     char why[384] = "";
     int rc = 0;
     if (fstat(fd, &st) != 0) {
-        mf_seterr(err, errlen, "%s: fstat: %s", path, strerror(errno));
+        mf_seterr(err, errlen, "%s: fstat: %s", what, strerror(errno));
         rc = CUSTODY_EIO;
     } else if (!S_ISREG(st.st_mode)) {
-        mf_seterr(err, errlen, "%s: not a regular file", path);
+        mf_seterr(err, errlen, "%s: not a regular file", what);
         rc = CUSTODY_EINVAL;
     } else if ((rc = model_parse_fd(fd, &h, why, sizeof why)) != 0) {
-        mf_seterr(err, errlen, "%s: not a model shard we accept: %s", path, why);
+        mf_seterr(err, errlen, "%s: not a model shard we accept: %s", what, why);
     } else if (h.file_size != (uint64_t)st.st_size) {
-        mf_seterr(err, errlen, "%s: changed while its header was read", path);
+        mf_seterr(err, errlen, "%s: changed while its header was read", what);
         rc = CUSTODY_ECONFLICT;
+    } else if (known) {
+        memcpy(f->sha256, known, UTIL_SHA256_LEN);
     } else {
-        rc = hash_fd(fd, &st, path, f->sha256, err, errlen);
+        rc = hash_fd(fd, &st, what, f->sha256, err, errlen);
     }
-    close(fd);
     if (rc) {
         model_header_free(&h);
         return rc;
@@ -329,12 +326,12 @@ static int build_file(const char *path, struct manifest_file *f, char *err, size
     return 0;
 }
 
-int manifest_build(const char *name, const char *version, const char *const *paths, size_t n,
-                   struct manifest **out, char *err, size_t errlen)
+int manifest_build_from(const char *name, const char *version, const struct manifest_source *src,
+                        size_t n, struct manifest **out, char *err, size_t errlen)
 {
     if (!out) return CUSTODY_EINVAL;
     *out = NULL;
-    if (!name || !version || (!paths && n)) {
+    if (!name || !version || (!src && n)) {
         mf_seterr(err, errlen, "manifest_build: missing argument");
         return CUSTODY_EINVAL;
     }
@@ -348,17 +345,17 @@ int manifest_build(const char *name, const char *version, const char *const *pat
     m->files = util_calloc(n, sizeof *m->files);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        const char *base = strrchr(paths[i], '/');
-        base = base ? base + 1 : paths[i];
+        const char *base = src[i].name ? src[i].name : "";
+        const char *what = src[i].what ? src[i].what : base;
         const char *p = mf_file_name_problem(base, strlen(base));
         if (p) {
-            mf_seterr(err, errlen, "%s: file name %s", paths[i], p);
+            mf_seterr(err, errlen, "%s: file name %s", what, p);
             rc = CUSTODY_EINVAL;
             break;
         }
         m->files[i].name = util_strdup(base);
         m->nfiles = i + 1;
-        rc = build_file(paths[i], &m->files[i], err, errlen);
+        rc = build_fd(src[i].fd, what, src[i].sha256, &m->files[i], err, errlen);
     }
     if (!rc) {
         qsort(m->files, m->nfiles, sizeof *m->files, file_cmp);
@@ -376,6 +373,41 @@ int manifest_build(const char *name, const char *version, const char *const *pat
     }
     *out = m;
     return 0;
+}
+
+int manifest_build(const char *name, const char *version, const char *const *paths, size_t n,
+                   struct manifest **out, char *err, size_t errlen)
+{
+    if (!out) return CUSTODY_EINVAL;
+    *out = NULL;
+    if (!paths && n) {
+        mf_seterr(err, errlen, "manifest_build: missing argument");
+        return CUSTODY_EINVAL;
+    }
+    if (n == 0 || n > MANIFEST_MAX_FILES) {
+        mf_seterr(err, errlen, "a model has 1 to %u shard files, not %zu", MANIFEST_MAX_FILES, n);
+        return CUSTODY_EINVAL;
+    }
+    struct manifest_source *src = util_calloc(n, sizeof *src);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        src[i].fd = -1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *base = strrchr(paths[i], '/');
+        src[i].name = base ? base + 1 : paths[i];
+        src[i].what = paths[i];
+        src[i].fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (src[i].fd < 0) {
+            int e = errno;
+            mf_seterr(err, errlen, "%s: %s", paths[i], strerror(e));
+            rc = e == ENOENT ? CUSTODY_ENOENT : CUSTODY_EIO;
+        }
+    }
+    if (!rc) rc = manifest_build_from(name, version, src, n, out, err, errlen);
+    for (size_t i = 0; i < n; i++)
+        if (src[i].fd >= 0) close(src[i].fd);
+    free(src);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -68,6 +68,20 @@ struct manifest_file {
 int manifest_build(const char *name, const char *version, const char *const *paths, size_t n,
                    struct manifest **out, char *err, size_t errlen);
 
+/* One shard for manifest_build_from: an open descriptor, the name it is
+ * recorded under, and its SHA-256 when the caller already computed it while
+ * writing the file itself (custodyd's cache admission); NULL: hashed here. */
+struct manifest_source {
+    const char *name; /* plain file name (no '/') */
+    const char *what; /* names the file in messages (a path); NULL: name */
+    int fd;
+    const uint8_t *sha256; /* UTIL_SHA256_LEN bytes, or NULL */
+};
+
+/* manifest_build over descriptors (not closed here). */
+int manifest_build_from(const char *name, const char *version, const struct manifest_source *src,
+                        size_t n, struct manifest **out, char *err, size_t errlen);
+
 /*
  * Appends the DSSE envelope of m signed with private_pem (PKCS#8 Ed25519) to
  * envelope_json: {"payload":B64,"payloadType":"application/vnd.in-toto+json",

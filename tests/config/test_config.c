@@ -555,7 +555,7 @@ TEST(config_unknown_key_top_level)
 {
     expect_main_error("node:\n  name: a\nnodes:\n  name: b\n",
                       "config.yaml:3: unknown key \"nodes\" at the top level (expected one of: "
-                      "node, listen, tls, limits, store, log, audit, tokens)");
+                      "node, listen, tls, limits, store, log, audit, tokens, models)");
 }
 
 TEST(config_unknown_key_nested)

@@ -1,0 +1,379 @@
+/*
+ * model_cmd.c — `custody model SUBCOMMAND`: models as audited resources
+ * (issue 6; docs/model.md, docs/cli.md).
+ *
+ *   model add NAME --version V PATH...   admit shards into custodyd's cache (operator)
+ *   model ls | show REF | verify REF | rm REF
+ *   model load REF [--device cpu|cuda:N] load it through libcustody (and time it)
+ *
+ * REF is NAME@VERSION, or NAME for its newest version.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "custody/model.h"
+#include "util/util.h"
+
+#define MODEL_CMD(name) cli_find_in(cli_model_commands, cli_nmodel_commands, name)
+
+static void human_bytes(uint64_t n, char *out, size_t len)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    size_t k = 0;
+    while (v >= 1024 && k + 1 < UTIL_ARRAY_LEN(u)) {
+        v /= 1024;
+        k++;
+    }
+    snprintf(out, len, k ? "%.1f %s" : "%.0f %s", v, u[k]);
+}
+
+static int cmd_model_add(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model add");
+    enum { O_VERSION = 256, O_REPLACE };
+    static const struct option lo[] = {{"version", required_argument, NULL, O_VERSION},
+                                       {"replace", no_argument, NULL, O_REPLACE},
+                                       OPT_HELP,
+                                       OPT_JSON,
+                                       OPT_END};
+    const char *version = NULL;
+    bool replace = false;
+    int rc = 0, ch;
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+        if (ch == OPT_EXIT) return rc;
+        if (ch == O_VERSION) version = optarg;
+        if (ch == O_REPLACE) replace = true;
+    }
+    if (!version) return cli_usage_error(cmd, "--version V is required");
+    if (cli_operands(cmd, argc, 2, 1 + 4096, &rc) < 0) return rc;
+    const char *name = argv[optind];
+    size_t n = (size_t)(argc - optind - 1);
+    char **paths = util_calloc(n, sizeof *paths);
+    for (size_t i = 0; i < n; i++) {
+        char *abs = realpath(argv[optind + 1 + i], NULL);
+        if (!abs) {
+            rc = cli_local_error(CUSTODY_ENOENT, "%s: %s", argv[optind + 1 + i], strerror(errno));
+            for (size_t k = 0; k < i; k++)
+                free(paths[k]);
+            free(paths);
+            return rc;
+        }
+        paths[i] = abs;
+    }
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    char *answer = NULL;
+    if (c)
+        rc = custody_model_register(c, name, version, (const char *const *)paths, n, replace,
+                                    &answer);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    if (!c) return rc;
+    char ref[600];
+    snprintf(ref, sizeof ref, "%s@%s", name, version);
+    json_t *o = cli_answer(cli, rc, &answer, ref, &rc);
+    if (!o) return rc;
+    char hb[32];
+    human_bytes((uint64_t)json_integer_value(json_object_get(o, "bytes")), hb, sizeof hb);
+    printf("added %s: %zu files, %s, manifest %s (signed by this node)\n", ref, n, hb,
+           json_string_value(json_object_get(o, "digest")));
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_model_ls(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model ls");
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 0, 0, &rc) < 0) return rc;
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    char *answer = NULL;
+    rc = custody_model_list(c, &answer);
+    json_t *o = cli_answer(cli, rc, &answer, "models", &rc);
+    if (!o) return rc;
+    json_t *arr = json_object_get(o, "models"), *m;
+    size_t i;
+    printf("%-32s %-12s %10s  %-8s %-20s %s\n", "NAME", "VERSION", "SIZE", "STATE", "LAST USED",
+           "MANIFEST");
+    json_array_foreach(arr, i, m)
+    {
+        char hb[32];
+        human_bytes((uint64_t)json_integer_value(json_object_get(m, "bytes")), hb, sizeof hb);
+        const char *d = json_string_value(json_object_get(m, "digest"));
+        printf("%-32s %-12s %10s  %-8s %-20.19s %.23s\n",
+               json_string_value(json_object_get(m, "name")),
+               json_string_value(json_object_get(m, "version")), hb,
+               json_is_true(json_object_get(m, "present")) ? "cached" : "evicted",
+               json_string_value(json_object_get(m, "last_used")), d ? d : "");
+    }
+    json_t *cache = json_object_get(o, "cache");
+    if (cache) {
+        char used[32], max[32];
+        human_bytes((uint64_t)json_integer_value(json_object_get(cache, "bytes")), used,
+                    sizeof used);
+        uint64_t mb = (uint64_t)json_integer_value(json_object_get(cache, "max_bytes"));
+        human_bytes(mb, max, sizeof max);
+        printf("cache: %s used%s%s\n", used, mb ? " of " : " (no limit)", mb ? max : "");
+    }
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_model_show(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model show");
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    char *answer = NULL;
+    rc = custody_model_show(c, ref, &answer);
+    json_t *o = cli_answer(cli, rc, &answer, ref, &rc);
+    if (!o) return rc;
+    char hb[32];
+    human_bytes((uint64_t)json_integer_value(json_object_get(o, "bytes")), hb, sizeof hb);
+    printf("model:    %s@%s\nmanifest: %s\nsize:     %s (%lld bytes)\nstate:    %s\n",
+           json_string_value(json_object_get(o, "name")),
+           json_string_value(json_object_get(o, "version")),
+           json_string_value(json_object_get(o, "digest")), hb,
+           (long long)json_integer_value(json_object_get(o, "bytes")),
+           json_is_true(json_object_get(o, "present")) ? "cached" : "evicted");
+    const char *problem = json_string_value(json_object_get(o, "problem"));
+    if (problem) printf("problem:  %s\n", problem);
+    json_t *f;
+    size_t i;
+    json_array_foreach(json_object_get(o, "files"), i, f)
+    {
+        printf("\nfile %s  (%s, %lld bytes, sha256 %s)\n",
+               json_string_value(json_object_get(f, "name")),
+               json_string_value(json_object_get(f, "format"))
+                   ? json_string_value(json_object_get(f, "format"))
+                   : "?",
+               (long long)json_integer_value(json_object_get(f, "size")),
+               json_string_value(json_object_get(f, "sha256")));
+        json_t *t;
+        size_t k;
+        json_t *ts = json_object_get(f, "tensors");
+        if (json_array_size(ts))
+            printf("  %-48s %-8s %-24s %14s\n", "TENSOR", "DTYPE", "SHAPE", "BYTES");
+        json_array_foreach(ts, k, t)
+        {
+            char shape[64] = "[";
+            size_t o2 = 1, d;
+            json_t *v;
+            json_array_foreach(json_object_get(t, "shape"), d, v)
+            {
+                if (o2 + 24 >= sizeof shape) break;
+                o2 += (size_t)snprintf(shape + o2, sizeof shape - o2, "%s%lld", d ? ", " : "",
+                                       (long long)json_integer_value(v));
+            }
+            util_strlcpy(shape + o2, "]", sizeof shape - o2);
+            printf("  %-48s %-8s %-24s %14lld\n", json_string_value(json_object_get(t, "name")),
+                   json_string_value(json_object_get(t, "dtype")), shape,
+                   (long long)json_integer_value(json_object_get(t, "nbytes")));
+        }
+    }
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_model_verify(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model verify");
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    char *answer = NULL;
+    rc = custody_model_verify(c, ref, &answer);
+    json_t *o = cli_answer(cli, rc, &answer, ref, &rc);
+    if (!o) return rc;
+    printf("%s: every shard matches its signed manifest\n", ref);
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_model_rm(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model rm");
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    rc = custody_model_remove(c, ref);
+    if (rc) return cli_fail(cli, rc, ref);
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:b}", "model", ref, "removed", 1);
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("removed %s\n", ref);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int parse_device(const char *s, int *dev)
+{
+    if (strcmp(s, "cpu") == 0) {
+        *dev = -1;
+        return 0;
+    }
+    uint64_t v;
+    const char *p = strncmp(s, "cuda:", 5) == 0 ? s + 5 : strcmp(s, "cuda") == 0 ? "0" : NULL;
+    if (!p || util_parse_u64(p, strlen(p), &v) != 0 || v > 1024) return -1;
+    *dev = (int)v;
+    return 0;
+}
+
+static int parse_method(const char *s, int *m)
+{
+    static const char *const names[] = {"auto", "mmap", "pinned", "direct", "cufile"};
+    for (int i = 0; i < (int)UTIL_ARRAY_LEN(names); i++)
+        if (strcmp(s, names[i]) == 0) {
+            *m = i;
+            return 0;
+        }
+    return -1;
+}
+
+static int cmd_model_load(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model load");
+    enum { O_DEVICE = 256, O_METHOD, O_THREADS, O_CHUNK };
+    static const struct option lo[] = {{"device", required_argument, NULL, O_DEVICE},
+                                       {"method", required_argument, NULL, O_METHOD},
+                                       {"threads", required_argument, NULL, O_THREADS},
+                                       {"chunk", required_argument, NULL, O_CHUNK},
+                                       OPT_HELP,
+                                       OPT_JSON,
+                                       OPT_END};
+    custody_load_opts_t o = {.device = -1};
+    int rc = 0, ch;
+    uint64_t v;
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+        if (ch == OPT_EXIT) return rc;
+        if (ch == O_DEVICE && parse_device(optarg, &o.device) != 0)
+            return cli_usage_error(cmd, "--device: cpu, cuda or cuda:N");
+        if (ch == O_METHOD && parse_method(optarg, &o.method) != 0)
+            return cli_usage_error(cmd, "--method: auto, mmap, pinned, direct or cufile");
+        if (ch == O_THREADS) {
+            if (util_parse_u64(optarg, strlen(optarg), &v) != 0 || v == 0 || v > 256)
+                return cli_usage_error(cmd, "--threads: 1..256");
+            o.threads = (unsigned)v;
+        }
+        if (ch == O_CHUNK) {
+            if (util_parse_u64(optarg, strlen(optarg), &v) != 0 || v < 4096 || v > (1u << 30))
+                return cli_usage_error(cmd, "--chunk: bytes, 4096..1073741824");
+            o.chunk = (size_t)v;
+        }
+    }
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    custody_model_t *m = NULL;
+    uint64_t t0 = util_monotonic_ns();
+    rc = custody_model_open(c, ref, &m);
+    if (rc) return cli_fail(cli, rc, ref);
+    uint64_t t1 = util_monotonic_ns();
+    rc = custody_model_load(m, &o);
+    if (rc) {
+        custody_model_close(m);
+        return cli_fail(cli, rc, ref);
+    }
+    uint64_t bytes = custody_model_loaded_bytes(m);
+    double secs = custody_model_load_seconds(m);
+    double gbs = secs > 0 ? (double)bytes / secs / 1e9 : 0;
+    if (cli->json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:f, s:f, s:f}", "name",
+                      custody_model_name(m), "version", custody_model_version(m), "digest",
+                      custody_model_digest(m), "tensors", (json_int_t)custody_model_tensor_count(m),
+                      "bytes", (json_int_t)bytes, "device", custody_model_device(m), "open_ms",
+                      (double)(t1 - t0) / 1e6, "load_s", secs, "gb_per_s", gbs);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        char hb[32];
+        human_bytes(bytes, hb, sizeof hb);
+        printf("loaded %s@%s: %zu tensors, %s into %s in %.3f s (%.2f GB/s); decision and "
+               "audit %.2f ms\n",
+               custody_model_name(m), custody_model_version(m), custody_model_tensor_count(m), hb,
+               custody_model_device(m) < 0 ? "CPU memory" : "GPU memory", secs, gbs,
+               (double)(t1 - t0) / 1e6);
+    }
+    custody_model_close(m);
+    return CLI_EXIT_OK;
+}
+
+const char cli_model_details[] =
+    "subcommands:\n"
+    "  add NAME --version V [--replace] PATH...\n"
+    "                      admit shard files (safetensors, GGUF) into the model cache:\n"
+    "                      headers checked, bytes hashed, manifest signed (operator)\n"
+    "  ls                  the registry: versions, sizes, cached or evicted\n"
+    "  show REF            one model: files, digests, tensor table\n"
+    "  verify REF          re-hash its cached shards against the signed manifest\n"
+    "  rm REF              forget a model version (its bytes leave the cache)\n"
+    "  load REF [--device cpu|cuda:N]\n"
+    "                      load it through libcustody (decided and audited) and time it\n"
+    "\nREF is NAME@VERSION (or NAME: its newest version). see docs/model.md.\n";
+
+const struct cli_command cli_model_commands[] = {
+    {"model add", cmd_model_add, "model add NAME --version V [--replace] PATH... [--json]",
+     "Admit a model's shard files into custodyd's cache and sign its manifest.",
+     "Every header is parsed (bounds-checked), every byte hashed while it is copied into\n"
+     "the content-addressed cache (STATE/models), and the manifest (an in-toto statement\n"
+     "in a DSSE envelope) signed with the node key. The event model.register is signed.\n"
+     "options:\n"
+     "  --version V   the version (required; no '/' or '@')\n"
+     "  --replace     replace an existing NAME@V\n"
+     "  --json        print custodyd's JSON answer\n"
+     "\nexample:\n  custody model add llama-3-8b --version 1.0 ./model-0000*.safetensors\n"},
+    {"model ls", cmd_model_ls, "model ls [--json]", "List the models in the registry.",
+     "columns: NAME VERSION SIZE STATE (cached / evicted) LAST-USED MANIFEST\n"
+     "options:\n  --json   print custodyd's JSON answer\n"},
+    {"model show", cmd_model_show, "model show REF [--json]",
+     "Show a model: its files, their digests and its tensor table.",
+     "options:\n  --json   print custodyd's JSON answer\n"},
+    {"model verify", cmd_model_verify, "model verify NAME@VERSION [--json]",
+     "Re-hash a model's cached shards against its signed manifest.",
+     "A shard that no longer matches is removed and the model marked evicted; one that\n"
+     "matches but was touched (its ctime moved) is accepted again for loads.\n"
+     "options:\n  --json   print custodyd's JSON answer\n"},
+    {"model rm", cmd_model_rm, "model rm NAME@VERSION [--json]", "Remove a model version.",
+     "options:\n  --json   print {model, removed}\n"},
+    {"model load", cmd_model_load,
+     "model load REF [--device cpu|cuda:N] [--method M] [--threads N] [--chunk BYTES] [--json]",
+     "Load a model through libcustody (decision, audit, checks) and report the rate.",
+     "options:\n"
+     "  --device D    cpu (default), cuda or cuda:N\n"
+     "  --method M    auto, mmap (CPU), pinned, direct or cufile (GPU)\n"
+     "  --threads N   reader threads; --chunk BYTES: bytes per read\n"
+     "  --json        print {name, version, digest, tensors, bytes, device, open_ms,\n"
+     "                load_s, gb_per_s}\n"},
+};
+const unsigned cli_nmodel_commands = UTIL_ARRAY_LEN(cli_model_commands);
+
+int cli_cmd_model(struct cli *cli, int argc, char **argv)
+{
+    return cli_dispatch(cli, "model", cli_model_commands, cli_nmodel_commands, cli_model_details,
+                        argc, argv);
+}

@@ -1,0 +1,523 @@
+/*
+ * models_api.c — models as resources (issue 6; docs/API.md, "Models"):
+ *
+ *   GET    /v1/models                      the registry (agents: the models
+ *                                          policy lets them model.show)
+ *   POST   /v1/models                      admit {"name","version","paths":[...],
+ *                                          "replace"?} (operator; model.register)
+ *   GET    /v1/models/NAME@VERSION         one model: files, tensors, digest
+ *   DELETE /v1/models/NAME@VERSION         forget it (operator; model.remove)
+ *   POST   /v1/models/NAME@VERSION/verify  re-hash its shards (operator; model.verify)
+ *   POST   /v1/models/NAME@VERSION/load    decide model.load; answer the load
+ *                                          plan: object paths, their identities,
+ *                                          tensors (libcustody's loader reads them)
+ *
+ * NAME may hold '/', never '@'; VERSION neither; "NAME" alone (no '@') means
+ * its newest present version. The resource is Model::"NAME@VERSION". Every
+ * answer is an audit event with model_id, model_version, the manifest digest
+ * (content_sha256) and the bytes granted (bytes_transferred); loads,
+ * admissions, removals and verifications are signed events.
+ *
+ * Admission and verification hash whole shards: they run on the worker
+ * pool, never on the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "model/model.h"
+
+#define MODELS_PATHS_MAX 4096
+
+/* "NAME@VERSION[/verb]" split; version "" when none was given. */
+struct model_ref {
+    char name[CACHE_NAME_MAX + 1];
+    char version[CACHE_NAME_MAX + 1];
+    char verb[16];
+    char entity[2 * CACHE_NAME_MAX + 2];   /* NAME@VERSION for Model::"..." */
+    char resource[2 * CACHE_NAME_MAX + 8]; /* model:NAME@VERSION, the events' resource_id */
+};
+
+static int parse_ref(const char *rest, size_t len, struct model_ref *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *at = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (rest[i - 1] == '@') {
+            at = rest + i - 1;
+            break;
+        }
+    const char *end = rest + len;
+    if (at) {
+        const char *slash = memchr(at, '/', (size_t)(end - at));
+        const char *vend = slash ? slash : end;
+        size_t vl = (size_t)(vend - at - 1);
+        if (vl == 0 || vl > CACHE_NAME_MAX) return CUSTODY_EINVAL;
+        memcpy(r->version, at + 1, vl);
+        if (slash) {
+            size_t bl = (size_t)(end - slash - 1);
+            if (bl == 0 || bl >= sizeof r->verb) return CUSTODY_ENOENT;
+            memcpy(r->verb, slash + 1, bl);
+        }
+        end = at;
+    } else {
+        /* no version: a trailing /verify or /load is still a verb */
+        for (const char *v = end; v > rest; v--)
+            if (v[-1] == '/') {
+                size_t bl = (size_t)(end - v);
+                if ((bl == 4 && memcmp(v, "load", 4) == 0) ||
+                    (bl == 6 && memcmp(v, "verify", 6) == 0)) {
+                    memcpy(r->verb, v, bl);
+                    end = v - 1;
+                }
+                break;
+            }
+    }
+    size_t nl = (size_t)(end - rest);
+    if (nl == 0 || nl > CACHE_NAME_MAX) return CUSTODY_EINVAL;
+    memcpy(r->name, rest, nl);
+    if (cache_name_problem(r->name) || (r->version[0] && cache_version_problem(r->version)))
+        return CUSTODY_EINVAL;
+    snprintf(r->entity, sizeof r->entity, "%s@%s", r->name, r->version[0] ? r->version : "*");
+    snprintf(r->resource, sizeof r->resource, "model:%s", r->entity);
+    return 0;
+}
+
+static json_t *tensors_json(const struct manifest_file *f)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < f->ntensors; i++) {
+        const struct manifest_tensor *t = &f->tensors[i];
+        json_t *shape = json_array();
+        for (uint32_t d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:o, s:I, s:I}", "name", t->name, "dtype",
+                                        model_dtype_name(t->dtype), "shape", shape, "offset",
+                                        (json_int_t)t->offset, "nbytes", (json_int_t)t->nbytes));
+    }
+    return arr;
+}
+
+/* The model as JSON; with plan, each file's object path and identity (a
+ * load), with tensors when the manifest is at hand. */
+static json_t *model_json(const struct cache_model *m, bool plan)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:b}", "name", m->name, "version",
+                          m->version, "digest", m->digest, "bytes", (json_int_t)m->bytes, "created",
+                          gw_time_json(m->created * 1000000000ull), "last_used",
+                          gw_time_json(m->last_used * 1000000000ull), "present", m->present);
+    if (!m->files) return o;
+    json_t *files = json_array();
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct cache_file *f = &m->files[i];
+        json_t *fj = json_pack("{s:s, s:s, s:I}", "name", f->name, "sha256", f->sha256, "size",
+                               (json_int_t)f->size);
+        const struct manifest_file *mf =
+            m->manifest ? manifest_find_file(m->manifest, f->name) : NULL;
+        if (mf) {
+            json_object_set_new(fj, "format", json_string(manifest_format_name(mf->format)));
+            json_object_set_new(fj, "tensors", tensors_json(mf));
+        }
+        if (plan) {
+            json_object_set_new(fj, "path", json_string(f->path));
+            json_object_set_new(
+                fj, "identity",
+                json_pack("{s:I, s:I, s:I, s:I, s:I}", "dev", (json_int_t)f->id.dev, "ino",
+                          (json_int_t)f->id.ino, "size", (json_int_t)f->id.size, "mtime_ns",
+                          (json_int_t)f->id.mtime_ns, "ctime_ns", (json_int_t)f->id.ctime_ns));
+        }
+        json_array_append_new(files, fj);
+    }
+    json_object_set_new(o, "files", files);
+    return o;
+}
+
+static const char *digest_hex(const struct cache_model *m)
+{
+    return strncmp(m->digest, "sha256:", 7) == 0 ? m->digest + 7 : NULL;
+}
+
+/* ---- jobs on the worker pool ---- */
+
+enum mjob_kind { MJOB_ADMIT, MJOB_VERIFY };
+
+struct mjob {
+    struct gateway *gw;
+    struct http_req *req;
+    enum mjob_kind kind;
+    char name[CACHE_NAME_MAX + 1], version[CACHE_NAME_MAX + 1];
+    char **paths;
+    size_t npaths;
+    bool replace;
+    int rc;
+    char err[1024];
+    struct cache_model *out;
+};
+
+static void mjob_free(struct mjob *j)
+{
+    for (size_t i = 0; i < j->npaths; i++)
+        free(j->paths[i]);
+    free(j->paths);
+    cache_model_free(j->out);
+    free(j);
+}
+
+static void admit_work(struct mjob *j)
+{
+    struct cache_source *src = util_calloc(j->npaths, sizeof *src);
+    for (size_t i = 0; i < j->npaths; i++)
+        src[i].fd = -1;
+    int rc = 0;
+    for (size_t i = 0; i < j->npaths && !rc; i++) {
+        const char *base = strrchr(j->paths[i], '/');
+        src[i].name = base ? base + 1 : j->paths[i];
+        src[i].what = j->paths[i];
+        src[i].fd = open(j->paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (src[i].fd < 0) {
+            rc = custody_err_from_errno(errno);
+            snprintf(j->err, sizeof j->err, "%s: %s", j->paths[i], strerror(errno));
+        }
+    }
+    if (!rc)
+        rc = cache_admit(j->gw->models, j->name, j->version, src, j->npaths, j->replace, &j->out,
+                         j->err, sizeof j->err);
+    for (size_t i = 0; i < j->npaths; i++)
+        if (src[i].fd >= 0) close(src[i].fd);
+    free(src);
+    j->rc = rc;
+}
+
+static void mjob_work(void *arg)
+{
+    struct mjob *j = arg;
+    if (j->kind == MJOB_ADMIT)
+        admit_work(j);
+    else
+        j->rc = cache_verify(j->gw->models, j->name, j->version, j->err, sizeof j->err);
+}
+
+static void mjob_done(void *arg)
+{
+    struct mjob *j = arg;
+    struct http_req *req = j->req;
+    if (j->rc) {
+        gw_error(req, j->rc, "%s", j->err[0] ? j->err : custody_strerror(j->rc));
+    } else if (j->kind == MJOB_ADMIT) {
+        gw_audit_model(req, j->out->name, j->out->version, digest_hex(j->out), j->out->bytes);
+        log_info("models: admitted %s@%s (%zu files, %llu bytes, manifest %s)", j->out->name,
+                 j->out->version, j->out->nfiles, (unsigned long long)j->out->bytes,
+                 j->out->digest);
+        gw_json(req, 201, model_json(j->out, false));
+    } else {
+        gw_audit_note(req, "every shard matches its signed manifest");
+        gw_json(
+            req, 200,
+            json_pack("{s:s, s:s, s:b}", "name", j->name, "version", j->version, "verified", 1));
+    }
+    http_req_unref(req);
+    mjob_free(j);
+}
+
+static void defer(struct gateway *gw, struct http_req *req, struct mjob *j)
+{
+    j->gw = gw;
+    j->req = req;
+    http_req_ref(req);
+    if (http_server_defer(gw->srv, mjob_work, mjob_done, j) != 0) {
+        gw_error(req, CUSTODY_EUNAVAIL, "custodyd is shutting down");
+        http_req_unref(req);
+        mjob_free(j);
+    }
+}
+
+/* ---- POST /v1/models ---- */
+
+static void admit_body(struct http_req *req, json_t *body, void *arg)
+{
+    struct gateway *gw = arg;
+    if (!body) return; /* answered */
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *version = json_string_value(json_object_get(body, "version"));
+    json_t *paths = json_object_get(body, "paths");
+    json_t *replace = json_object_get(body, "replace");
+    const char *p;
+    if (!name || !version || !json_is_array(paths) || (replace && !json_is_boolean(replace))) {
+        gw_error(req, CUSTODY_EINVAL,
+                 "want {\"name\": S, \"version\": S, \"paths\": [S, ...], "
+                 "\"replace\"?: bool}");
+        return;
+    }
+    if ((p = cache_name_problem(name)) || (p = cache_version_problem(version))) {
+        gw_error(req, CUSTODY_EINVAL, "model %s %s", cache_name_problem(name) ? "name" : "version",
+                 p);
+        return;
+    }
+    char entity[2 * CACHE_NAME_MAX + 2], resource[2 * CACHE_NAME_MAX + 8];
+    snprintf(entity, sizeof entity, "%s@%s", name, version);
+    snprintf(resource, sizeof resource, "model:%s", entity);
+    gw_audit_resource_text(req, resource);
+    gw_audit_model(req, name, version, NULL, 0);
+    if (gw_admin_authorize(gw, req, "model.register", "Model", entity) != 0) return;
+    size_t n = json_array_size(paths);
+    if (n == 0 || n > MODELS_PATHS_MAX) {
+        gw_error(req, CUSTODY_EINVAL, "a model has 1 to %d shard files", MODELS_PATHS_MAX);
+        return;
+    }
+    struct mjob *j = util_calloc(1, sizeof *j);
+    j->kind = MJOB_ADMIT;
+    util_strlcpy(j->name, name, sizeof j->name);
+    util_strlcpy(j->version, version, sizeof j->version);
+    j->replace = json_is_true(replace);
+    j->paths = util_calloc(n, sizeof *j->paths);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(paths, i));
+        if (!s || s[0] != '/' || strlen(s) > 4096) {
+            gw_error(req, CUSTODY_EINVAL, "paths[%zu]: an absolute path (at most 4096 bytes)", i);
+            mjob_free(j);
+            return;
+        }
+        j->paths[j->npaths++] = util_strdup(s);
+    }
+    defer(gw, req, j);
+}
+
+/* ---- list, show, load ---- */
+
+/* An agent sees a model when policy lets it model.show it (not audited
+ * one by one: the listing is the event). */
+static bool may_show(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                     const char *entity)
+{
+    if (id->kind == GW_ID_OPERATOR) return true;
+    struct authz_subject who = gw_subject(req);
+    who.agent = authz_agent_find(gw->ids, id->agent);
+    if (!who.agent) return false;
+    struct authz_request rq = {
+        .who = &who, .action = "model.show", .entity_type = "Model", .entity_id = entity};
+    struct authz_result res;
+    return authz_decide(gw->az, &rq, &res) == 0 && res.allow;
+}
+
+static void list_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id)
+{
+    gw_audit_action(req, "model.list", NULL, NULL);
+    struct cache_model *list = NULL;
+    size_t n = 0;
+    char err[512];
+    int rc = cache_list(gw->models, &list, &n, err, sizeof err);
+    if (rc) {
+        gw_error(req, rc, "%s", err);
+        return;
+    }
+    json_t *arr = json_array();
+    size_t shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        char entity[2 * CACHE_NAME_MAX + 2];
+        snprintf(entity, sizeof entity, "%s@%s", list[i].name, list[i].version);
+        if (!may_show(gw, req, id, entity)) continue;
+        json_array_append_new(arr, model_json(&list[i], false));
+        shown++;
+    }
+    cache_list_free(list, n);
+    uint64_t bytes;
+    size_t models, present;
+    cache_usage(gw->models, &bytes, &models, &present);
+    char note[96];
+    snprintf(note, sizeof note, "%zu of %zu models shown", shown, n);
+    gw_audit_note(req, note);
+    json_t *doc = json_pack("{s:o}", "models", arr);
+    if (id->kind == GW_ID_OPERATOR)
+        json_object_set_new(doc, "cache",
+                            json_pack("{s:I, s:I, s:I, s:I}", "bytes", (json_int_t)bytes,
+                                      "max_bytes", (json_int_t)gw->cfg->models_max_bytes, "models",
+                                      (json_int_t)models, "present", (json_int_t)present));
+    gw_json(req, 200, doc);
+}
+
+/* Decides action on the model: the operator's and agents' requests alike
+ * go through policy (the operator has no token to show). */
+static int decide(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                  const char *action, const char *entity)
+{
+    if (id->kind == GW_ID_OPERATOR) return gw_admin_authorize(gw, req, action, "Model", entity);
+    struct authz_subject who = gw_subject(req);
+    who.agent = authz_agent_find(gw->ids, id->agent);
+    struct authz_result res;
+    memset(&res, 0, sizeof res);
+    int err;
+    if (!who.agent) {
+        err = CUSTODY_EREVOKED;
+        snprintf(res.reason, sizeof res.reason, "agent \"%s\" no longer exists", id->agent);
+    } else {
+        struct authz_request rq = {
+            .who = &who, .action = action, .entity_type = "Model", .entity_id = entity};
+        int rc = authz_decide(gw->az, &rq, &res);
+        err = rc ? rc : res.allow ? 0 : res.err ? res.err : CUSTODY_EDENIED;
+    }
+    gw_audit_decision(req, &res);
+    if (err) gw_error(req, err, "%s", res.reason[0] ? res.reason : custody_strerror(err));
+    return err;
+}
+
+static void show_or_load(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                         const struct model_ref *r, bool load)
+{
+    const char *action = load ? "model.load" : "model.show";
+    gw_audit_action(req, action, NULL, NULL);
+    gw_audit_model(req, r->name, r->version[0] ? r->version : NULL, NULL, 0);
+    if (load) gw_audit_sign(req);
+    char err[1024] = "";
+    struct cache_model *m = NULL;
+    /* the version first (the decision is about NAME@VERSION), then policy */
+    int rc = cache_get(gw->models, r->name, r->version[0] ? r->version : NULL, &m, err, sizeof err);
+    if (rc) {
+        gw_error(req, rc, "%s", err);
+        return;
+    }
+    char entity[2 * CACHE_NAME_MAX + 2], resource[2 * CACHE_NAME_MAX + 8];
+    snprintf(entity, sizeof entity, "%s@%s", m->name, m->version);
+    snprintf(resource, sizeof resource, "model:%s", entity);
+    gw_audit_resource_text(req, resource);
+    gw_audit_model(req, m->name, m->version, digest_hex(m), 0);
+    rc = decide(gw, req, id, action, entity);
+    if (rc) {
+        cache_model_free(m);
+        return;
+    }
+    struct cache_model *v = NULL;
+    if (load) {
+        rc = cache_open_model(gw->models, m->name, m->version, &v, err, sizeof err);
+    } else {
+        /* with its tensors when it would load; else what the registry says and why not */
+        if (cache_open_model(gw->models, m->name, m->version, &v, err, sizeof err) == 0) {
+            err[0] = '\0';
+        } else {
+            v = m;
+            m = NULL;
+            gw_audit_note(req, err);
+        }
+    }
+    cache_model_free(m);
+    if (rc) {
+        if (rc == CUSTODY_ECORRUPT || rc == CUSTODY_EBADSIG)
+            log_warn("models: load of %s refused: %s", entity, err);
+        gw_error(req, rc, "%s", err);
+        return;
+    }
+    if (load) {
+        gw_audit_model(req, v->name, v->version, digest_hex(v), v->bytes);
+        gw_audit_note(req, "manifest signature and shard identities checked");
+    }
+    json_t *doc = model_json(v, load);
+    if (!load && err[0]) json_object_set_new(doc, "problem", json_string(err));
+    cache_model_free(v);
+    gw_json(req, 200, doc);
+}
+
+void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+               const char *rest, size_t len)
+{
+    if (!gw->models) {
+        gw_audit_action(req, "model.list", NULL, NULL);
+        gw_error(req, CUSTODY_EUNAVAIL, "this custodyd has no model cache");
+        return;
+    }
+    if (len == 0) {
+        if (req->method == HTTP_POST) {
+            gw_audit_action(req, "model.register", NULL, NULL);
+            gw_audit_sign(req);
+            if (id->kind != GW_ID_OPERATOR) {
+                gw_error(req, CUSTODY_EDENIED,
+                         "registering models is for the operator (agents load them)");
+                return;
+            }
+            gw_read_json_body(req, admit_body, gw);
+            return;
+        }
+        if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+            gw_audit_action(req, "model.list", NULL, NULL);
+            http_resp_header(req, "allow", "GET, POST");
+            gw_error(req, CUSTODY_EMETHOD, "method not allowed on /v1/models");
+            return;
+        }
+        list_models(gw, req, id);
+        return;
+    }
+    struct model_ref r;
+    int rc = parse_ref(rest, len, &r);
+    if (rc) {
+        gw_audit_action(req, "model.show", NULL, NULL);
+        gw_error(req, rc,
+                 rc == CUSTODY_EINVAL
+                     ? "malformed model reference (want NAME@VERSION; names hold no '@', "
+                       "versions no '/')"
+                     : "no such endpoint (load, verify)");
+        return;
+    }
+    bool is_load = strcmp(r.verb, "load") == 0, is_verify = strcmp(r.verb, "verify") == 0;
+    if (r.verb[0] && !is_load && !is_verify) {
+        gw_audit_action(req, "model.show", NULL, NULL);
+        gw_error(req, CUSTODY_ENOENT, "no such endpoint: %s (load, verify)", r.verb);
+        return;
+    }
+    if (is_load || is_verify) {
+        if (req->method != HTTP_POST) {
+            gw_audit_action(req, is_load ? "model.load" : "model.verify", NULL, NULL);
+            http_resp_header(req, "allow", "POST");
+            gw_error(req, CUSTODY_EMETHOD, "use POST");
+            return;
+        }
+        if (is_load) {
+            show_or_load(gw, req, id, &r, true);
+            return;
+        }
+        gw_audit_action(req, "model.verify", NULL, NULL);
+        gw_audit_resource_text(req, r.resource);
+        gw_audit_model(req, r.name, r.version[0] ? r.version : NULL, NULL, 0);
+        gw_audit_sign(req);
+        if (!r.version[0]) {
+            gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
+            return;
+        }
+        if (decide(gw, req, id, "model.verify", r.entity) != 0) return;
+        struct mjob *j = util_calloc(1, sizeof *j);
+        j->kind = MJOB_VERIFY;
+        util_strlcpy(j->name, r.name, sizeof j->name);
+        util_strlcpy(j->version, r.version, sizeof j->version);
+        defer(gw, req, j);
+        return;
+    }
+    if (req->method == HTTP_DELETE) {
+        gw_audit_action(req, "model.remove", NULL, NULL);
+        gw_audit_resource_text(req, r.resource);
+        gw_audit_model(req, r.name, r.version[0] ? r.version : NULL, NULL, 0);
+        gw_audit_sign(req);
+        if (!r.version[0]) {
+            gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
+            return;
+        }
+        if (decide(gw, req, id, "model.remove", r.entity) != 0) return;
+        char err[512];
+        rc = cache_remove(gw->models, r.name, r.version, err, sizeof err);
+        if (rc) {
+            gw_error(req, rc, "%s", err);
+            return;
+        }
+        log_info("models: removed %s", r.entity);
+        gw_send(req, 204, NULL, 0);
+        return;
+    }
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+        gw_audit_action(req, "model.show", NULL, NULL);
+        http_resp_header(req, "allow", "GET, DELETE");
+        gw_error(req, CUSTODY_EMETHOD, "method not allowed");
+        return;
+    }
+    show_or_load(gw, req, id, &r, false);
+}

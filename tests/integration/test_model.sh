@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# test_model.sh — models as audited resources (issue 6; docs/model.md):
+#   - custody model add: headers parsed, bytes hashed into the cache, the
+#     manifest signed; ls / show (tensor table) / load as the operator and as
+#     an agent the policy permits; another agent is refused by policy
+#   - every request is an event: model.register and model.load carry
+#     model_id, model_version, the manifest digest and the bytes, signed
+#   - bad shards are refused at admission (truncated, lying header, not a
+#     model) and nothing of them stays in the cache
+#   - a shard changed after signing is refused at load; verify re-hashes it,
+#     evicts the model and names both digests; a touched-but-intact shard
+#     loads again after verify
+#   - models.max_bytes evicts the least recently used model; rm forgets one
+#     and its objects leave the cache (shared objects stay)
+source "$(dirname "$0")/lib.sh"
+init_state
+set_limit max_bytes 0
+start_daemon
+C=("$BIN/custody" --state "$STATE")
+MK=("$SRC/tests/tools/mksafetensors.py")
+D=$WORK/models
+mkdir -p "$D"
+python3 "${MK[@]}" "$D/a.safetensors" --tensors 3 --elems 1000 --seed 1
+python3 "${MK[@]}" "$D/b.safetensors" --tensors 2 --elems 333 --dtype BF16 --seed 2
+objects() { find "$STATE/models/objects" -type f | wc -l; }
+
+# ---- add, ls, show ----
+"${C[@]}" model add tiny --version 1 "$D/a.safetensors" "$D/b.safetensors" >"$WORK/add.out" ||
+  fail "model add"
+grep -q '^added tiny@1: 2 files' "$WORK/add.out" || fail "add said: $(cat "$WORK/add.out")"
+[ "$(objects)" = 2 ] || fail "want 2 objects in the cache, have $(objects)"
+for o in $(find "$STATE/models/objects" -type f); do
+  [ "$(stat -c %a "$o")" = 444 ] || fail "object $o is not 0444"
+  [ "$(basename "$o")" = "$(sha256sum "$o" | cut -d' ' -f1)" ] || fail "object $o not named by its hash"
+done
+"${C[@]}" model add tiny --version 1 "$D/a.safetensors" >/dev/null 2>"$WORK/dup.err" &&
+  fail "adding tiny@1 twice succeeded"
+grep -q 'already registered' "$WORK/dup.err" || fail "duplicate add: $(cat "$WORK/dup.err")"
+"${C[@]}" model ls | grep -E '^tiny +1 .* cached ' >/dev/null || fail "model ls"
+"${C[@]}" model show tiny@1 >"$WORK/show.out" || fail "model show"
+grep -E '^  layer\.1\.weight +BF16 +\[333\] +666$' "$WORK/show.out" >/dev/null ||
+  fail "show lacks the BF16 tensor: $(cat "$WORK/show.out")"
+"${C[@]}" model show tiny@1 --json >"$WORK/show.json" || fail "model show --json"
+DIGEST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$WORK/show.json")
+[[ $DIGEST == sha256:* ]] || fail "digest $DIGEST"
+
+# ---- loads: operator, permitted agent, refused agent ----
+"${C[@]}" model load tiny@1 --json >"$WORK/load.json" || fail "operator load"
+python3 - "$WORK/load.json" <<'EOF' || fail "load answer"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["tensors"] == 5 and d["bytes"] == 3 * 4000 + 2 * 666, d
+assert d["device"] == -1
+EOF
+"${C[@]}" agent add demo >/dev/null || fail "agent add demo"
+"${C[@]}" agent add other >/dev/null || fail "agent add other"
+"${C[@]}" --agent demo model load tiny >/dev/null || fail "demo agent load (newest version)"
+"${C[@]}" --agent other model load tiny@1 2>"$WORK/other.err" && fail "agent other loaded a model"
+grep -q 'no policy permits Agent::"other" to model.load Model::"tiny@1"' "$WORK/other.err" ||
+  fail "refusal: $(cat "$WORK/other.err")"
+"${C[@]}" --agent other model ls >"$WORK/other.ls" || fail "other: model ls"
+grep -q tiny "$WORK/other.ls" && fail "agent other sees models it may not show"
+"${C[@]}" --agent demo model add x --version 1 "$D/a.safetensors" 2>/dev/null &&
+  fail "an agent registered a model"
+
+# the events
+wait_events 3 --action model.load >"$WORK/loads.jsonl"
+python3 - "$WORK/loads.jsonl" "$DIGEST" <<'EOF' || fail "model.load events"
+import json, sys
+ev = [json.loads(l)["event"] for l in open(sys.argv[1]) if l.strip()]
+allow = [e for e in ev if e["decision"] == "allow"]
+deny = [e for e in ev if e["decision"] == "deny"]
+assert len(allow) == 2 and len(deny) == 1, ev
+for e in allow:
+    assert e["model_id"] == "tiny" and e["model_version"] == "1", e
+    assert e["content_sha256"] == sys.argv[2][7:], e
+    assert e["bytes_transferred"] == 13788 - 0 or e["bytes_transferred"] > 0, e
+    assert e["resource_id"] == "model:tiny@1", e
+    assert "signature" in e, e
+assert any(e.get("agent_id") == "demo" for e in allow), allow
+assert deny[0]["agent_id"] == "other" and deny[0]["model_id"] == "tiny", deny
+EOF
+has_event '"model_id": "tiny"' --action model.register || fail "no model.register event"
+
+# ---- bad shards: refused, nothing left behind ----
+n0=$(objects)
+head -c 100 "$D/a.safetensors" >"$D/trunc.safetensors"
+"${C[@]}" model add bad --version 1 "$D/trunc.safetensors" 2>"$WORK/bad.err" && fail "truncated shard admitted"
+grep -q 'not a model shard we accept' "$WORK/bad.err" || fail "truncated: $(cat "$WORK/bad.err")"
+printf 'hello world, not a model' >"$D/text.safetensors"
+"${C[@]}" model add bad --version 1 "$D/text.safetensors" 2>/dev/null && fail "text admitted"
+python3 - "$D/lie.safetensors" <<'EOF'
+import json, struct, sys
+h = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1600]}}).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"\0" * 16)
+EOF
+"${C[@]}" model add bad --version 1 "$D/lie.safetensors" 2>"$WORK/lie.err" && fail "lying header admitted"
+grep -q "data_offsets" "$WORK/lie.err" || fail "lie: $(cat "$WORK/lie.err")"
+[ "$(objects)" = "$n0" ] || fail "refused shards left objects in the cache ($(objects) != $n0)"
+"${C[@]}" model show bad@1 2>/dev/null && fail "a refused model is registered"
+"${C[@]}" model add 'no@pe' --version 1 "$D/a.safetensors" 2>/dev/null && fail "name with @"
+"${C[@]}" model add ok --version 'a/b' "$D/a.safetensors" 2>/dev/null && fail "version with /"
+
+# ---- a shard swapped after signing ----
+"${C[@]}" model add tampered --version 1 "$D/b.safetensors" >/dev/null || fail "add tampered"
+BOBJ="$STATE/models/objects/$(sha256sum "$D/b.safetensors" | cut -c1-2)/$(sha256sum "$D/b.safetensors" | cut -d' ' -f1)"
+[ -f "$BOBJ" ] || fail "no object $BOBJ"
+# touched but intact: refused at load (identity), accepted again after verify
+touch "$BOBJ"
+"${C[@]}" model load tampered@1 2>"$WORK/touch.err" && fail "a touched shard loaded unchecked"
+grep -q 'changed after admission' "$WORK/touch.err" || fail "touch: $(cat "$WORK/touch.err")"
+"${C[@]}" model verify tampered@1 >/dev/null || fail "verify of an intact shard"
+"${C[@]}" model load tampered@1 >/dev/null || fail "load after verify"
+# rewritten: refused, and verify evicts it
+chmod u+w "$BOBJ"
+printf 'X' | dd of="$BOBJ" bs=1 seek=200 conv=notrunc 2>/dev/null
+"${C[@]}" model load tampered@1 2>"$WORK/tamper.err" && fail "a tampered shard loaded"
+grep -q "shard 'b.safetensors' of tampered@1 changed after admission" "$WORK/tamper.err" ||
+  fail "tamper: $(cat "$WORK/tamper.err")"
+"${C[@]}" model verify tampered@1 2>"$WORK/verify.err" && fail "verify passed a tampered shard"
+grep -q 'does not match its signed manifest: sha256 [0-9a-f]\{64\}, manifest says [0-9a-f]\{64\}' \
+  "$WORK/verify.err" || fail "verify: $(cat "$WORK/verify.err")"
+"${C[@]}" model ls | grep -E '^tampered +1 .* evicted ' >/dev/null || fail "tampered not evicted"
+"${C[@]}" model load tampered@1 2>"$WORK/ev.err" && fail "an evicted model loaded"
+grep -q 'evicted' "$WORK/ev.err" || fail "evicted: $(cat "$WORK/ev.err")"
+# tiny@1 shares that object: its own load is now refused too, never served wrong bytes
+"${C[@]}" model load tiny@1 >/dev/null 2>&1 && fail "tiny@1 loaded with a missing shard"
+has_event 'changed after admission' --action model.load || fail "no event for the refused load"
+"${C[@]}" model rm tiny@1 >/dev/null || fail "rm tiny@1"
+"${C[@]}" model rm tampered@1 >/dev/null || fail "rm tampered@1"
+[ "$(objects)" = 0 ] || fail "objects left after rm: $(objects)"
+
+# ---- LRU eviction under models.max_bytes ----
+stop_daemon
+set_limit max_bytes 30000
+start_daemon
+for i in 1 2 3; do
+  python3 "${MK[@]}" "$D/m$i.safetensors" --tensors 3 --elems 1000 --seed $((10 + i))
+done
+"${C[@]}" model add m --version 1 "$D/m1.safetensors" >/dev/null || fail "add m@1"
+"${C[@]}" model add m --version 2 "$D/m2.safetensors" >/dev/null || fail "add m@2"
+sleep 1.1 # last_used has second resolution
+"${C[@]}" model load m@1 >/dev/null || fail "load m@1"
+"${C[@]}" model add m --version 3 "$D/m3.safetensors" >/dev/null || fail "add m@3"
+"${C[@]}" model ls >"$WORK/lru.out"
+grep -E '^m +2 .* evicted ' "$WORK/lru.out" >/dev/null || fail "m@2 (least recently used) not evicted: $(cat "$WORK/lru.out")"
+grep -E '^m +1 .* cached ' "$WORK/lru.out" >/dev/null || fail "m@1 evicted: $(cat "$WORK/lru.out")"
+grep -E '^m +3 .* cached ' "$WORK/lru.out" >/dev/null || fail "m@3 evicted"
+[ "$(objects)" = 2 ] || fail "want 2 objects after eviction, have $(objects)"
+"${C[@]}" model load m >/dev/null || fail "load newest (m@3)"
+"${C[@]}" audit verify >/dev/null || fail "audit verify"
+echo "ok"
