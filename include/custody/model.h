@@ -27,8 +27,8 @@
  * Functions return 0 or a negative CUSTODY_E* code; the client's
  * custody_client_last_error() has the message.
  */
-#ifndef CUSTODY_MODEL_H
-#define CUSTODY_MODEL_H
+#ifndef CUSTODY_SDK_MODEL_H
+#define CUSTODY_SDK_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>

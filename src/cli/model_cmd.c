@@ -11,13 +11,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <dirent.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "custody/model.h"
+#include "model/model.h"
 #include "util/util.h"
 
 #define MODEL_CMD(name) cli_find_in(cli_model_commands, cli_nmodel_commands, name)
@@ -32,6 +35,75 @@ static void human_bytes(uint64_t n, char *out, size_t len)
         k++;
     }
     snprintf(out, len, k ? "%.1f %s" : "%.0f %s", v, u[k]);
+}
+
+#define ADD_MAX_FILES 4096
+
+struct paths {
+    char **v;
+    size_t n;
+};
+
+static int add_path(struct paths *p, char *abs)
+{
+    if (p->n == ADD_MAX_FILES) {
+        free(abs);
+        return cli_local_error(CUSTODY_ETOOBIG, "more than %d shard files", ADD_MAX_FILES);
+    }
+    p->v = util_realloc(p->v, (p->n + 1) * sizeof *p->v);
+    p->v[p->n++] = abs;
+    return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory: the shards its model.safetensors.index.json names, or else
+ * every *.safetensors and *.gguf file in it (sorted). */
+static int add_dir(struct paths *p, const char *dir)
+{
+    char *index = util_path_join(dir, "model.safetensors.index.json");
+    char *json = NULL;
+    size_t len = 0;
+    int rc = util_read_file(index, MODEL_INDEX_MAX_BYTES, &json, &len);
+    if (rc == 0) {
+        struct model_index idx;
+        char why[384];
+        rc = model_parse_safetensors_index(json, len, &idx, why, sizeof why);
+        free(json);
+        if (rc) {
+            rc = cli_local_error(CUSTODY_EINVAL, "%s: %s", index, why);
+        } else {
+            for (size_t i = 0; i < idx.nshards && !rc; i++)
+                rc = add_path(p, util_path_join(dir, idx.shards[i]));
+            model_index_free(&idx);
+        }
+        free(index);
+        return rc;
+    }
+    free(index);
+    DIR *d = opendir(dir);
+    if (!d) return cli_local_error(CUSTODY_EIO, "%s: %s", dir, strerror(errno));
+    size_t first = p->n;
+    struct dirent *e;
+    rc = 0;
+    while (!rc && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' &&
+            (has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".gguf")))
+            rc = add_path(p, util_path_join(dir, e->d_name));
+    closedir(d);
+    if (!rc && p->n == first)
+        rc = cli_local_error(CUSTODY_ENOENT, "%s: no *.safetensors or *.gguf files", dir);
+    if (!rc) qsort(p->v + first, p->n - first, sizeof *p->v, name_cmp);
+    return rc;
 }
 
 static int cmd_model_add(struct cli *cli, int argc, char **argv)
@@ -53,20 +125,28 @@ static int cmd_model_add(struct cli *cli, int argc, char **argv)
         if (ch == O_REPLACE) replace = true;
     }
     if (!version) return cli_usage_error(cmd, "--version V is required");
-    if (cli_operands(cmd, argc, 2, 1 + 4096, &rc) < 0) return rc;
+    if (cli_operands(cmd, argc, 2, 1 + ADD_MAX_FILES, &rc) < 0) return rc;
     const char *name = argv[optind];
-    size_t n = (size_t)(argc - optind - 1);
-    char **paths = util_calloc(n, sizeof *paths);
-    for (size_t i = 0; i < n; i++) {
-        char *abs = realpath(argv[optind + 1 + i], NULL);
+    struct paths ps = {0};
+    for (int i = optind + 1; i < argc && !rc; i++) {
+        char *abs = realpath(argv[i], NULL);
+        struct stat st;
         if (!abs) {
-            rc = cli_local_error(CUSTODY_ENOENT, "%s: %s", argv[optind + 1 + i], strerror(errno));
-            for (size_t k = 0; k < i; k++)
-                free(paths[k]);
-            free(paths);
-            return rc;
+            rc = cli_local_error(CUSTODY_ENOENT, "%s: %s", argv[i], strerror(errno));
+        } else if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
+            rc = add_dir(&ps, abs);
+            free(abs);
+        } else {
+            rc = add_path(&ps, abs);
         }
-        paths[i] = abs;
+    }
+    char **paths = ps.v;
+    size_t n = ps.n;
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(paths[i]);
+        free(paths);
+        return rc;
     }
     custody_client_t *c = cli_client_or_exit(cli, &rc);
     char *answer = NULL;
@@ -346,7 +426,10 @@ const struct cli_command cli_model_commands[] = {
      "  --version V   the version (required; no '/' or '@')\n"
      "  --replace     replace an existing NAME@V\n"
      "  --json        print custodyd's JSON answer\n"
-     "\nexample:\n  custody model add llama-3-8b --version 1.0 ./model-0000*.safetensors\n"},
+     "\nA PATH that is a directory stands for the shards its model.safetensors.index.json\n"
+     "names, or else for its *.safetensors and *.gguf files.\n"
+     "\nexamples:\n  custody model add llama-3-8b --version 1.0 ./model-0000*.safetensors\n"
+     "  custody model add qwen --version 2.5 ~/models/qwen2.5-7b/\n"},
     {"model ls", cmd_model_ls, "model ls [--json]", "List the models in the registry.",
      "columns: NAME VERSION SIZE STATE (cached / evicted) LAST-USED MANIFEST\n"
      "options:\n  --json   print custodyd's JSON answer\n"},

@@ -44,6 +44,27 @@ grep -E '^  layer\.1\.weight +BF16 +\[333\] +666$' "$WORK/show.out" >/dev/null |
 DIGEST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$WORK/show.json")
 [[ $DIGEST == sha256:* ]] || fail "digest $DIGEST"
 
+# a directory: the shards of its index, or its *.safetensors files
+mkdir -p "$D/sharded" "$D/plain"
+cp "$D/a.safetensors" "$D/sharded/model-00001-of-00002.safetensors"
+cp "$D/b.safetensors" "$D/sharded/model-00002-of-00002.safetensors"
+cp "$D/a.safetensors" "$D/sharded/stray.safetensors" # not in the index: left out
+cat >"$D/sharded/model.safetensors.index.json" <<'JSON'
+{"metadata": {"total_size": 13788}, "weight_map": {
+ "layer.0.weight": "model-00001-of-00002.safetensors",
+ "layer.1.weight": "model-00002-of-00002.safetensors"}}
+JSON
+"${C[@]}" model add sharded --version 1 "$D/sharded" >/dev/null || fail "add a directory with an index"
+"${C[@]}" model show sharded@1 --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [f["name"] for f in d["files"]] == ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"], d["files"]
+' || fail "the index's shards"
+cp "$D/a.safetensors" "$D/b.safetensors" "$D/plain/"
+"${C[@]}" model add plain --version 1 "$D/plain" >/dev/null || fail "add a plain directory"
+"${C[@]}" model show plain@1 --json | grep -c '"name": *"[ab].safetensors"' >/dev/null || fail "plain dir"
+"${C[@]}" model rm sharded@1 >/dev/null && "${C[@]}" model rm plain@1 >/dev/null || fail "rm"
+
 # ---- loads: operator, permitted agent, refused agent ----
 "${C[@]}" model load tiny@1 --json >"$WORK/load.json" || fail "operator load"
 python3 - "$WORK/load.json" <<'EOF' || fail "load answer"
