@@ -103,6 +103,13 @@ int custody_model_list(custody_client_t *c, char **json_out);
 int custody_model_show(custody_client_t *c, const char *ref, char **json_out);
 int custody_model_verify(custody_client_t *c, const char *ref, char **json_out);
 int custody_model_remove(custody_client_t *c, const char *ref);
+/* Has custodyd make REF's shards resident in the page cache (to:
+ * "page-cache") or resident and locked there until unpinned ("pinned");
+ * blocks until done. The answer: {name, version, to, bytes, seconds,
+ * resident_before, pinned}. custody_model_show's files carry "resident"
+ * bytes meanwhile (progress). */
+int custody_model_prewarm(custody_client_t *c, const char *ref, const char *to, char **json_out);
+int custody_model_unpin(custody_client_t *c, const char *ref);
 
 #ifdef __cplusplus
 }

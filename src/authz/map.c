@@ -24,7 +24,7 @@ static const struct {
     {"move", "readwrite"},     {"delete", "readwrite"},   {"rollback", "readwrite"},
     {"token.mint", "admin"},   {"token.revoke", "admin"}, {"agent.add", "admin"},
     {"agent.remove", "admin"}, {"agent.revoke", "admin"}, {"agent.quarantine", "admin"},
-    {"policy.reload", "admin"}, {"model.load", ""}, {"model.show", ""},
+    {"policy.reload", "admin"}, {"model.load", ""}, {"model.show", ""}, {"model.prewarm", ""},
     {"model.register", "admin"}, {"model.remove", "admin"}, {"model.verify", "admin"},
 };
 

@@ -14,13 +14,21 @@
 #include <unistd.h>
 
 #include "custody/custody.h"
+#include "loader/prewarm.h"
 #include "util/util.h"
 
 #define COPY_CHUNK (4u << 20)
 #define KEY_MAX (64u << 10)
 
+struct cache_pin {
+    char *name, *version;
+    struct prewarm_pin *pin;
+    struct cache_pin *next;
+};
+
 struct cache {
     pthread_mutex_t mu;
+    struct cache_pin *pins; /* under mu */
     sqlite3 *db;
     char *dir;     /* STATE/models */
     char *objects; /* STATE/models/objects */
@@ -145,9 +153,35 @@ fail:
     return rc;
 }
 
+static void pin_free(struct cache_pin *p)
+{
+    prewarm_unpin(p->pin);
+    free(p->name);
+    free(p->version);
+    free(p);
+}
+
+/* Takes name@version's pin out of the list (mutex held); NULL when none. */
+static struct cache_pin *pin_take(struct cache *c, const char *name, const char *version)
+{
+    for (struct cache_pin **pp = &c->pins; *pp; pp = &(*pp)->next) {
+        struct cache_pin *p = *pp;
+        if (strcmp(p->name, name) == 0 && strcmp(p->version, version) == 0) {
+            *pp = p->next;
+            return p;
+        }
+    }
+    return NULL;
+}
+
 void cache_close(struct cache *c)
 {
     if (!c) return;
+    while (c->pins) {
+        struct cache_pin *p = c->pins;
+        c->pins = p->next;
+        pin_free(p);
+    }
     if (c->db) sqlite3_close(c->db);
     if (c->key_pem) {
         memset(c->key_pem, 0, c->key_len);
@@ -839,8 +873,87 @@ int cache_remove(struct cache *c, const char *name, const char *version, char *e
     if (!rc) sweep_objects(c);
     if (!rc) rc = exec(c, "COMMIT", err, errlen);
     if (rc) exec(c, "ROLLBACK", NULL, 0);
+    struct cache_pin *p = rc ? NULL : pin_take(c, name, version);
     pthread_mutex_unlock(&c->mu);
+    if (p) pin_free(p);
     return rc;
+}
+
+int cache_prewarm(struct cache *c, const char *name, const char *version, bool pin,
+                  struct cache_prewarm_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    struct cache_model *m = NULL;
+    int rc = cache_open_model(c, name, version, &m, err, errlen);
+    if (rc) return rc;
+    struct prewarm_file *pf = util_calloc(m->nfiles, sizeof *pf);
+    size_t n = 0;
+    for (size_t i = 0; i < m->nfiles && !rc; i++) {
+        int fd = open(m->files[i].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat sb;
+        struct cache_identity id;
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            rc = fail(err, errlen, CUSTODY_EIO, "cannot open %s: %s", m->files[i].path,
+                      strerror(errno));
+            if (fd >= 0) close(fd);
+            break;
+        }
+        identity_of(&sb, &id);
+        pf[n].fd = fd;
+        pf[n].begin = 0;
+        pf[n].end = (uint64_t)sb.st_size;
+        n++;
+        if (!identity_eq(&id, &m->files[i].id))
+            rc = fail(err, errlen, CUSTODY_ECORRUPT, "shard '%s' of %s@%s changed after admission",
+                      m->files[i].name, m->name, m->version);
+    }
+    struct prewarm_stats ps;
+    struct prewarm_pin *handle = NULL;
+    struct prewarm_opts o = {.target = pin ? PREWARM_PINNED : PREWARM_PAGE_CACHE};
+    if (!rc) rc = prewarm(pf, n, &o, &ps, pin ? &handle : NULL, err, errlen);
+    for (size_t i = 0; i < n; i++)
+        close(pf[i].fd);
+    free(pf);
+    if (!rc) {
+        st->bytes = ps.bytes;
+        st->ns = ps.ns;
+        st->resident_before = ps.resident_before;
+        if (handle) {
+            st->pinned = prewarm_pin_bytes(handle);
+            struct cache_pin *p = util_calloc(1, sizeof *p);
+            p->name = util_strdup(m->name);
+            p->version = util_strdup(m->version);
+            p->pin = handle;
+            pthread_mutex_lock(&c->mu);
+            struct cache_pin *old = pin_take(c, m->name, m->version);
+            p->next = c->pins;
+            c->pins = p;
+            pthread_mutex_unlock(&c->mu);
+            if (old) pin_free(old);
+        }
+    }
+    cache_model_free(m);
+    return rc;
+}
+
+int cache_unpin(struct cache *c, const char *name, const char *version, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&c->mu);
+    struct cache_pin *p = pin_take(c, name, version);
+    pthread_mutex_unlock(&c->mu);
+    if (!p) return fail(err, errlen, CUSTODY_ENOENT, "%s@%s is not pinned", name, version);
+    pin_free(p);
+    return 0;
+}
+
+uint64_t cache_pinned_bytes(struct cache *c)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (struct cache_pin *p = c->pins; p; p = p->next)
+        n += prewarm_pin_bytes(p->pin);
+    pthread_mutex_unlock(&c->mu);
+    return n;
 }
 
 void cache_usage(struct cache *c, uint64_t *bytes, size_t *models, size_t *present)

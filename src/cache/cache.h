@@ -124,6 +124,20 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
 /* Forgets name@version and unlinks objects no other present model uses. */
 int cache_remove(struct cache *c, const char *name, const char *version, char *err, size_t errlen);
 
+/* Pre-warming (loader/prewarm.h): makes the model's shards resident in the
+ * page cache and, with pin, mlock's them until cache_unpin, cache_remove or
+ * cache_close (mlock needs RLIMIT_MEMLOCK or CAP_IPC_LOCK: CUSTODY_ENOMEM
+ * names the limit). Identities are checked first, as for a load. */
+struct cache_prewarm_stats {
+    uint64_t bytes, ns, resident_before, pinned;
+};
+int cache_prewarm(struct cache *c, const char *name, const char *version, bool pin,
+                  struct cache_prewarm_stats *st, char *err, size_t errlen);
+/* Releases name@version's pin (CUSTODY_ENOENT when none). */
+int cache_unpin(struct cache *c, const char *name, const char *version, char *err, size_t errlen);
+/* Bytes pinned now, over all models. */
+uint64_t cache_pinned_bytes(struct cache *c);
+
 /* Bytes of objects present, and how many models are registered / present. */
 void cache_usage(struct cache *c, uint64_t *bytes, size_t *models, size_t *present);
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <dirent.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "custody/model.h"
@@ -403,6 +405,141 @@ static int cmd_model_load(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* ---- prewarm: custodyd warms, we draw progress from the residency it reports ---- */
+
+struct prewarm_job {
+    custody_client_t *c; /* its own connection, with the command's identity */
+    const char *ref, *to;
+    int rc;
+    char *answer;
+    char err[512];
+    volatile int done;
+};
+
+static void *prewarm_thread(void *arg)
+{
+    struct prewarm_job *j = arg;
+    j->rc = custody_model_prewarm(j->c, j->ref, j->to, &j->answer);
+    if (j->rc) util_strlcpy(j->err, custody_client_last_error(j->c), sizeof j->err);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Resident and total bytes of REF's shards (from model show). */
+static int residency(custody_client_t *c, const char *ref, uint64_t *res, uint64_t *total)
+{
+    char *answer = NULL;
+    int rc = custody_model_show(c, ref, &answer);
+    if (rc) return rc;
+    json_t *o = json_loads(answer, 0, NULL);
+    free(answer);
+    *res = *total = 0;
+    json_t *f;
+    size_t i;
+    json_array_foreach(json_object_get(o, "files"), i, f)
+    {
+        *res += (uint64_t)json_integer_value(json_object_get(f, "resident"));
+        *total += (uint64_t)json_integer_value(json_object_get(f, "size"));
+    }
+    json_decref(o);
+    return 0;
+}
+
+static void draw(uint64_t res, uint64_t total, double secs, uint64_t start_res, bool tty)
+{
+    double pct = total ? 100.0 * (double)res / (double)total : 100;
+    double rate = secs > 0 ? (double)(res - UTIL_MIN(res, start_res)) / secs : 0;
+    double eta = rate > 0 ? (double)(total - res) / rate : 0;
+    char r[32], t[32];
+    human_bytes(res, r, sizeof r);
+    human_bytes(total, t, sizeof t);
+    int w = (int)(pct / 100 * 30);
+    fprintf(stderr, "%s[%.*s%*s] %5.1f%%  %s / %s  %.2f GB/s  ETA %.0f s%s", tty ? "\r" : "", w,
+            "##############################", 30 - w, "", pct, r, t, rate / 1e9, eta,
+            tty ? "  " : "\n");
+    fflush(stderr);
+}
+
+static int cmd_model_prewarm(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model prewarm");
+    enum { O_TO = 256 };
+    static const struct option lo[] = {
+        {"to", required_argument, NULL, O_TO}, OPT_HELP, OPT_JSON, OPT_END};
+    const char *to = "page-cache";
+    int rc = 0, ch;
+    cli_opts_begin();
+    while ((ch = cli_next_opt(cli, cmd, argc, argv, ":h", lo, &rc)) != OPT_DONE) {
+        if (ch == OPT_EXIT) return rc;
+        if (ch == O_TO) {
+            if (strcmp(optarg, "page-cache") != 0 && strcmp(optarg, "pinned") != 0)
+                return cli_usage_error(cmd, "--to: page-cache or pinned");
+            to = optarg;
+        }
+    }
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    uint64_t res0 = 0, total = 0;
+    if ((rc = residency(c, ref, &res0, &total)) != 0) return cli_fail(cli, rc, ref);
+    struct prewarm_job j = {.c = cli_client_new(cli), .ref = ref, .to = to};
+    if (!j.c) return cli_local_error(CUSTODY_ENOMEM, "cannot open a second client");
+    pthread_t th;
+    if (pthread_create(&th, NULL, prewarm_thread, &j) != 0) {
+        custody_client_close(j.c);
+        return cli_local_error(CUSTODY_ENOMEM, "cannot start a thread");
+    }
+    bool tty = isatty(STDERR_FILENO) && !cli->json;
+    uint64_t t0 = util_monotonic_ns(), last = t0;
+    while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE)) {
+        usleep(50000);
+        uint64_t now = util_monotonic_ns();
+        if (cli->json || now - last < (tty ? 250000000ull : 2000000000ull)) continue;
+        last = now;
+        uint64_t res;
+        if (residency(c, ref, &res, &total) == 0)
+            draw(res, total, (double)(now - t0) / 1e9, res0, tty);
+    }
+    pthread_join(th, NULL);
+    custody_client_close(j.c);
+    if (tty) fputc('\n', stderr);
+    if (j.rc) {
+        free(j.answer);
+        return cli_local_error(j.rc, "%s: %s", ref, j.err[0] ? j.err : custody_strerror(j.rc));
+    }
+    json_t *o = cli_answer(cli, 0, &j.answer, ref, &rc);
+    if (!o) return rc;
+    char hb[32];
+    uint64_t bytes = (uint64_t)json_integer_value(json_object_get(o, "bytes"));
+    double secs = json_real_value(json_object_get(o, "seconds"));
+    human_bytes(bytes, hb, sizeof hb);
+    printf("%s: %s %s in %.2f s (%.2f GB/s; %.0f%% was resident before)%s\n", ref,
+           strcmp(to, "pinned") == 0 ? "pinned" : "warmed", hb, secs,
+           secs > 0 ? (double)bytes / secs / 1e9 : 0,
+           bytes ? 100.0 * (double)json_integer_value(json_object_get(o, "resident_before")) /
+                       (double)bytes
+                 : 100.0,
+           strcmp(to, "pinned") == 0 ? "; release with custody model unpin" : "");
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_model_unpin(struct cli *cli, int argc, char **argv)
+{
+    const struct cli_command *cmd = MODEL_CMD("model unpin");
+    int rc = 0;
+    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
+    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
+    const char *ref = argv[optind];
+    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    if (!c) return rc;
+    rc = custody_model_unpin(c, ref);
+    if (rc) return cli_fail(cli, rc, ref);
+    if (!cli->json) printf("unpinned %s\n", ref);
+    return CLI_EXIT_OK;
+}
+
 const char cli_model_details[] =
     "subcommands:\n"
     "  add NAME --version V [--replace] PATH...\n"
@@ -412,6 +549,9 @@ const char cli_model_details[] =
     "  show REF            one model: files, digests, tensor table\n"
     "  verify REF          re-hash its cached shards against the signed manifest\n"
     "  rm REF              forget a model version (its bytes leave the cache)\n"
+    "  prewarm REF [--to page-cache|pinned]\n"
+    "                      make its shards resident (pinned: locked in RAM until unpin)\n"
+    "  unpin NAME@VERSION  release a pin\n"
     "  load REF [--device cpu|cuda:N]\n"
     "                      load it through libcustody (decided and audited) and time it\n"
     "\nREF is NAME@VERSION (or NAME: its newest version). see docs/model.md.\n";
@@ -443,6 +583,17 @@ const struct cli_command cli_model_commands[] = {
      "options:\n  --json   print custodyd's JSON answer\n"},
     {"model rm", cmd_model_rm, "model rm NAME@VERSION [--json]", "Remove a model version.",
      "options:\n  --json   print {model, removed}\n"},
+    {"model prewarm", cmd_model_prewarm, "model prewarm REF [--to page-cache|pinned] [--json]",
+     "Make a model's shards resident in the page cache, so a scheduled load finds them hot.",
+     "custodyd does the reading (action model.prewarm, audited) with many reads in flight\n"
+     "(docs/model.md, \"Pre-warming\"); progress, rate and ETA are drawn on stderr.\n"
+     "options:\n"
+     "  --to page-cache   resident now; the kernel may reclaim the pages later (default)\n"
+     "  --to pinned       resident and mlock'ed by custodyd until 'custody model unpin',\n"
+     "                    rm or custodyd's exit (needs RLIMIT_MEMLOCK or CAP_IPC_LOCK)\n"
+     "  --json            print custodyd's answer\n"},
+    {"model unpin", cmd_model_unpin, "model unpin NAME@VERSION [--json]",
+     "Release the pin of a model pre-warmed with --to pinned.", ""},
     {"model load", cmd_model_load,
      "model load REF [--device cpu|cuda:N] [--method M] [--threads N] [--chunk BYTES] [--json]",
      "Load a model through libcustody (decision, audit, checks) and report the rate.",

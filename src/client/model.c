@@ -119,6 +119,23 @@ int custody_model_remove(custody_client_t *c, const char *ref)
     return ref_call(c, "DELETE", ref, NULL, NULL);
 }
 
+int custody_model_prewarm(custody_client_t *c, const char *ref, const char *to, char **json_out)
+{
+    if (!c) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    struct strbuf p = STRBUF_INIT;
+    int rc = ref_path(c, &p, ref, "prewarm");
+    if (!rc)
+        rc = call_out(c, "POST", p.buf, json_pack("{s:s}", "to", to ? to : "page-cache"), json_out);
+    sb_free(&p);
+    return rc;
+}
+
+int custody_model_unpin(custody_client_t *c, const char *ref)
+{
+    return ref_call(c, "DELETE", ref, "prewarm", NULL);
+}
+
 /* ---- open: the load plan ---- */
 
 void custody_model_close(custody_model_t *m)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loader/prewarm.h"
 #include "model/model.h"
 
 #define MODELS_PATHS_MAX 4096
@@ -70,7 +71,8 @@ static int parse_ref(const char *rest, size_t len, struct model_ref *r)
             if (v[-1] == '/') {
                 size_t bl = (size_t)(end - v);
                 if ((bl == 4 && memcmp(v, "load", 4) == 0) ||
-                    (bl == 6 && memcmp(v, "verify", 6) == 0)) {
+                    (bl == 6 && memcmp(v, "verify", 6) == 0) ||
+                    (bl == 7 && memcmp(v, "prewarm", 7) == 0)) {
                     memcpy(r->verb, v, bl);
                     end = v - 1;
                 }
@@ -123,6 +125,14 @@ static json_t *model_json(const struct cache_model *m, bool plan)
             json_object_set_new(fj, "format", json_string(manifest_format_name(mf->format)));
             json_object_set_new(fj, "tensors", tensors_json(mf));
         }
+        if (!plan && m->present) {
+            /* how much of it is in the page cache now (custody model prewarm's progress) */
+            int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            uint64_t res = 0, size = 0;
+            if (fd >= 0 && prewarm_resident(fd, 0, f->size, &res, &size, NULL, 0) == 0)
+                json_object_set_new(fj, "resident", json_integer((json_int_t)res));
+            if (fd >= 0) close(fd);
+        }
         if (plan) {
             json_object_set_new(fj, "path", json_string(f->path));
             json_object_set_new(
@@ -144,7 +154,7 @@ static const char *digest_hex(const struct cache_model *m)
 
 /* ---- jobs on the worker pool ---- */
 
-enum mjob_kind { MJOB_ADMIT, MJOB_VERIFY };
+enum mjob_kind { MJOB_ADMIT, MJOB_VERIFY, MJOB_PREWARM };
 
 struct mjob {
     struct gateway *gw;
@@ -154,6 +164,8 @@ struct mjob {
     char **paths;
     size_t npaths;
     bool replace;
+    bool pin;
+    struct cache_prewarm_stats pw;
     int rc;
     char err[1024];
     struct cache_model *out;
@@ -198,6 +210,9 @@ static void mjob_work(void *arg)
     struct mjob *j = arg;
     if (j->kind == MJOB_ADMIT)
         admit_work(j);
+    else if (j->kind == MJOB_PREWARM)
+        j->rc = cache_prewarm(j->gw->models, j->name, j->version, j->pin, &j->pw, j->err,
+                              sizeof j->err);
     else
         j->rc = cache_verify(j->gw->models, j->name, j->version, j->err, sizeof j->err);
 }
@@ -214,6 +229,18 @@ static void mjob_done(void *arg)
                  j->out->version, j->out->nfiles, (unsigned long long)j->out->bytes,
                  j->out->digest);
         gw_json(req, 201, model_json(j->out, false));
+    } else if (j->kind == MJOB_PREWARM) {
+        char note[160];
+        snprintf(note, sizeof note, "%s: %llu bytes in %.3f s (%llu resident before)",
+                 j->pin ? "pinned" : "page cache", (unsigned long long)j->pw.bytes,
+                 (double)j->pw.ns / 1e9, (unsigned long long)j->pw.resident_before);
+        gw_audit_note(req, note);
+        gw_json(req, 200,
+                json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:I}", "name", j->name, "version",
+                          j->version, "to", j->pin ? "pinned" : "page-cache", "bytes",
+                          (json_int_t)j->pw.bytes, "seconds", (double)j->pw.ns / 1e9,
+                          "resident_before", (json_int_t)j->pw.resident_before, "pinned",
+                          (json_int_t)j->pw.pinned));
     } else {
         gw_audit_note(req, "every shard matches its signed manifest");
         gw_json(
@@ -334,9 +361,10 @@ static void list_models(struct gateway *gw, struct http_req *req, const struct g
     json_t *doc = json_pack("{s:o}", "models", arr);
     if (id->kind == GW_ID_OPERATOR)
         json_object_set_new(doc, "cache",
-                            json_pack("{s:I, s:I, s:I, s:I}", "bytes", (json_int_t)bytes,
+                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "bytes", (json_int_t)bytes,
                                       "max_bytes", (json_int_t)gw->cfg->models_max_bytes, "models",
-                                      (json_int_t)models, "present", (json_int_t)present));
+                                      (json_int_t)models, "present", (json_int_t)present, "pinned",
+                                      (json_int_t)cache_pinned_bytes(gw->models)));
     gw_json(req, 200, doc);
 }
 
@@ -420,6 +448,91 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     gw_json(req, 200, doc);
 }
 
+/* ---- POST /v1/models/REF/prewarm {"to"}, DELETE: unpin ---- */
+
+struct prewarm_ctx {
+    struct gateway *gw;
+    struct gw_caller *who;
+    struct model_ref r;
+};
+
+static void prewarm_start(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                          const struct model_ref *r, bool pin)
+{
+    char err[512];
+    struct cache_model *m = NULL;
+    int rc = cache_get(gw->models, r->name, r->version[0] ? r->version : NULL, &m, err, sizeof err);
+    if (rc) {
+        gw_error(req, rc, "%s", err);
+        return;
+    }
+    char entity[2 * CACHE_NAME_MAX + 2], resource[2 * CACHE_NAME_MAX + 8];
+    snprintf(entity, sizeof entity, "%s@%s", m->name, m->version);
+    snprintf(resource, sizeof resource, "model:%s", entity);
+    gw_audit_resource_text(req, resource);
+    gw_audit_model(req, m->name, m->version, digest_hex(m), 0);
+    if (decide(gw, req, id, "model.prewarm", entity) != 0) {
+        cache_model_free(m);
+        return;
+    }
+    struct mjob *j = util_calloc(1, sizeof *j);
+    j->kind = MJOB_PREWARM;
+    j->pin = pin;
+    util_strlcpy(j->name, m->name, sizeof j->name);
+    util_strlcpy(j->version, m->version, sizeof j->version);
+    cache_model_free(m);
+    defer(gw, req, j);
+}
+
+static void prewarm_body(struct http_req *req, json_t *body, void *arg)
+{
+    struct prewarm_ctx *p = arg;
+    if (body) {
+        json_t *to = json_object_get(body, "to");
+        const char *t = to ? json_string_value(to) : "page-cache";
+        if (!t || (strcmp(t, "page-cache") != 0 && strcmp(t, "pinned") != 0))
+            gw_error(req, CUSTODY_EINVAL, "\"to\": \"page-cache\" or \"pinned\"");
+        else
+            prewarm_start(p->gw, req, &p->who->id, &p->r, strcmp(t, "pinned") == 0);
+    }
+    free(p->who);
+    free(p);
+}
+
+static void prewarm_req(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                        const struct model_ref *r)
+{
+    gw_audit_action(req, "model.prewarm", NULL, NULL);
+    gw_audit_resource_text(req, r->resource);
+    gw_audit_model(req, r->name, r->version[0] ? r->version : NULL, NULL, 0);
+    if (req->method == HTTP_DELETE) {
+        gw_audit_action(req, "model.unpin", NULL, NULL);
+        if (!r->version[0]) {
+            gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
+            return;
+        }
+        if (decide(gw, req, id, "model.prewarm", r->entity) != 0) return;
+        char err[256];
+        int rc = cache_unpin(gw->models, r->name, r->version, err, sizeof err);
+        if (rc) {
+            gw_error(req, rc, "%s", err);
+            return;
+        }
+        gw_send(req, 204, NULL, 0);
+        return;
+    }
+    if (req->method != HTTP_POST) {
+        http_resp_header(req, "allow", "POST, DELETE");
+        gw_error(req, CUSTODY_EMETHOD, "POST to pre-warm, DELETE to unpin");
+        return;
+    }
+    struct prewarm_ctx *p = util_calloc(1, sizeof *p);
+    p->gw = gw;
+    p->who = gw_caller_new(gw, id);
+    p->r = *r;
+    gw_read_json_body(req, prewarm_body, p);
+}
+
 void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len)
 {
@@ -461,9 +574,14 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
         return;
     }
     bool is_load = strcmp(r.verb, "load") == 0, is_verify = strcmp(r.verb, "verify") == 0;
-    if (r.verb[0] && !is_load && !is_verify) {
+    bool is_prewarm = strcmp(r.verb, "prewarm") == 0;
+    if (r.verb[0] && !is_load && !is_verify && !is_prewarm) {
         gw_audit_action(req, "model.show", NULL, NULL);
-        gw_error(req, CUSTODY_ENOENT, "no such endpoint: %s (load, verify)", r.verb);
+        gw_error(req, CUSTODY_ENOENT, "no such endpoint: %s (load, verify, prewarm)", r.verb);
+        return;
+    }
+    if (is_prewarm) {
+        prewarm_req(gw, req, id, &r);
         return;
     }
     if (is_load || is_verify) {

@@ -10,6 +10,8 @@
 #   - a shard changed after signing is refused at load; verify re-hashes it,
 #     evicts the model and names both digests; a touched-but-intact shard
 #     loads again after verify
+#   - prewarm makes the shards resident (page cache) or locks them in
+#     custodyd (pinned) until unpin; refused to an agent without the right
 #   - models.max_bytes evicts the least recently used model; rm forgets one
 #     and its objects leave the cache (shared objects stay)
 source "$(dirname "$0")/lib.sh"
@@ -102,6 +104,33 @@ assert any(e.get("agent_id") == "demo" for e in allow), allow
 assert deny[0]["agent_id"] == "other" and deny[0]["model_id"] == "tiny", deny
 EOF
 has_event '"model_id": "tiny"' --action model.register || fail "no model.register event"
+
+# ---- pre-warming: page cache, pinned, unpin ----
+python3 "${MK[@]}" "$D/w.safetensors" --tensors 4 --elems 262144 --seed 9 # 4 MiB
+"${C[@]}" model add warm --version 1 "$D/w.safetensors" >/dev/null || fail "add warm"
+WOBJ="$STATE/models/objects/$(sha256sum "$D/w.safetensors" | cut -c1-2)/$(sha256sum "$D/w.safetensors" | cut -d' ' -f1)"
+python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$WOBJ"
+"${C[@]}" model prewarm warm@1 --json >"$WORK/pw.json" 2>/dev/null || fail "prewarm"
+"${C[@]}" model show warm@1 --json | python3 -c '
+import json, sys
+f = json.load(sys.stdin)["files"][0]
+assert f["resident"] == f["size"], f
+' || fail "not resident after prewarm"
+"${C[@]}" model prewarm warm --to pinned >"$WORK/pin.out" 2>/dev/null || fail "prewarm --to pinned"
+grep -q 'pinned 4.0 MiB' "$WORK/pin.out" || fail "pin: $(cat "$WORK/pin.out")"
+lck=$(awk '/VmLck/ {print $2}' "/proc/$DAEMON_PID/status")
+[ "$lck" -ge 4096 ] || fail "custodyd holds $lck kB locked, want >= 4096"
+"${C[@]}" model ls --json | python3 -c '
+import json, sys
+assert json.load(sys.stdin)["cache"]["pinned"] >= 4 << 20
+' || fail "pinned bytes in model ls"
+"${C[@]}" model unpin warm@1 >/dev/null || fail "unpin"
+[ "$(awk '/VmLck/ {print $2}' "/proc/$DAEMON_PID/status")" = 0 ] || fail "still locked after unpin"
+"${C[@]}" model unpin warm@1 2>/dev/null && fail "a second unpin succeeded"
+"${C[@]}" --agent other model prewarm warm@1 2>/dev/null && fail "agent other pre-warmed"
+"${C[@]}" model prewarm warm@1 --to nowhere 2>/dev/null && fail "--to nowhere accepted"
+has_event 'page cache: 4194' --action model.prewarm || fail "no model.prewarm event"
+"${C[@]}" model rm warm@1 >/dev/null || fail "rm warm"
 
 # ---- bad shards: refused, nothing left behind ----
 n0=$(objects)
