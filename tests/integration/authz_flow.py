@@ -180,7 +180,7 @@ pol = os.path.join(STATE, "policy")
 open(os.path.join(pol, "zz-freeze.cedar"), "w").write(
     '@id("freeze-notes")\nforbid (principal, action == Action::"write", resource in Folder::"demo:/notes");\n')
 st, doc = op("POST", "/v1/policy/reload")
-assert st == 200 and doc["changed"] is True and doc["count"] == 5, (st, doc)
+assert st == 200 and doc["changed"] is True and doc["count"] == 6, (st, doc)
 st, doc, _ = demo.call("PUT", "/v1/fs/demo/notes/todo.md", body=b"x", token=tok)
 assert st == 403 and "forbidden by policy freeze-notes" in err(doc)[1], (st, doc)
 open(os.path.join(pol, "zz-freeze.cedar"), "w").write("forbid (principal, action, resource) when { 1 + };\n")
@@ -190,7 +190,7 @@ st, doc, _ = demo.call("PUT", "/v1/fs/demo/notes/todo.md", body=b"x", token=tok)
 assert st == 403 and "freeze-notes" in err(doc)[1], "the old set must stay in force"
 os.unlink(os.path.join(pol, "zz-freeze.cedar"))
 st, doc = op("POST", "/v1/policy/reload")
-assert st == 200 and doc["count"] == 4, (st, doc)
+assert st == 200 and doc["count"] == 5, (st, doc)
 st, doc = op("GET", "/v1/audit/search?action=policy.change")
 changes = [r["event"] for r in doc["results"]]
 assert len(changes) >= 3 and all("signature" in e for e in changes if e["decision"] == "allow"), changes

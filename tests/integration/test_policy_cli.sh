@@ -35,12 +35,12 @@ init_state
 # ---------------------------------------------------------------- offline: policy check
 step="policy check (starter)"
 expect 0 c policy check
-out_has "^ok: 4 policies in 1 file \(sha256:[0-9a-f]{64}\)$"
+out_has "^ok: 5 policies in 1 file \(sha256:[0-9a-f]{64}\)$"
 hash=$(sed -E 's/.*sha256:([0-9a-f]{64}).*/\1/' "$WORK/out")
 expect 0 c policy check "$STATE/policy/starter.cedar"
 out_has "sha256:$hash"
 expect 0 c policy check --json
-py "j['ok'] and j['results'][0]['policies'] == 4 and j['results'][0]['hash'] == 'sha256:$hash'"
+py "j['ok'] and j['results'][0]['policies'] == 5 and j['results'][0]['hash'] == 'sha256:$hash'"
 
 step="policy check (syntax error)"
 mkdir -p "$WORK/bad"
@@ -100,11 +100,11 @@ expect 0 c policy show
 out_has "^ID +EFFECT +FILE:LINE$"
 out_has "^operator +permit +starter.cedar:[0-9]+$"
 out_has "^demo-agent-reads-and-writes-demo +permit +starter.cedar:[0-9]+$"
-out_has "^policy set sha256:$hash \(4 policies in 1 file\)$"
+out_has "^policy set sha256:$hash \(5 policies in 1 file\)$"
 expect 0 c policy show --json
-py "j['hash'] == '$hash' and j['count'] == 4"
+py "j['hash'] == '$hash' and j['count'] == 5"
 expect 0 c policy reload
-out_has "^policy set sha256:$hash \(4 policies\), unchanged$"
+out_has "^policy set sha256:$hash \(5 policies\), unchanged$"
 
 step="agent add"
 expect 0 c agent add demo
@@ -227,7 +227,7 @@ cp "$STATE/policy/starter.cedar" "$WORK/candidate/"
 printf '@id("no-operator-writes")\nforbid (principal is Operator, action == Action::"write", resource);\n' \
   >"$WORK/candidate/zz-freeze.cedar"
 expect 0 c policy check "$WORK/candidate"
-out_has "^ok: 5 policies in 2 files"
+out_has "^ok: 6 policies in 2 files"
 expect 0 c policy replay --policy "$WORK/candidate"
 for i in 1 2 3; do
   out_has "^[0-9]+ [0-9T:.-]+Z operator write demo:/replay-$i.txt: was allow \(operator\) -> now deny \(no-operator-writes\)$"
