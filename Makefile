@@ -71,6 +71,8 @@ bench: build
 	@bench/mcp.sh
 	@bench/fuse.sh
 	@bench/run.sh
+	@bash bench/model_cpu.sh $(BUILD)
+	@bash bench/model_prewarm.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
