@@ -2,8 +2,8 @@
 # Installs what custody's build and tests need, and only what is missing:
 # every Debian package listed in scripts/deps.txt that is not yet installed;
 # nodejs and npm (from apt) when `node` / `npm` are not on PATH; and the npm
-# packages of tests/mcp (`npm ci`, from its package-lock.json) when
-# tests/mcp/node_modules is missing or older than the lock.
+# packages of tests/mcp and tests/s3 (`npm ci`, from their package-lock.json)
+# when node_modules is missing or older than the lock.
 # Idempotent; silent when everything is present; uses sudo when not root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,13 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# tests/mcp: the reference MCP server and the SDK, exactly as locked. npm
-# writes node_modules/.package-lock.json on every install: older than the lock
-# (or package.json) means the lock changed since.
-mcp=$repo/tests/mcp
-stamp=$mcp/node_modules/.package-lock.json
-if [ -f "$mcp/package-lock.json" ] &&
-  { [ ! -f "$stamp" ] || [ "$mcp/package-lock.json" -nt "$stamp" ] || [ "$mcp/package.json" -nt "$stamp" ]; }; then
-  echo "install-deps: npm ci in tests/mcp" >&2
-  (cd "$mcp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
-fi
+# tests/mcp: the reference MCP server and the SDK; tests/s3: s3rver, the S3
+# origin of the model pull tests (tests/integration/test_pull.sh). Exactly as
+# locked. npm writes node_modules/.package-lock.json on every install: older
+# than the lock (or package.json) means the lock changed since.
+for sub in mcp s3; do
+  dir=$repo/tests/$sub
+  stamp=$dir/node_modules/.package-lock.json
+  if [ -f "$dir/package-lock.json" ] &&
+    { [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ] || [ "$dir/package.json" -nt "$stamp" ]; }; then
+    echo "install-deps: npm ci in tests/$sub" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  fi
+done
