@@ -540,6 +540,8 @@ static int cmd_model_unpin(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+int cli_model_pull(struct cli *cli, int argc, char **argv); /* model_pull.c */
+
 const char cli_model_details[] =
     "subcommands:\n"
     "  add NAME --version V [--replace] PATH...\n"
@@ -549,6 +551,8 @@ const char cli_model_details[] =
     "  show REF            one model: files, digests, tensor table\n"
     "  verify REF          re-hash its cached shards against the signed manifest\n"
     "  rm REF              forget a model version (its bytes leave the cache)\n"
+    "  pull URL [--key PUB]... [--streams N] [--chunk BYTES]\n"
+    "                      fetch a signed model from HTTP(S) or S3, verified, into the cache\n"
     "  prewarm REF [--to page-cache|pinned]\n"
     "                      make its shards resident (pinned: locked in RAM until unpin)\n"
     "  unpin NAME@VERSION  release a pin\n"
@@ -583,6 +587,25 @@ const struct cli_command cli_model_commands[] = {
      "options:\n  --json   print custodyd's JSON answer\n"},
     {"model rm", cmd_model_rm, "model rm NAME@VERSION [--json]", "Remove a model version.",
      "options:\n  --json   print {model, removed}\n"},
+    {"model pull", cli_model_pull,
+     "model pull URL [--key PUB]... [--streams N] [--chunk BYTES] [--endpoint URL] [--region R]\n"
+     "             [--cacert FILE] [--name NAME] [--version V] [--replace] [--quiet] [--json]",
+     "Fetch a model from an HTTP(S) origin or S3, verify it, and admit it into the cache.",
+     "URL: http(s)://HOST/PREFIX/ or s3://BUCKET/PREFIX, holding manifest.dsse.json (a signed\n"
+     "in-toto manifest) and the shard files it names. The manifest must verify under a\n"
+     "--key (PEM Ed25519 public key; default this node's keys/node.pub). Shards arrive by\n"
+     "parallel ranged GETs into STATE/models/staging as NAME.partial, hashed as they arrive,\n"
+     "and are renamed only once they match; then custodyd admits them (model add). An\n"
+     "interrupted pull resumes when the same command runs again. S3 credentials:\n"
+     "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION; endpoint\n"
+     "--endpoint or AWS_ENDPOINT_URL (path-style). docs/pull.md.\n"
+     "options:\n"
+     "  --streams N     parallel connections (default 8); --chunk BYTES per GET (8 MiB)\n"
+     "  --name, --version  register under these instead of the manifest's\n"
+     "  --replace       replace an existing NAME@VERSION\n"
+     "  --quiet         no progress bar\n"
+     "\nexample:\n  custody model pull http://models.internal/llama-3-8b/1.0/ --key "
+     "publisher.pub\n"},
     {"model prewarm", cmd_model_prewarm, "model prewarm REF [--to page-cache|pinned] [--json]",
      "Make a model's shards resident in the page cache, so a scheduled load finds them hot.",
      "custodyd does the reading (action model.prewarm, audited) with many reads in flight\n"

@@ -14,7 +14,8 @@
 #include "gateway/internal.h"
 
 /* Actions a report may name (the event keeps a pointer: static strings). */
-static const char *const actions[] = {"read", "write", "list", "stat", "mkdir", "move", "delete"};
+static const char *const actions[] = {"read",  "write",  "list",      "stat",
+                                      "mkdir", "move",   "delete",    "model.pull"};
 
 static void report_body(struct http_req *req, json_t *body, void *arg)
 {
