@@ -73,6 +73,7 @@ bench: build
 	@bench/run.sh
 	@bash bench/model_cpu.sh $(BUILD)
 	@bash bench/model_prewarm.sh $(BUILD)
+	@BENCH_BIN=$(BUILD)/bin bash bench/pull.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
