@@ -265,10 +265,8 @@ static void defer(struct gateway *gw, struct http_req *req, struct mjob *j)
 
 /* ---- POST /v1/models ---- */
 
-static void admit_body(struct http_req *req, json_t *body, void *arg)
+static void admit(struct gateway *gw, struct http_req *req, json_t *body)
 {
-    struct gateway *gw = arg;
-    if (!body) return; /* answered */
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *version = json_string_value(json_object_get(body, "version"));
     json_t *paths = json_object_get(body, "paths");
@@ -312,6 +310,13 @@ static void admit_body(struct http_req *req, json_t *body, void *arg)
         j->paths[j->npaths++] = util_strdup(s);
     }
     defer(gw, req, j);
+}
+
+static void admit_body(struct http_req *req, json_t *body, void *arg)
+{
+    if (!body) return; /* answered */
+    admit(arg, req, body);
+    json_decref(body);
 }
 
 /* ---- list, show, load ---- */
@@ -494,6 +499,7 @@ static void prewarm_body(struct http_req *req, json_t *body, void *arg)
             gw_error(req, CUSTODY_EINVAL, "\"to\": \"page-cache\" or \"pinned\"");
         else
             prewarm_start(p->gw, req, &p->who->id, &p->r, strcmp(t, "pinned") == 0);
+        json_decref(body);
     }
     free(p->who);
     free(p);

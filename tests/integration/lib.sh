@@ -20,7 +20,7 @@ cleanup() {
   for m in $(grep -o " $WORK[^ ]*" /proc/mounts 2>/dev/null | sort -r || true); do
     umount -l "$m" 2>/dev/null || true
   done
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -27,7 +27,15 @@ PYEOF
 "${C[@]}" model add tiny --version 1 "$D/a.safetensors" "$D/b.safetensors" >/dev/null || fail "model add"
 "${C[@]}" agent add demo >/dev/null && "${C[@]}" agent add other >/dev/null || fail "agents"
 before=$(events --action model.load | grep -c . || true)
-CUSTODY_SRC=$SRC CUSTODY_LIB=$BIN/../lib/libcustody.so "$PY" "$SRC/tests/python/model_binding.py" \
+LIB=$BIN/../lib/libcustody.so
+# an AddressSanitizer build of libcustody needs its runtime loaded first (python is not
+# instrumented: its own allocations are not leak-checked)
+preload=""
+if ldd "$LIB" | grep -q libasan; then
+  preload=$(ldd "$LIB" | awk '/libasan/ {print $3}')
+  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+fi
+LD_PRELOAD=$preload CUSTODY_SRC=$SRC CUSTODY_LIB=$LIB "$PY" "$SRC/tests/python/model_binding.py" \
   "$STATE" "$D" >"$WORK/py.out" 2>"$WORK/py.err" || fail "binding: $(tail -20 "$WORK/py.err")"
 # loads: tiny@1 x3 (load, again, Model), demo 1, other (denied) 1, nope (not found) 1
 out=$(wait_events $((before + 6)) --action model.load)
