@@ -211,14 +211,23 @@ static int cmd_model_ls(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* The prologue of the commands that take only REF (and --json): the
+ * client, or NULL with *rc set. */
+static custody_client_t *one_ref(struct cli *cli, const struct cli_command *cmd, int argc,
+                                 char **argv, const char **ref, int *rc)
+{
+    if (!cli_common_opts(cli, cmd, argc, argv, rc)) return NULL;
+    if (cli_operands(cmd, argc, 1, 1, rc) < 0) return NULL;
+    *ref = argv[optind];
+    return cli_client_or_exit(cli, rc);
+}
+
 static int cmd_model_show(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = MODEL_CMD("model show");
     int rc = 0;
-    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
-    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *ref = argv[optind];
-    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    const char *ref;
+    custody_client_t *c = one_ref(cli, cmd, argc, argv, &ref, &rc);
     if (!c) return rc;
     char *answer = NULL;
     rc = custody_model_show(c, ref, &answer);
@@ -275,10 +284,8 @@ static int cmd_model_verify(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = MODEL_CMD("model verify");
     int rc = 0;
-    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
-    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *ref = argv[optind];
-    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    const char *ref;
+    custody_client_t *c = one_ref(cli, cmd, argc, argv, &ref, &rc);
     if (!c) return rc;
     char *answer = NULL;
     rc = custody_model_verify(c, ref, &answer);
@@ -293,10 +300,8 @@ static int cmd_model_rm(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = MODEL_CMD("model rm");
     int rc = 0;
-    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
-    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *ref = argv[optind];
-    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    const char *ref;
+    custody_client_t *c = one_ref(cli, cmd, argc, argv, &ref, &rc);
     if (!c) return rc;
     rc = custody_model_remove(c, ref);
     if (rc) return cli_fail(cli, rc, ref);
@@ -529,10 +534,8 @@ static int cmd_model_unpin(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = MODEL_CMD("model unpin");
     int rc = 0;
-    if (!cli_common_opts(cli, cmd, argc, argv, &rc)) return rc;
-    if (cli_operands(cmd, argc, 1, 1, &rc) < 0) return rc;
-    const char *ref = argv[optind];
-    custody_client_t *c = cli_client_or_exit(cli, &rc);
+    const char *ref;
+    custody_client_t *c = one_ref(cli, cmd, argc, argv, &ref, &rc);
     if (!c) return rc;
     rc = custody_model_unpin(c, ref);
     if (rc) return cli_fail(cli, rc, ref);

@@ -539,6 +539,22 @@ static void prewarm_req(struct gateway *gw, struct http_req *req, const struct g
     gw_read_json_body(req, prewarm_body, p);
 }
 
+/* A signed event for action on NAME@VERSION (a version is required), then
+ * the decision; non-zero when answered. */
+static int versioned_admin(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
+                           const struct model_ref *r, const char *action)
+{
+    gw_audit_action(req, action, NULL, NULL);
+    gw_audit_resource_text(req, r->resource);
+    gw_audit_model(req, r->name, r->version[0] ? r->version : NULL, NULL, 0);
+    gw_audit_sign(req);
+    if (!r->version[0]) {
+        gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
+        return CUSTODY_EINVAL;
+    }
+    return decide(gw, req, id, action, r->entity);
+}
+
 void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len)
 {
@@ -601,15 +617,7 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
             show_or_load(gw, req, id, &r, true);
             return;
         }
-        gw_audit_action(req, "model.verify", NULL, NULL);
-        gw_audit_resource_text(req, r.resource);
-        gw_audit_model(req, r.name, r.version[0] ? r.version : NULL, NULL, 0);
-        gw_audit_sign(req);
-        if (!r.version[0]) {
-            gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
-            return;
-        }
-        if (decide(gw, req, id, "model.verify", r.entity) != 0) return;
+        if (versioned_admin(gw, req, id, &r, "model.verify") != 0) return;
         struct mjob *j = util_calloc(1, sizeof *j);
         j->kind = MJOB_VERIFY;
         util_strlcpy(j->name, r.name, sizeof j->name);
@@ -618,15 +626,7 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
         return;
     }
     if (req->method == HTTP_DELETE) {
-        gw_audit_action(req, "model.remove", NULL, NULL);
-        gw_audit_resource_text(req, r.resource);
-        gw_audit_model(req, r.name, r.version[0] ? r.version : NULL, NULL, 0);
-        gw_audit_sign(req);
-        if (!r.version[0]) {
-            gw_error(req, CUSTODY_EINVAL, "say which version: NAME@VERSION");
-            return;
-        }
-        if (decide(gw, req, id, "model.remove", r.entity) != 0) return;
+        if (versioned_admin(gw, req, id, &r, "model.remove") != 0) return;
         char err[512];
         rc = cache_remove(gw->models, r.name, r.version, err, sizeof err);
         if (rc) {
