@@ -8,10 +8,8 @@
 
 #include "client/internal.h"
 
-/* One JSON call; body (stolen, may be NULL) is encoded here; the answer
- * into *out when out is not NULL. */
-static int call(custody_client_t *c, const char *method, const char *path, json_t *body,
-                char **out)
+int custody__json_call(custody_client_t *c, const char *method, const char *path, json_t *body,
+                       char **out)
 {
     if (!c) {
         json_decref(body);
@@ -38,8 +36,7 @@ static int call(custody_client_t *c, const char *method, const char *path, json_
 static int name_path(custody_client_t *c, struct strbuf *sb, const char *name, const char *verb)
 {
     if (!name || !*name || strlen(name) > CUSTODY_AGENT_NAME_MAX)
-        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
-                                  "invalid agent name");
+        return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "invalid agent name");
     sb_puts(sb, "/v1/agents/");
     custody__url_encode(sb, name, strlen(name));
     if (verb) sb_printf(sb, "/%s", verb);
@@ -61,23 +58,24 @@ int custody_token_mint(custody_client_t *c, const char *agent, const char *actio
     if (agent) json_object_set_new(body, "agent", json_string(agent));
     if (ttl) json_object_set_new(body, "ttl", json_integer((json_int_t)ttl));
     if (range) json_object_set_new(body, "range", json_string(range));
-    return call(c, "POST", "/v1/tokens", body, json_out);
+    return custody__json_call(c, "POST", "/v1/tokens", body, json_out);
 }
 
 int custody_token_revoke(custody_client_t *c, const char *token_id)
 {
     if (!token_id) return CUSTODY_EINVAL;
-    return call(c, "POST", "/v1/tokens/revoke", json_pack("{s:s}", "id", token_id), NULL);
+    return custody__json_call(c, "POST", "/v1/tokens/revoke", json_pack("{s:s}", "id", token_id),
+                              NULL);
 }
 
 int custody_report_refusal(custody_client_t *c, const char *surface, const char *action,
                            const char *path, const char *reason)
 {
     if (!surface || !action || !path || !reason) return CUSTODY_EINVAL;
-    return call(c, "POST", "/v1/refusals",
-                json_pack("{s:s, s:s, s:s, s:s}", "action", action, "path", path, "surface",
-                          surface, "reason", reason),
-                NULL);
+    return custody__json_call(c, "POST", "/v1/refusals",
+                              json_pack("{s:s, s:s, s:s, s:s}", "action", action, "path", path,
+                                        "surface", surface, "reason", reason),
+                              NULL);
 }
 
 int custody_agent_add(custody_client_t *c, const char *name, const char *principal,
@@ -88,15 +86,15 @@ int custody_agent_add(custody_client_t *c, const char *name, const char *princip
     json_t *g = json_array();
     for (size_t i = 0; i < ngroups; i++)
         json_array_append_new(g, json_string(groups[i]));
-    json_t *body = json_pack("{s:s, s:s, s:o}", "name", name, "public_key", public_key_hex,
-                             "groups", g);
+    json_t *body =
+        json_pack("{s:s, s:s, s:o}", "name", name, "public_key", public_key_hex, "groups", g);
     if (principal && *principal) json_object_set_new(body, "principal", json_string(principal));
-    return call(c, "POST", "/v1/agents", body, json_out);
+    return custody__json_call(c, "POST", "/v1/agents", body, json_out);
 }
 
 int custody_agent_list(custody_client_t *c, char **json_out)
 {
-    return call(c, "GET", "/v1/agents", NULL, json_out);
+    return custody__json_call(c, "GET", "/v1/agents", NULL, json_out);
 }
 
 static int agent_call(custody_client_t *c, const char *method, const char *name, const char *verb,
@@ -104,8 +102,10 @@ static int agent_call(custody_client_t *c, const char *method, const char *name,
 {
     struct strbuf p = STRBUF_INIT;
     int rc = c ? name_path(c, &p, name, verb) : CUSTODY_EINVAL;
-    if (!rc) rc = call(c, method, p.buf, body, out);
-    else json_decref(body);
+    if (!rc)
+        rc = custody__json_call(c, method, p.buf, body, out);
+    else
+        json_decref(body);
     sb_free(&p);
     return rc;
 }
@@ -133,12 +133,12 @@ int custody_agent_remove(custody_client_t *c, const char *name)
 
 int custody_policy_show(custody_client_t *c, char **json_out)
 {
-    return call(c, "GET", "/v1/policy", NULL, json_out);
+    return custody__json_call(c, "GET", "/v1/policy", NULL, json_out);
 }
 
 int custody_policy_reload(custody_client_t *c, char **json_out)
 {
-    return call(c, "POST", "/v1/policy/reload", NULL, json_out);
+    return custody__json_call(c, "POST", "/v1/policy/reload", NULL, json_out);
 }
 
 int custody_policy_explain(custody_client_t *c, const char *request_json, char **out)
@@ -150,5 +150,5 @@ int custody_policy_explain(custody_client_t *c, const char *request_json, char *
         if (c) custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT, "not a JSON object");
         return CUSTODY_EINVAL;
     }
-    return call(c, "POST", "/v1/policy/explain", body, out);
+    return custody__json_call(c, "POST", "/v1/policy/explain", body, out);
 }

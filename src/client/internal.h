@@ -90,6 +90,12 @@ int custody__agent_proof(custody_client_t *c, struct custody__agent *a, bool fre
 int custody__agent_token(custody_client_t *c, struct custody__agent *a, const char *action,
                          const char *res, const char *res2, const char **out);
 
+/* One JSON call (admin.c): body (a json_t *, stolen, may be NULL) is encoded
+ * here; the answer into *out when out is not NULL. Clears the error first. */
+struct json_t;
+int custody__json_call(custody_client_t *c, const char *method, const char *path,
+                       struct json_t *body, char **out);
+
 /* ---- shared by the client sources (client.c implements them) ---- */
 
 void custody__clear_error(custody_client_t *c);

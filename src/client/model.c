@@ -60,21 +60,6 @@ static int call(custody_client_t *c, const char *method, const char *path, json_
     return rc;
 }
 
-static int call_out(custody_client_t *c, const char *method, const char *path, json_t *body,
-                    char **out)
-{
-    if (!c) {
-        json_decref(body);
-        return CUSTODY_EINVAL;
-    }
-    custody__clear_error(c);
-    struct strbuf resp = STRBUF_INIT;
-    int rc = call(c, method, path, body, &resp);
-    if (!rc && out) *out = sb_detach(&resp);
-    sb_free(&resp);
-    return rc;
-}
-
 static int ref_call(custody_client_t *c, const char *method, const char *ref, const char *verb,
                     char **out)
 {
@@ -82,7 +67,7 @@ static int ref_call(custody_client_t *c, const char *method, const char *ref, co
     custody__clear_error(c);
     struct strbuf p = STRBUF_INIT;
     int rc = ref_path(c, &p, ref, verb);
-    if (!rc) rc = call_out(c, method, p.buf, NULL, out);
+    if (!rc) rc = custody__json_call(c, method, p.buf, NULL, out);
     sb_free(&p);
     return rc;
 }
@@ -96,12 +81,12 @@ int custody_model_register(custody_client_t *c, const char *name, const char *ve
         json_array_append_new(arr, json_string(paths[i]));
     json_t *body = json_pack("{s:s, s:s, s:o, s:b}", "name", name, "version", version, "paths", arr,
                              "replace", replace != 0);
-    return call_out(c, "POST", "/v1/models", body, json_out);
+    return custody__json_call(c, "POST", "/v1/models", body, json_out);
 }
 
 int custody_model_list(custody_client_t *c, char **json_out)
 {
-    return call_out(c, "GET", "/v1/models", NULL, json_out);
+    return custody__json_call(c, "GET", "/v1/models", NULL, json_out);
 }
 
 int custody_model_show(custody_client_t *c, const char *ref, char **json_out)
@@ -126,7 +111,8 @@ int custody_model_prewarm(custody_client_t *c, const char *ref, const char *to, 
     struct strbuf p = STRBUF_INIT;
     int rc = ref_path(c, &p, ref, "prewarm");
     if (!rc)
-        rc = call_out(c, "POST", p.buf, json_pack("{s:s}", "to", to ? to : "page-cache"), json_out);
+        rc = custody__json_call(c, "POST", p.buf, json_pack("{s:s}", "to", to ? to : "page-cache"),
+                                json_out);
     sb_free(&p);
     return rc;
 }

@@ -398,6 +398,33 @@ static int decide(struct gateway *gw, struct http_req *req, const struct gw_iden
     return err;
 }
 
+/* The model REF names (its newest version when none is given), recorded in
+ * the event, then the decision on action: the model (caller frees) with
+ * entity set to NAME@VERSION, or NULL when answered. */
+static struct cache_model *lookup_and_decide(struct gateway *gw, struct http_req *req,
+                                             const struct gw_identity *id,
+                                             const struct model_ref *r, const char *action,
+                                             char entity[2 * CACHE_NAME_MAX + 2])
+{
+    char err[512], resource[2 * CACHE_NAME_MAX + 8];
+    struct cache_model *m = NULL;
+    /* the version first (the decision is about NAME@VERSION), then policy */
+    int rc = cache_get(gw->models, r->name, r->version[0] ? r->version : NULL, &m, err, sizeof err);
+    if (rc) {
+        gw_error(req, rc, "%s", err);
+        return NULL;
+    }
+    snprintf(entity, 2 * CACHE_NAME_MAX + 2, "%s@%s", m->name, m->version);
+    snprintf(resource, sizeof resource, "model:%s", entity);
+    gw_audit_resource_text(req, resource);
+    gw_audit_model(req, m->name, m->version, digest_hex(m), 0);
+    if (decide(gw, req, id, action, entity) != 0) {
+        cache_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static void show_or_load(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                          const struct model_ref *r, bool load)
 {
@@ -405,24 +432,10 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     gw_audit_action(req, action, NULL, NULL);
     gw_audit_model(req, r->name, r->version[0] ? r->version : NULL, NULL, 0);
     if (load) gw_audit_sign(req);
-    char err[1024] = "";
-    struct cache_model *m = NULL;
-    /* the version first (the decision is about NAME@VERSION), then policy */
-    int rc = cache_get(gw->models, r->name, r->version[0] ? r->version : NULL, &m, err, sizeof err);
-    if (rc) {
-        gw_error(req, rc, "%s", err);
-        return;
-    }
-    char entity[2 * CACHE_NAME_MAX + 2], resource[2 * CACHE_NAME_MAX + 8];
-    snprintf(entity, sizeof entity, "%s@%s", m->name, m->version);
-    snprintf(resource, sizeof resource, "model:%s", entity);
-    gw_audit_resource_text(req, resource);
-    gw_audit_model(req, m->name, m->version, digest_hex(m), 0);
-    rc = decide(gw, req, id, action, entity);
-    if (rc) {
-        cache_model_free(m);
-        return;
-    }
+    char err[1024] = "", entity[2 * CACHE_NAME_MAX + 2];
+    struct cache_model *m = lookup_and_decide(gw, req, id, r, action, entity);
+    if (!m) return;
+    int rc = 0;
     struct cache_model *v = NULL;
     if (load) {
         rc = cache_open_model(gw->models, m->name, m->version, &v, err, sizeof err);
@@ -464,22 +477,9 @@ struct prewarm_ctx {
 static void prewarm_start(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                           const struct model_ref *r, bool pin)
 {
-    char err[512];
-    struct cache_model *m = NULL;
-    int rc = cache_get(gw->models, r->name, r->version[0] ? r->version : NULL, &m, err, sizeof err);
-    if (rc) {
-        gw_error(req, rc, "%s", err);
-        return;
-    }
-    char entity[2 * CACHE_NAME_MAX + 2], resource[2 * CACHE_NAME_MAX + 8];
-    snprintf(entity, sizeof entity, "%s@%s", m->name, m->version);
-    snprintf(resource, sizeof resource, "model:%s", entity);
-    gw_audit_resource_text(req, resource);
-    gw_audit_model(req, m->name, m->version, digest_hex(m), 0);
-    if (decide(gw, req, id, "model.prewarm", entity) != 0) {
-        cache_model_free(m);
-        return;
-    }
+    char entity[2 * CACHE_NAME_MAX + 2];
+    struct cache_model *m = lookup_and_decide(gw, req, id, r, "model.prewarm", entity);
+    if (!m) return;
     struct mjob *j = util_calloc(1, sizeof *j);
     j->kind = MJOB_PREWARM;
     j->pin = pin;
