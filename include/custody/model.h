@@ -97,8 +97,11 @@ uint64_t custody_model_loaded_bytes(const custody_model_t *m);
 double custody_model_load_seconds(const custody_model_t *m);
 
 /* The registry (JSON answers in *json_out, caller frees; docs/API.md). */
+/* paths: absolute; sign_key: absolute path of an Ed25519 private key (PEM)
+ * custodyd signs the manifest with instead of the node key, or NULL. */
 int custody_model_register(custody_client_t *c, const char *name, const char *version,
-                           const char *const *paths, size_t npaths, int replace, char **json_out);
+                           const char *const *paths, size_t npaths, int replace,
+                           const char *sign_key, char **json_out);
 int custody_model_list(custody_client_t *c, char **json_out);
 int custody_model_show(custody_client_t *c, const char *ref, char **json_out);
 int custody_model_verify(custody_client_t *c, const char *ref, char **json_out);

@@ -84,7 +84,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS models(name TEXT NOT NULL, version TEXT NOT NULL,"
     " digest TEXT NOT NULL, envelope BLOB NOT NULL, bytes INTEGER NOT NULL,"
     " created INTEGER NOT NULL, last_used INTEGER NOT NULL, present INTEGER NOT NULL,"
-    " PRIMARY KEY(name, version));"
+    " signer TEXT, PRIMARY KEY(name, version));"
     "CREATE TABLE IF NOT EXISTS files(name TEXT NOT NULL, version TEXT NOT NULL,"
     " file TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
     " PRIMARY KEY(name, version, file));"
@@ -146,6 +146,8 @@ int cache_open(const struct cache_opts *o, struct cache **out, char *err, size_t
     }
     sqlite3_busy_timeout(c->db, 5000);
     if ((rc = exec(c, schema, err, errlen))) goto fail;
+    /* registries made before the signer column: add it (an error means it is there) */
+    sqlite3_exec(c->db, "ALTER TABLE models ADD COLUMN signer TEXT", NULL, NULL, NULL);
     *out = c;
     return 0;
 fail:
@@ -421,7 +423,8 @@ static void evict(struct cache *c, const char *keep_name, const char *keep_versi
 }
 
 static int register_model(struct cache *c, const struct manifest *m, const char *env, size_t envlen,
-                          const char *digest, bool replace, char *err, size_t errlen)
+                          const char *digest, const char *signer, bool replace, char *err,
+                          size_t errlen)
 {
     const char *name = manifest_name(m), *version = manifest_version(m);
     size_t nf;
@@ -456,7 +459,7 @@ static int register_model(struct cache *c, const struct manifest *m, const char 
     sqlite3_finalize(q);
     s = sqlite3_prepare_v2(c->db,
                            "INSERT OR REPLACE INTO models(name,version,digest,envelope,bytes,"
-                           "created,last_used,present) VALUES(?,?,?,?,?,?,?,1)",
+                           "created,last_used,present,signer) VALUES(?,?,?,?,?,?,?,1,?)",
                            -1, &q, NULL);
     if (s != SQLITE_OK) goto dberr;
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
@@ -466,6 +469,7 @@ static int register_model(struct cache *c, const struct manifest *m, const char 
     sqlite3_bind_int64(q, 5, (sqlite3_int64)manifest_total_bytes(m));
     sqlite3_bind_int64(q, 6, (sqlite3_int64)now);
     sqlite3_bind_int64(q, 7, (sqlite3_int64)now);
+    sqlite3_bind_text(q, 8, signer, -1, SQLITE_STATIC);
     s = sqlite3_step(q);
     sqlite3_finalize(q);
     q = NULL;
@@ -499,10 +503,21 @@ dberr:
 }
 
 int cache_admit(struct cache *c, const char *name, const char *version,
-                const struct cache_source *src, size_t n, bool replace, struct cache_model **out,
-                char *err, size_t errlen)
+                const struct cache_source *src, size_t n, const struct cache_admit_opts *o,
+                struct cache_model **out, char *err, size_t errlen)
 {
     if (out) *out = NULL;
+    static const struct cache_admit_opts none = {0};
+    if (!o) o = &none;
+    const char *pem = o->sign_key_pem ? o->sign_key_pem : c->key_pem;
+    size_t pem_len = o->sign_key_pem ? o->sign_key_len : c->key_len;
+    uint8_t signer[32];
+    char signer_hex[65];
+    if (util_ed25519_load_pem(pem, pem_len, signer) != 0)
+        return fail(err, errlen, CUSTODY_EINVAL,
+                    "the signing key is not an Ed25519 private key "
+                    "(PEM, PKCS#8)");
+    util_hex_encode(signer, 32, signer_hex);
     const char *p;
     if ((p = cache_name_problem(name)))
         return fail(err, errlen, CUSTODY_EINVAL, "model name %s", p);
@@ -530,7 +545,7 @@ int cache_admit(struct cache *c, const char *name, const char *version,
     if (!rc && (rc = manifest_build_from(name, version, ms, n, &m, err, errlen)) != 0 &&
         rc == CUSTODY_ECORRUPT)
         rc = CUSTODY_EINVAL; /* the caller's file is no model shard: a bad request */
-    if (!rc && (rc = manifest_sign(m, c->key_pem, c->key_len, &env)) != 0)
+    if (!rc && (rc = manifest_sign(m, pem, pem_len, &env)) != 0)
         fail(err, errlen, rc, "cannot sign the manifest: %s", custody_strerror(rc));
     if (!rc) {
         manifest_digest(env.buf, env.len, digest);
@@ -541,7 +556,9 @@ int cache_admit(struct cache *c, const char *name, const char *version,
             rc = link_object(c, ms[i].fd, hex, &obj[i], err, errlen);
             if (!rc) rc = put_object(c, hex, obj[i], err, errlen);
         }
-        if (!rc) rc = register_model(c, m, env.buf, env.len, digest, replace, err, errlen);
+        if (!rc)
+            rc =
+                register_model(c, m, env.buf, env.len, digest, signer_hex, o->replace, err, errlen);
         if (rc) sweep_objects(c); /* objects linked for nothing */
         pthread_mutex_unlock(&c->mu);
     }
@@ -603,6 +620,8 @@ static void model_row(sqlite3_stmt *q, struct cache_model *m, bool with_envelope
     m->created = (uint64_t)sqlite3_column_int64(q, 4);
     m->last_used = (uint64_t)sqlite3_column_int64(q, 5);
     m->present = sqlite3_column_int(q, 6) == 1;
+    const char *signer = (const char *)sqlite3_column_text(q, 8);
+    m->has_signer = signer && strlen(signer) == 64 && util_hex_decode(signer, 64, m->signer) == 0;
     if (with_envelope) {
         int len = sqlite3_column_bytes(q, 7);
         m->envelope = util_calloc(1, (size_t)len + 1);
@@ -611,7 +630,7 @@ static void model_row(sqlite3_stmt *q, struct cache_model *m, bool with_envelope
     }
 }
 
-#define MODEL_COLS "name, version, digest, bytes, created, last_used, present, envelope"
+#define MODEL_COLS "name, version, digest, bytes, created, last_used, present, envelope, signer"
 
 static int get_locked(struct cache *c, const char *name, const char *version,
                       struct cache_model **out, char *err, size_t errlen)
@@ -672,7 +691,8 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
         goto out;
     }
     char why[512] = "";
-    rc = manifest_verify(m->envelope, m->envelope_len, c->pub, &m->manifest, why, sizeof why);
+    rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub,
+                         &m->manifest, why, sizeof why);
     if (rc) {
         rc = fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
                   "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
@@ -806,7 +826,8 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
     }
     char why[512] = "";
     struct manifest *mf = NULL;
-    rc = manifest_verify(m->envelope, m->envelope_len, c->pub, &mf, why, sizeof why);
+    rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub, &mf, why,
+                         sizeof why);
     if (rc) {
         rc = fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
                   "the manifest of %s@%s does not verify: %s", m->name, m->version, why);

@@ -83,20 +83,28 @@ struct cache_model {
     char *envelope;           /* the signed DSSE envelope; cache_get/cache_open_model only */
     size_t envelope_len;
     struct manifest *manifest; /* cache_open_model only: verified */
+    bool has_signer;           /* the key that signed the manifest, recorded at admission */
+    uint8_t signer[32];        /* (registries from before: the node key) */
 };
 void cache_model_free(struct cache_model *m);
 
 /* Admits a model from open shard descriptors (names are the names the
  * manifest records). CUSTODY_EEXIST when name@version is registered
- * (unless replace). progress (may be NULL) gets bytes copied so far. */
+ * (unless o->replace); o may be NULL. */
 struct cache_source {
     const char *name;
     const char *what; /* for messages (the path) */
     int fd;
 };
+struct cache_admit_opts {
+    bool replace;             /* replace an existing name@version */
+    const char *sign_key_pem; /* sign with this Ed25519 key (PKCS#8 PEM) instead of the
+                               * node key; its public half is recorded and checked at load */
+    size_t sign_key_len;
+};
 int cache_admit(struct cache *c, const char *name, const char *version,
-                const struct cache_source *src, size_t n, bool replace, struct cache_model **out,
-                char *err, size_t errlen);
+                const struct cache_source *src, size_t n, const struct cache_admit_opts *o,
+                struct cache_model **out, char *err, size_t errlen);
 
 /* The model (version NULL: the newest present one), with files and
  * envelope, without checks. CUSTODY_ENOENT when unknown. */

@@ -111,13 +111,14 @@ static int add_dir(struct paths *p, const char *dir)
 static int cmd_model_add(struct cli *cli, int argc, char **argv)
 {
     const struct cli_command *cmd = MODEL_CMD("model add");
-    enum { O_VERSION = 256, O_REPLACE };
+    enum { O_VERSION = 256, O_REPLACE, O_SIGN_KEY };
     static const struct option lo[] = {{"version", required_argument, NULL, O_VERSION},
                                        {"replace", no_argument, NULL, O_REPLACE},
+                                       {"sign-key", required_argument, NULL, O_SIGN_KEY},
                                        OPT_HELP,
                                        OPT_JSON,
                                        OPT_END};
-    const char *version = NULL;
+    const char *version = NULL, *sign_key_arg = NULL;
     bool replace = false;
     int rc = 0, ch;
     cli_opts_begin();
@@ -125,6 +126,7 @@ static int cmd_model_add(struct cli *cli, int argc, char **argv)
         if (ch == OPT_EXIT) return rc;
         if (ch == O_VERSION) version = optarg;
         if (ch == O_REPLACE) replace = true;
+        if (ch == O_SIGN_KEY) sign_key_arg = optarg;
     }
     if (!version) return cli_usage_error(cmd, "--version V is required");
     if (cli_operands(cmd, argc, 2, 1 + ADD_MAX_FILES, &rc) < 0) return rc;
@@ -150,11 +152,20 @@ static int cmd_model_add(struct cli *cli, int argc, char **argv)
         free(paths);
         return rc;
     }
+    char *sign_key = NULL;
+    if (sign_key_arg && !(sign_key = realpath(sign_key_arg, NULL))) {
+        rc = cli_local_error(CUSTODY_ENOENT, "%s: %s", sign_key_arg, strerror(errno));
+        for (size_t i = 0; i < n; i++)
+            free(paths[i]);
+        free(paths);
+        return rc;
+    }
     custody_client_t *c = cli_client_or_exit(cli, &rc);
     char *answer = NULL;
     if (c)
         rc = custody_model_register(c, name, version, (const char *const *)paths, n, replace,
-                                    &answer);
+                                    sign_key, &answer);
+    free(sign_key);
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
@@ -564,7 +575,8 @@ const char cli_model_details[] =
     "\nREF is NAME@VERSION (or NAME: its newest version). see docs/model.md.\n";
 
 const struct cli_command cli_model_commands[] = {
-    {"model add", cmd_model_add, "model add NAME --version V [--replace] PATH... [--json]",
+    {"model add", cmd_model_add,
+     "model add NAME --version V [--replace] [--sign-key FILE] PATH... [--json]",
      "Admit a model's shard files into custodyd's cache and sign its manifest.",
      "Every header is parsed (bounds-checked), every byte hashed while it is copied into\n"
      "the content-addressed cache (STATE/models), and the manifest (an in-toto statement\n"
@@ -572,6 +584,9 @@ const struct cli_command cli_model_commands[] = {
      "options:\n"
      "  --version V   the version (required; no '/' or '@')\n"
      "  --replace     replace an existing NAME@V\n"
+     "  --sign-key F  sign with this Ed25519 private key (PEM, PKCS#8; custodyd reads it)\n"
+     "                instead of the node key; its public key is recorded and checked on\n"
+     "                every load\n"
      "  --json        print custodyd's JSON answer\n"
      "\nA PATH that is a directory stands for the shards its model.safetensors.index.json\n"
      "names, or else for its *.safetensors and *.gguf files.\n"

@@ -252,7 +252,7 @@ static int cmd_model_pull(struct cli *cli, int argc, char **argv)
     custody_client_t *c = cli_client_or_exit(cli, &rc);
     char *answer = NULL;
     if (c)
-        rc = custody_model_register(c, name, version, (const char *const *)paths, n, replace,
+        rc = custody_model_register(c, name, version, (const char *const *)paths, n, replace, NULL,
                                     &answer);
     for (size_t i = 0; i < n; i++) {
         if (c) unlink(paths[i]);

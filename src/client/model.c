@@ -73,7 +73,8 @@ static int ref_call(custody_client_t *c, const char *method, const char *ref, co
 }
 
 int custody_model_register(custody_client_t *c, const char *name, const char *version,
-                           const char *const *paths, size_t npaths, int replace, char **json_out)
+                           const char *const *paths, size_t npaths, int replace,
+                           const char *sign_key, char **json_out)
 {
     if (!c || !name || !version || (!paths && npaths)) return CUSTODY_EINVAL;
     json_t *arr = json_array();
@@ -81,6 +82,7 @@ int custody_model_register(custody_client_t *c, const char *name, const char *ve
         json_array_append_new(arr, json_string(paths[i]));
     json_t *body = json_pack("{s:s, s:s, s:o, s:b}", "name", name, "version", version, "paths", arr,
                              "replace", replace != 0);
+    if (sign_key) json_object_set_new(body, "sign_key", json_string(sign_key));
     return custody__json_call(c, "POST", "/v1/models", body, json_out);
 }
 

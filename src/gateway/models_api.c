@@ -113,6 +113,11 @@ static json_t *model_json(const struct cache_model *m, bool plan)
                           m->version, "digest", m->digest, "bytes", (json_int_t)m->bytes, "created",
                           gw_time_json(m->created * 1000000000ull), "last_used",
                           gw_time_json(m->last_used * 1000000000ull), "present", m->present);
+    if (m->has_signer) {
+        char fp[UTIL_ED25519_FP_LEN + 1];
+        util_ed25519_fingerprint(m->signer, fp);
+        json_object_set_new(o, "signer", json_string(fp));
+    }
     if (!m->files) return o;
     json_t *files = json_array();
     for (size_t i = 0; i < m->nfiles; i++) {
@@ -164,6 +169,7 @@ struct mjob {
     char **paths;
     size_t npaths;
     bool replace;
+    char *sign_key; /* path of a PEM private key to sign with; NULL: the node key */
     bool pin;
     struct cache_prewarm_stats pw;
     int rc;
@@ -176,6 +182,7 @@ static void mjob_free(struct mjob *j)
     for (size_t i = 0; i < j->npaths; i++)
         free(j->paths[i]);
     free(j->paths);
+    free(j->sign_key);
     cache_model_free(j->out);
     free(j);
 }
@@ -196,9 +203,22 @@ static void admit_work(struct mjob *j)
             snprintf(j->err, sizeof j->err, "%s: %s", j->paths[i], strerror(errno));
         }
     }
+    struct cache_admit_opts ao = {.replace = j->replace};
+    char *pem = NULL;
+    if (!rc && j->sign_key) {
+        rc = util_read_file(j->sign_key, 64 << 10, &pem, &ao.sign_key_len);
+        if (rc)
+            snprintf(j->err, sizeof j->err, "cannot read the signing key %s: %s", j->sign_key,
+                     custody_strerror(rc));
+        ao.sign_key_pem = pem;
+    }
     if (!rc)
-        rc = cache_admit(j->gw->models, j->name, j->version, src, j->npaths, j->replace, &j->out,
-                         j->err, sizeof j->err);
+        rc = cache_admit(j->gw->models, j->name, j->version, src, j->npaths, &ao, &j->out, j->err,
+                         sizeof j->err);
+    if (pem) {
+        explicit_bzero(pem, ao.sign_key_len);
+        free(pem);
+    }
     for (size_t i = 0; i < j->npaths; i++)
         if (src[i].fd >= 0) close(src[i].fd);
     free(src);
@@ -271,6 +291,7 @@ static void admit(struct gateway *gw, struct http_req *req, json_t *body)
     const char *version = json_string_value(json_object_get(body, "version"));
     json_t *paths = json_object_get(body, "paths");
     json_t *replace = json_object_get(body, "replace");
+    json_t *sign_key = json_object_get(body, "sign_key");
     const char *p;
     if (!name || !version || !json_is_array(paths) || (replace && !json_is_boolean(replace))) {
         gw_error(req, CUSTODY_EINVAL,
@@ -299,6 +320,7 @@ static void admit(struct gateway *gw, struct http_req *req, json_t *body)
     util_strlcpy(j->name, name, sizeof j->name);
     util_strlcpy(j->version, version, sizeof j->version);
     j->replace = json_is_true(replace);
+    if (sign_key) j->sign_key = util_strdup(json_string_value(sign_key));
     j->paths = util_calloc(n, sizeof *j->paths);
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(paths, i));

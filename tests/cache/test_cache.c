@@ -72,7 +72,7 @@ static int admit(struct cache *c, const char *name, const char *version, char **
         src[i].fd = open(paths[i], O_RDONLY | O_CLOEXEC);
         ASSERT(src[i].fd >= 0);
     }
-    int rc = cache_admit(c, name, version, src, n, false, NULL, err, errlen);
+    int rc = cache_admit(c, name, version, src, n, NULL, NULL, err, errlen);
     for (size_t i = 0; i < n; i++)
         close(src[i].fd);
     return rc;
@@ -226,6 +226,36 @@ TEST(cache_bad_signature_refused)
     struct cache_model *m;
     ASSERT_EQ(CUSTODY_EBADSIG, cache_open_model(c, "m", "1", &m, err, sizeof err));
     ASSERT(strstr(err, "does not verify") != NULL);
+    cache_close(c);
+    free(p[0]);
+}
+
+TEST(cache_given_signing_key)
+{
+    const char *st = state_with_key();
+    char *p[1] = {shard(st, "a.safetensors", 16, 7)};
+    struct cache *c = open_cache(st, 0);
+    char err[512];
+    struct strbuf pem = STRBUF_INIT;
+    uint8_t pub[32];
+    ASSERT_OK(util_ed25519_keygen(pub, &pem));
+    struct cache_source src = {.name = "a.safetensors", .what = p[0], .fd = open(p[0], O_RDONLY)};
+    struct cache_admit_opts o = {.sign_key_pem = pem.buf, .sign_key_len = pem.len};
+    struct cache_model *m = NULL;
+    ASSERT_OK(cache_admit(c, "m", "1", &src, 1, &o, &m, err, sizeof err));
+    ASSERT(m->has_signer);
+    ASSERT_MEM_EQ(pub, m->signer, 32);
+    cache_model_free(m);
+    /* verified under the recorded key, not the node key */
+    ASSERT_OK(cache_open_model(c, "m", "1", &m, err, sizeof err));
+    cache_model_free(m);
+    ASSERT_OK(cache_verify(c, "m", "1", err, sizeof err));
+    o.sign_key_pem = "garbage";
+    o.sign_key_len = 7;
+    ASSERT_EQ(CUSTODY_EINVAL, cache_admit(c, "m", "2", &src, 1, &o, NULL, err, sizeof err));
+    ASSERT_STR_CONTAINS(err, "not an Ed25519 private key");
+    close(src.fd);
+    sb_free(&pem);
     cache_close(c);
     free(p[0]);
 }

@@ -67,6 +67,23 @@ cp "$D/a.safetensors" "$D/b.safetensors" "$D/plain/"
 "${C[@]}" model show plain@1 --json | grep -c '"name": *"[ab].safetensors"' >/dev/null || fail "plain dir"
 "${C[@]}" model rm sharded@1 >/dev/null && "${C[@]}" model rm plain@1 >/dev/null || fail "rm"
 
+# a given signing key instead of the node key: recorded, shown, checked on load
+openssl genpkey -algorithm ed25519 -out "$WORK/signer.pem" 2>/dev/null || fail "openssl genpkey"
+"${C[@]}" model add signed --version 1 --sign-key "$WORK/signer.pem" "$D/a.safetensors" >/dev/null ||
+  fail "add --sign-key"
+want_fp=ed25519:$(openssl pkey -in "$WORK/signer.pem" -pubout -outform DER | tail -c 32 | sha256sum | cut -d' ' -f1)
+got_fp=$("${C[@]}" model show signed@1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["signer"])')
+[ "$got_fp" = "$want_fp" ] || fail "signer $got_fp, want $want_fp"
+"${C[@]}" model load signed@1 >/dev/null || fail "load of a model signed with a given key"
+node_fp=$("${C[@]}" model show tiny@1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["signer"])')
+[ "$node_fp" != "$want_fp" ] || fail "tiny@1 claims the given key"
+printf 'not a key' >"$WORK/bad.pem"
+"${C[@]}" model add signed --version 2 --sign-key "$WORK/bad.pem" "$D/a.safetensors" 2>"$WORK/badkey.err" &&
+  fail "a bad signing key was accepted"
+grep -q 'not an Ed25519 private key' "$WORK/badkey.err" || fail "bad key: $(cat "$WORK/badkey.err")"
+grep -q 'not a key' "$WORK/daemon.log" && fail "key bytes in custodyd's log"
+"${C[@]}" model rm signed@1 >/dev/null || fail "rm signed@1"
+
 # ---- loads: operator, permitted agent, refused agent ----
 "${C[@]}" model load tiny@1 --json >"$WORK/load.json" || fail "operator load"
 python3 - "$WORK/load.json" <<'EOF' || fail "load answer"
@@ -87,10 +104,11 @@ grep -q tiny "$WORK/other.ls" && fail "agent other sees models it may not show"
   fail "an agent registered a model"
 
 # the events
-wait_events 3 --action model.load >"$WORK/loads.jsonl"
+wait_events 4 --action model.load >"$WORK/loads.jsonl"
 python3 - "$WORK/loads.jsonl" "$DIGEST" <<'EOF' || fail "model.load events"
 import json, sys
 ev = [json.loads(l)["event"] for l in open(sys.argv[1]) if l.strip()]
+ev = [e for e in ev if e["model_id"] == "tiny"]
 allow = [e for e in ev if e["decision"] == "allow"]
 deny = [e for e in ev if e["decision"] == "deny"]
 assert len(allow) == 2 and len(deny) == 1, ev
