@@ -214,17 +214,35 @@ TEST(cache_bad_signature_refused)
     char err[512];
     ASSERT_OK(admit(c, "m", "1", p, 1, err, sizeof err));
     cache_close(c);
-    /* another node key: the stored envelope no longer verifies */
-    char *keyp = util_path_join(st, "keys/node.ed25519");
-    struct strbuf pem = STRBUF_INIT;
+    /* the registry says another key signed it: the envelope does not verify under that key */
     uint8_t pub[32];
+    struct strbuf pem = STRBUF_INIT;
     ASSERT_OK(util_ed25519_keygen(pub, &pem));
-    ASSERT_OK(util_write_file_atomic(keyp, pem.buf, pem.len, 0600));
     sb_free(&pem);
-    free(keyp);
+    char hex[65], sql[200];
+    util_hex_encode(pub, 32, hex);
+    snprintf(sql, sizeof sql, "UPDATE models SET signer='%s'", hex);
+    char *dbp = util_path_join(st, "models/registry.db");
+    sqlite3 *db;
+    ASSERT_EQ(SQLITE_OK, sqlite3_open(dbp, &db));
+    ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, sql, NULL, NULL, NULL));
+    /* and a copy whose envelope was altered */
+    ASSERT_EQ(SQLITE_OK, sqlite3_exec(db,
+                                      "INSERT INTO files SELECT name, '2', file, sha256, size FROM "
+                                      "files WHERE version='1';"
+                                      "INSERT INTO models SELECT name, '2', digest, "
+                                      "CAST(replace(CAST(envelope AS TEXT), 'payload', 'payloaf') "
+                                      "AS BLOB), bytes, created, last_used, present, NULL FROM "
+                                      "models WHERE version='1'",
+                                      NULL, NULL, NULL));
+    sqlite3_close(db);
+    free(dbp);
     c = open_cache(st, 0);
     struct cache_model *m;
     ASSERT_EQ(CUSTODY_EBADSIG, cache_open_model(c, "m", "1", &m, err, sizeof err));
+    ASSERT(strstr(err, "does not verify") != NULL);
+    ASSERT_EQ(CUSTODY_EBADSIG, cache_verify(c, "m", "1", err, sizeof err));
+    ASSERT_NE(0, cache_open_model(c, "m", "2", &m, err, sizeof err));
     ASSERT(strstr(err, "does not verify") != NULL);
     cache_close(c);
     free(p[0]);
