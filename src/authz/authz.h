@@ -227,6 +227,8 @@ struct authz_mint {
     const struct authz_agent *agent;
     uint32_t actions; /* TOKEN_ACT_* */
     const char *root, *path;
+    const char *model; /* or "NAME@VERSION": a model capability (model.load only; the token's
+                        * resource is "model:/NAME@VERSION"); root and path unused */
     bool has_range;
     uint64_t range_first, range_last;
     uint64_t ttl; /* seconds; 0: tokens.ttl_default_s (capped) */

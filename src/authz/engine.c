@@ -509,13 +509,20 @@ int authz_decide(struct authz *az, const struct authz_request *req, struct authz
         return rc;
     }
     const struct authz_agent *ag = req->who->agent;
-    bool has_token = req->token && m.has_r;
+    /* a model (Model::"NAME@VERSION") takes capabilities too: resource model:/NAME@VERSION */
+    bool is_model = !m.has_r && req->entity_type && strcmp(req->entity_type, "Model") == 0;
+    struct authz_res *mres = NULL;
+    if (is_model && req->token) {
+        mres = util_calloc(1, sizeof *mres);
+        snprintf(mres->id, sizeof mres->id, "model:/%s", req->entity_id);
+    }
+    bool has_token = req->token && (m.has_r || is_model);
     if (ag && ag->quarantined) {
         res->err = CUSTODY_EQUARANTINED;
         snprintf(res->reason, sizeof res->reason, "agent %s is quarantined", ag->name);
         goto out;
     }
-    if (!has_token && req->token_required && ag && m.has_r) {
+    if (!has_token && req->token_required && ag && (m.has_r || is_model)) {
         res->err = CUSTODY_EUNAUTH;
         snprintf(res->reason, sizeof res->reason,
                  "a capability token is required: mint one (POST /v1/tokens, custody token "
@@ -523,7 +530,8 @@ int authz_decide(struct authz *az, const struct authz_request *req, struct authz
         goto out;
     }
     const struct authz_agent *principal = ag;
-    if (has_token && check_token(az, req, &m.r, m.has_r2 ? &m.r2 : NULL, now, &principal, res))
+    if (has_token &&
+        check_token(az, req, mres ? mres : &m.r, m.has_r2 ? &m.r2 : NULL, now, &principal, res))
         goto out;
     if ((rc = ctx_build(&m.ctx, req, m.has_r2 ? &m.r2 : NULL, now, has_token, res->token_age)))
         goto fail;
@@ -541,6 +549,7 @@ fail:
     res->err = rc;
     snprintf(res->reason, sizeof res->reason, "the decision failed: %s", custody_strerror(rc));
 out:
+    free(mres);
     split_policies(res);
     mapped_free(&m);
     sb_free(&err);
@@ -591,11 +600,90 @@ int authz_explain(struct authz *az, const struct policy_set *set, const struct a
 
 /* ---- minting ---- */
 
+/* Mints the token once the decisions allowed it: res holds the determining
+ * policies; the lifetime is m->ttl (or the default) capped at cap. */
+static int mint_claims(struct authz *az, const struct authz_subject *who,
+                       const struct authz_mint *m, const char *resource, bool prefix,
+                       uint64_t cap, struct strbuf *token, uint64_t *expires,
+                       struct authz_result *res)
+{
+    const struct authz_agent *ag = m->agent;
+    uint64_t ttl = m->ttl ? m->ttl : az->cfg->token_ttl_default_s;
+    if (ttl > cap) ttl = cap;
+    uint64_t now = util_now_ns() / 1000000000ull;
+    struct token_claims cl = {
+        .location = m->location,
+        .agent = ag->name,
+        .agent_key = ag->key_fp,
+        .actions = m->actions,
+        .resource = resource,
+        .resource_prefix = prefix,
+        .has_range = m->has_range,
+        .range_first = m->range_first,
+        .range_last = m->range_last,
+        .issued = now,
+        .expires = now + ttl,
+        .max_ttl = cap,
+        .policies = res->policy_ids,
+        .npolicies = UTIL_MIN(res->npolicy, (size_t)TOKEN_MAX_POLICIES),
+        .epoch = ag->epoch,
+        .attest = who->attest,
+    };
+    struct strbuf why = STRBUF_INIT;
+    int rc = token_mint(az->key, &cl, token, &why);
+    if (rc) {
+        res->err = rc;
+        set_reason(res, "cannot mint: %s", why.buf ? why.buf : custody_strerror(rc));
+        sb_free(&why);
+        return rc;
+    }
+    sb_free(&why);
+    res->allow = true;
+    util_strlcpy(res->token_id, cl.id, sizeof res->token_id);
+    set_reason(res, "permitted by policy %s", res->policies);
+    *expires = cl.expires;
+    return 0;
+}
+
+/* A model capability: model.load on Model::"NAME@VERSION", decided for the
+ * agent, bound to resource model:/NAME@VERSION (exact, no prefix). */
+static int mint_model(struct authz *az, const struct authz_subject *who,
+                      const struct authz_mint *m, struct strbuf *token, uint64_t *expires,
+                      struct authz_result *res)
+{
+    if (!m->agent || m->actions != TOKEN_ACT_MODEL_LOAD || !*m->model ||
+        strlen(m->model) > 511 || m->has_range) {
+        res->err = CUSTODY_EINVAL;
+        util_strlcpy(res->reason,
+                     "a model capability is for one agent, action model.load and one model",
+                     sizeof res->reason);
+        return CUSTODY_EINVAL;
+    }
+    struct authz_subject as = *who;
+    as.agent = m->agent;
+    struct authz_request rq = {
+        .who = &as, .action = "model.load", .entity_type = "Model", .entity_id = m->model};
+    int rc = authz_decide(az, &rq, res);
+    if (rc || !res->allow) return rc;
+    char ids[AUTHZ_IDS_TEXT_MAX];
+    util_strlcpy(ids, res->policies, sizeof ids);
+    size_t nerrors = res->nerrors;
+    memset(res, 0, sizeof *res);
+    util_strlcpy(res->policies, ids, sizeof res->policies);
+    res->nerrors = nerrors;
+    split_policies(res);
+    char resource[600];
+    snprintf(resource, sizeof resource, "model:/%s", m->model);
+    return mint_claims(az, who, m, resource, false, ttl_cap(az, false), token, expires, res);
+}
+
+
 int authz_mint(struct authz *az, const struct authz_subject *who, const struct authz_mint *m,
                struct strbuf *token, uint64_t *expires, struct authz_result *res)
 {
     memset(res, 0, sizeof *res);
     const struct authz_agent *ag = m->agent;
+    if (m->model) return mint_model(az, who, m, token, expires, res);
     if (!ag || !m->actions || (m->actions & ~(uint32_t)TOKEN_ACT_ALL) || !m->root || !m->path ||
         m->path[0] != '/') {
         res->err = CUSTODY_EINVAL;
@@ -647,41 +735,7 @@ int authz_mint(struct authz *az, const struct authz_subject *who, const struct a
     }
     uint64_t cap = ttl_cap(az, r.sensitive);
     authz_res_free(&r);
-    uint64_t ttl = m->ttl ? m->ttl : az->cfg->token_ttl_default_s;
-    if (ttl > cap) ttl = cap;
-    uint64_t now = util_now_ns() / 1000000000ull;
     char resource[CONFIG_NAME_MAX + 4 + 4096];
     snprintf(resource, sizeof resource, "%s:%s", m->root, m->path);
-    struct token_claims cl = {
-        .location = m->location,
-        .agent = ag->name,
-        .agent_key = ag->key_fp,
-        .actions = m->actions,
-        .resource = resource,
-        .resource_prefix = prefix,
-        .has_range = m->has_range,
-        .range_first = m->range_first,
-        .range_last = m->range_last,
-        .issued = now,
-        .expires = now + ttl,
-        .max_ttl = cap,
-        .policies = res->policy_ids,
-        .npolicies = UTIL_MIN(res->npolicy, (size_t)TOKEN_MAX_POLICIES),
-        .epoch = ag->epoch,
-        .attest = who->attest,
-    };
-    struct strbuf why = STRBUF_INIT;
-    int rc = token_mint(az->key, &cl, token, &why);
-    if (rc) {
-        res->err = rc;
-        set_reason(res, "cannot mint: %s", why.buf ? why.buf : custody_strerror(rc));
-        sb_free(&why);
-        return rc;
-    }
-    sb_free(&why);
-    res->allow = true;
-    util_strlcpy(res->token_id, cl.id, sizeof res->token_id);
-    set_reason(res, "permitted by policy %s", res->policies);
-    *expires = cl.expires;
-    return 0;
+    return mint_claims(az, who, m, resource, prefix, cap, token, expires, res);
 }

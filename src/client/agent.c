@@ -283,13 +283,15 @@ int custody__agent_token(custody_client_t *c, struct custody__agent *a, const ch
     sb_printf(&scope, "%s %s", action, resource.buf);
     uint64_t now = util_now_ns() / 1000000000ull;
     int rc = 0;
-    if (a->scope_mode == CUSTODY_TOKEN_FOLDER) {
+    /* a model capability names one model version: never a folder of them */
+    bool folders = a->scope_mode == CUSTODY_TOKEN_FOLDER && strncmp(res, "model:/", 7) != 0;
+    if (folders) {
         scope_folder(resource.buf, &folder);
         sb_printf(&fscope, "%s %s %s %s", a->pubhex, a->name, action, folder.buf);
         if ((*out = shared_get(a, fscope.buf, now))) goto done;
     }
     if ((*out = cached(a, scope.buf, now))) goto done;
-    if (a->scope_mode == CUSTODY_TOKEN_FOLDER && !refused_lately(a, fscope.buf, now)) {
+    if (folders && !refused_lately(a, fscope.buf, now)) {
         rc = mint(c, a, action, folder.buf, fscope.buf, out);
         if (!rc) {
             for (size_t i = 0; i < AGENT_CACHE; i++)

@@ -602,8 +602,18 @@ int custody__request_buffered(custody_client_t *c, const char *method, const cha
                               const char *body, size_t body_len, const char *content_type,
                               struct strbuf *out)
 {
+    return custody__request_capable(c, method, path, NULL, NULL, body, body_len, content_type,
+                                    out);
+}
+
+int custody__request_capable(custody_client_t *c, const char *method, const char *path,
+                             const char *action, const char *resource, const char *body,
+                             size_t body_len, const char *content_type, struct strbuf *out)
+{
     struct req r;
     req_init(&r, method, path);
+    r.action = action;
+    r.resource = resource;
     r.body = body;
     r.body_len = body_len;
     r.content_type = content_type;

@@ -109,5 +109,10 @@ int custody__bad_answer(custody_client_t *c);
 int custody__request_buffered(custody_client_t *c, const char *method, const char *path,
                               const char *body, size_t body_len, const char *content_type,
                               struct strbuf *out);
+/* The same, carrying (for an agent) a capability for action on resource
+ * ("model:/NAME@VERSION"), minted or reused as for the data plane. */
+int custody__request_capable(custody_client_t *c, const char *method, const char *path,
+                             const char *action, const char *resource, const char *body,
+                             size_t body_len, const char *content_type, struct strbuf *out);
 
 #endif

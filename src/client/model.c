@@ -43,23 +43,6 @@ static int ref_path(custody_client_t *c, struct strbuf *sb, const char *ref, con
     return 0;
 }
 
-static int call(custody_client_t *c, const char *method, const char *path, json_t *body,
-                struct strbuf *resp)
-{
-    char *text = NULL;
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!text)
-            return custody__set_error(c, CUSTODY_EINVAL, CUSTODY_ERRSRC_ARGUMENT,
-                                      "invalid arguments (not UTF-8?)");
-    }
-    int rc = custody__request_buffered(c, method, path, text, text ? strlen(text) : 0,
-                                       text ? "application/json" : NULL, resp);
-    free(text);
-    return rc;
-}
-
 static int ref_call(custody_client_t *c, const char *method, const char *ref, const char *verb,
                     char **out)
 {
@@ -281,10 +264,33 @@ int custody_model_open(custody_client_t *c, const char *ref, custody_model_t **o
     *out = NULL;
     if (!c) return CUSTODY_EINVAL;
     custody__clear_error(c);
-    struct strbuf p = STRBUF_INIT, resp = STRBUF_INIT;
-    int rc = ref_path(c, &p, ref, "load");
-    if (!rc) rc = call(c, "POST", p.buf, NULL, &resp);
+    struct strbuf p = STRBUF_INIT, resp = STRBUF_INIT, exact = STRBUF_INIT, cap = STRBUF_INIT;
+    int rc = 0;
+    /* the capability names NAME@VERSION: "NAME" alone is resolved first */
+    if (ref && !strchr(ref, '@')) {
+        char *shown = NULL;
+        if ((rc = custody_model_show(c, ref, &shown)) == 0) {
+            json_t *d = json_loads(shown, 0, NULL);
+            const char *v = json_string_value(json_object_get(d, "version"));
+            if (v)
+                sb_printf(&exact, "%s@%s", ref, v);
+            else
+                rc = custody__bad_answer(c);
+            json_decref(d);
+            free(shown);
+        }
+    } else if (ref) {
+        sb_puts(&exact, ref);
+    }
+    if (!rc) rc = ref_path(c, &p, exact.buf ? exact.buf : ref, "load");
+    if (!rc) {
+        sb_printf(&cap, "model:/%s", exact.buf);
+        rc =
+            custody__request_capable(c, "POST", p.buf, "model.load", cap.buf, NULL, 0, NULL, &resp);
+    }
     sb_free(&p);
+    sb_free(&exact);
+    sb_free(&cap);
     if (rc) {
         sb_free(&resp);
         return rc;

@@ -795,6 +795,8 @@ bool config_root_name_valid(const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len > CONFIG_NAME_MAX) return false;
+    /* capability tokens name models as model:/NAME@VERSION: no root may be called that */
+    if (strcmp(name, "model") == 0) return false;
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -943,7 +945,7 @@ static bool walk_root(struct parse_ctx *ctx, const yaml_node_t *node, size_t ind
             if (!config_root_name_valid(text)) {
                 perr(ctx, node_line(value),
                      "%s: invalid root name %s (1 to 64 letters, digits, '_' or '-', starting "
-                     "with a letter or digit)",
+                     "with a letter or digit; \"model\" is reserved)",
                      field, show_text(shown, text, scalar_len(value)));
                 continue;
             }

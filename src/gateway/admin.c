@@ -199,7 +199,8 @@ void gw_roots(struct gateway *gw, struct http_req *req, const char *name, size_t
     nm[name_len] = '\0';
     if (!config_root_name_valid(nm)) {
         gw_error(req, CUSTODY_EINVAL,
-                 "invalid root name \"%s\": use [A-Za-z0-9_-], up to 64, starting with a letter or digit",
+                 "invalid root name \"%s\": use [A-Za-z0-9_-], up to 64, starting with a letter or "
+                 "digit (\"model\" is reserved)",
                  nm);
         return;
     }

@@ -13,8 +13,7 @@
 
 #include "internal.h"
 
-/* The token in the request, NUL-terminated (malloc'd), or NULL. */
-static char *request_token(struct http_req *req)
+char *gw_request_token(struct http_req *req)
 {
     const struct http_header *h = http_req_header(req, "custody-token");
     const char *v = NULL;
@@ -57,7 +56,7 @@ int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity
             return CUSTODY_EREVOKED;
         }
     }
-    char *token = request_token(req);
+    char *token = gw_request_token(req);
     struct authz_request rq = {
         .who = &who,
         .action = a->action,

@@ -64,6 +64,9 @@ int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity
 /* Who is asking, as src/authz sees it: the Unix peer's uid when known (the
  * caller sets the agent, if any). */
 struct authz_subject gw_subject(const struct http_req *req);
+/* The capability in the request (custody-token, or authorization: Macaroon),
+ * NUL-terminated and malloc'd, or NULL. */
+char *gw_request_token(struct http_req *req);
 /* The same for the operator's administrative actions (agent.revoke on
  * Agent::"NAME", token.revoke on Token::"ID", ...). */
 int gw_admin_authorize(struct gateway *gw, struct http_req *req, const char *action,

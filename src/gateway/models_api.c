@@ -410,9 +410,18 @@ static int decide(struct gateway *gw, struct http_req *req, const struct gw_iden
         err = CUSTODY_EREVOKED;
         snprintf(res.reason, sizeof res.reason, "agent \"%s\" no longer exists", id->agent);
     } else {
-        struct authz_request rq = {
-            .who = &who, .action = action, .entity_type = "Model", .entity_id = entity};
+        /* a load carries a capability for model:/NAME@VERSION, like any data-plane call;
+         * the registry calls (show, prewarm, verify) are decided by policy alone */
+        bool load = strcmp(action, "model.load") == 0;
+        char *token = load ? gw_request_token(req) : NULL;
+        struct authz_request rq = {.who = &who,
+                                   .action = action,
+                                   .entity_type = "Model",
+                                   .entity_id = entity,
+                                   .token = token,
+                                   .token_required = load};
         int rc = authz_decide(gw->az, &rq, &res);
+        free(token);
         err = rc ? rc : res.allow ? 0 : res.err ? res.err : CUSTODY_EDENIED;
     }
     gw_audit_decision(req, &res);

@@ -71,7 +71,13 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
     struct authz_mint m = {.ttl = ttl > 0 ? (uint64_t)ttl : 0, .location = "custody"};
     char root[CONFIG_NAME_MAX + 1], path[STORE_PATH_MAX + 1];
     int rc = parse_actions(body, &m.actions, &why);
-    if (!rc) {
+    /* a model capability: "model:/NAME@VERSION" (the root name "model" is reserved for it) */
+    bool model = strncmp(resource, "model:/", 7) == 0;
+    if (model) {
+        m.model = resource + 7;
+        gw_audit_action(req, "token.mint", NULL, NULL);
+        gw_audit_resource_text(req, resource);
+    } else if (!rc) {
         size_t rl = strlen(resource);
         bool prefix = rl > 0 && resource[rl - 1] == '/';
         rc = store_resource_parse(resource, root, sizeof root, path, sizeof path - 1);
@@ -79,7 +85,7 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
             util_strlcpy(path + strlen(path), "/", 2);
         if (rc) sb_fail(&why, rc, "resource %s: %s", resource, custody_strerror(rc));
     }
-    if (!rc) gw_audit_action(req, "token.mint", root, path);
+    if (!rc && !model) gw_audit_action(req, "token.mint", root, path);
     if (!rc && ttl < 0) rc = sb_fail(&why, CUSTODY_EINVAL, "\"ttl\" must be positive");
     if (!rc && range) {
         m.has_range = true;
@@ -90,7 +96,7 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
         gw_error(req, rc, "%s", why.buf);
         goto out;
     }
-    if (!store_has_root(gw->store, root)) {
+    if (!model && !store_has_root(gw->store, root)) {
         gw_error(req, CUSTODY_ENOROOT, "no such root: %s", root);
         goto out;
     }
@@ -109,8 +115,10 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
         gw_error(req, CUSTODY_ENOENT, "no agent named \"%s\"", agent);
         goto out;
     }
-    m.root = root;
-    m.path = path;
+    if (!model) {
+        m.root = root;
+        m.path = path;
+    }
     struct authz_subject who = gw_subject(req);
     struct authz_result res;
     uint64_t expires = 0;
@@ -128,7 +136,10 @@ static void mint_body(struct http_req *req, json_t *body, void *arg)
     for (size_t i = 0; i < res.npolicy; i++)
         json_array_append_new(pols, json_string(res.policy_ids[i]));
     char rid[CONFIG_NAME_MAX + STORE_PATH_MAX + 4];
-    gw_resource_id(rid, sizeof rid, root, path);
+    if (model)
+        util_strlcpy(rid, resource, sizeof rid);
+    else
+        gw_resource_id(rid, sizeof rid, root, path);
     log_info("authz: token %s minted for \"%s\": %s", res.token_id, agent, rid);
     gw_json(req, 201,
             json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "token", tok.buf,

@@ -1083,7 +1083,7 @@ TEST(roots_bad_root_name)
     }
     expect_roots_error("roots:\n  - name: a b\n    path: /x\n",
                        "roots.yaml:2: roots[0].name: invalid root name \"a b\" (1 to 64 letters, "
-                       "digits, '_' or '-', starting with a letter or digit)");
+                       "digits, '_' or '-', starting with a letter or digit; \"model\" is reserved)");
     /* 64 characters is the most */
     struct strbuf yaml = STRBUF_INIT;
     sb_puts(&yaml, "roots:\n  - path: /x\n    name: ");
@@ -1277,6 +1277,8 @@ TEST(roots_name_and_label_key_validators)
     ASSERT(config_root_name_valid("a"));
     ASSERT(config_root_name_valid("9"));
     ASSERT(config_root_name_valid("A-b_9"));
+    ASSERT(!config_root_name_valid("model")); /* model capabilities: model:/NAME@VERSION */
+    ASSERT(config_root_name_valid("models"));
     ASSERT(!config_root_name_valid(""));
     ASSERT(!config_root_name_valid("-a"));
     ASSERT(!config_root_name_valid("_a"));

@@ -37,10 +37,12 @@ if ldd "$LIB" | grep -q libasan; then
 fi
 LD_PRELOAD=$preload CUSTODY_SRC=$SRC CUSTODY_LIB=$LIB "$PY" "$SRC/tests/python/model_binding.py" \
   "$STATE" "$D" >"$WORK/py.out" 2>"$WORK/py.err" || fail "binding: $(tail -20 "$WORK/py.err")"
-# loads: tiny@1 x3 (load, again, Model), demo 1, other (denied) 1, nope (not found) 1
-out=$(wait_events $((before + 6)) --action model.load)
+# loads: tiny@1 x3 (load, again, Model), demo 1 (with a capability), nope (not found) 1;
+# agent other is refused its capability (token.mint)
+out=$(wait_events $((before + 5)) --action model.load)
 n=$(echo "$out" | grep -c '"decision": "allow"' || true)
 [ "$n" = 4 ] || fail "want 4 allowed model.load events, have $n"
-echo "$out" | grep '"agent_id": "other"' | grep '"decision": "deny"' >/dev/null || fail "no deny event"
+echo "$out" | grep '"agent_id": "demo"' | grep '"token_id"' >/dev/null || fail "the agent's load had no token"
+has_event '"agent_id": "other"' --action token.mint --decision deny || fail "no refusal for agent other"
 grep -q '^sha256:' "$WORK/py.out" || fail "no digest printed"
 echo ok
