@@ -38,19 +38,6 @@ struct cache {
     uint64_t max_bytes;
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static const char *text_problem(const char *s, bool no_slash)
 {
     if (!s || !*s) return "is empty";
@@ -94,8 +81,8 @@ static const char schema[] =
 
 static int db_err(struct cache *c, char *err, size_t errlen, int src)
 {
-    return fail(err, errlen, util_err_from_sqlite(src), "model registry: %s",
-                sqlite3_errmsg(c->db));
+    return util_fail(err, errlen, util_err_from_sqlite(src), "model registry: %s",
+                     sqlite3_errmsg(c->db));
 }
 
 static int exec(struct cache *c, const char *sql, char *err, size_t errlen)
@@ -115,7 +102,7 @@ static char *object_path(const struct cache *c, const char *hex)
 int cache_open(const struct cache_opts *o, struct cache **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!o || !o->state_dir) return fail(err, errlen, CUSTODY_EINVAL, "cache_open: no state");
+    if (!o || !o->state_dir) return util_fail(err, errlen, CUSTODY_EINVAL, "cache_open: no state");
     struct cache *c = util_calloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->max_bytes = o->max_bytes;
@@ -123,14 +110,15 @@ int cache_open(const struct cache_opts *o, struct cache **out, char *err, size_t
     c->objects = util_path_join(c->dir, "objects");
     int rc = util_mkdir_p(c->objects, 0700);
     if (rc) {
-        rc = fail(err, errlen, rc, "cannot create %s: %s", c->objects, custody_strerror(rc));
+        rc = util_fail(err, errlen, rc, "cannot create %s: %s", c->objects, custody_strerror(rc));
         goto fail;
     }
     char *keyp = util_path_join(o->state_dir, "keys/node.ed25519");
     rc = util_read_file(keyp, KEY_MAX, &c->key_pem, &c->key_len);
     if (!rc) rc = util_ed25519_load_pem(c->key_pem, c->key_len, c->pub);
     if (rc) {
-        rc = fail(err, errlen, rc, "cannot load the node key %s: %s", keyp, custody_strerror(rc));
+        rc = util_fail(err, errlen, rc, "cannot load the node key %s: %s", keyp,
+                       custody_strerror(rc));
         free(keyp);
         goto fail;
     }
@@ -140,8 +128,8 @@ int cache_open(const struct cache_opts *o, struct cache **out, char *err, size_t
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     free(dbp);
     if (s != SQLITE_OK) {
-        rc = fail(err, errlen, CUSTODY_EIO, "cannot open the model registry: %s",
-                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        rc = util_fail(err, errlen, CUSTODY_EIO, "cannot open the model registry: %s",
+                       c->db ? sqlite3_errmsg(c->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(c->db, 5000);
@@ -250,13 +238,13 @@ static int ingest(struct cache *c, const struct cache_source *s, uint8_t sha[UTI
 {
     struct stat st;
     if (fstat(s->fd, &st) != 0)
-        return fail(err, errlen, CUSTODY_EIO, "%s: fstat: %s", s->what, strerror(errno));
+        return util_fail(err, errlen, CUSTODY_EIO, "%s: fstat: %s", s->what, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: not a regular file", s->what);
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s: not a regular file", s->what);
     int tfd = open(c->objects, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (tfd < 0)
-        return fail(err, errlen, custody_err_from_errno(errno), "cannot create a file in %s: %s",
-                    c->objects, strerror(errno));
+        return util_fail(err, errlen, custody_err_from_errno(errno),
+                         "cannot create a file in %s: %s", c->objects, strerror(errno));
     uint8_t *buf = malloc(COPY_CHUNK);
     struct util_sha256 *h = util_sha256_new();
     int rc = 0;
@@ -265,28 +253,28 @@ static int ingest(struct cache *c, const struct cache_source *s, uint8_t sha[UTI
         ssize_t got = pread(s->fd, buf, COPY_CHUNK, (off_t)off);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
-            rc = fail(err, errlen, CUSTODY_EIO, "%s: read at byte %llu: %s", s->what,
-                      (unsigned long long)off, strerror(errno));
+            rc = util_fail(err, errlen, CUSTODY_EIO, "%s: read at byte %llu: %s", s->what,
+                           (unsigned long long)off, strerror(errno));
             break;
         }
         if (got == 0) break;
         util_sha256_update(h, buf, (size_t)got);
         if ((rc = util_write_all(tfd, buf, (size_t)got))) {
-            rc = fail(err, errlen, rc, "writing the cache copy of %s: %s", s->what,
-                      custody_strerror(rc));
+            rc = util_fail(err, errlen, rc, "writing the cache copy of %s: %s", s->what,
+                           custody_strerror(rc));
             break;
         }
         off += (uint64_t)got;
     }
-    if (!buf || !h) rc = fail(err, errlen, CUSTODY_ENOMEM, "out of memory");
+    if (!buf || !h) rc = util_fail(err, errlen, CUSTODY_ENOMEM, "out of memory");
     free(buf);
     struct stat after;
     if (!rc && (fstat(s->fd, &after) != 0 || after.st_size != st.st_size ||
                 after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
                 after.st_mtim.tv_nsec != st.st_mtim.tv_nsec || off != (uint64_t)st.st_size))
-        rc = fail(err, errlen, CUSTODY_ECONFLICT, "%s: changed while it was copied", s->what);
+        rc = util_fail(err, errlen, CUSTODY_ECONFLICT, "%s: changed while it was copied", s->what);
     if (!rc && (fchmod(tfd, 0444) != 0 || fdatasync(tfd) != 0))
-        rc = fail(err, errlen, CUSTODY_EIO, "cache copy of %s: %s", s->what, strerror(errno));
+        rc = util_fail(err, errlen, CUSTODY_EIO, "cache copy of %s: %s", s->what, strerror(errno));
     if (rc) {
         util_sha256_free(h);
         close(tfd);
@@ -308,14 +296,14 @@ static int link_object(struct cache *c, int tmp_fd, const char *hex, int *obj_fd
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", tmp_fd);
     int rc = util_mkdir_p(sub, 0700);
     if (rc) {
-        rc = fail(err, errlen, rc, "cannot create %s", sub);
+        rc = util_fail(err, errlen, rc, "cannot create %s", sub);
     } else if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST) {
-        rc = fail(err, errlen, custody_err_from_errno(errno), "cannot link %s: %s", path,
-                  strerror(errno));
+        rc = util_fail(err, errlen, custody_err_from_errno(errno), "cannot link %s: %s", path,
+                       strerror(errno));
     } else if ((rc = util_fsync_dir(sub)) != 0) {
-        rc = fail(err, errlen, rc, "fsync %s", sub);
+        rc = util_fail(err, errlen, rc, "fsync %s", sub);
     } else if ((*obj_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        rc = fail(err, errlen, CUSTODY_EIO, "cannot open %s: %s", path, strerror(errno));
+        rc = util_fail(err, errlen, CUSTODY_EIO, "cannot open %s: %s", path, strerror(errno));
     }
     free(sub);
     free(path);
@@ -326,7 +314,8 @@ static int link_object(struct cache *c, int tmp_fd, const char *hex, int *obj_fd
 static int put_object(struct cache *c, const char *hex, int fd, char *err, size_t errlen)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0) return fail(err, errlen, CUSTODY_EIO, "fstat: %s", strerror(errno));
+    if (fstat(fd, &st) != 0)
+        return util_fail(err, errlen, CUSTODY_EIO, "fstat: %s", strerror(errno));
     struct cache_identity id;
     identity_of(&st, &id);
     sqlite3_stmt *q = NULL;
@@ -446,9 +435,9 @@ static int register_model(struct cache *c, const struct manifest *m, const char 
         q = NULL;
         if (exists) {
             exec(c, "ROLLBACK", NULL, 0);
-            return fail(err, errlen, CUSTODY_EEXIST,
-                        "model %s@%s is already registered (custody model rm it first)", name,
-                        version);
+            return util_fail(err, errlen, CUSTODY_EEXIST,
+                             "model %s@%s is already registered (custody model rm it first)", name,
+                             version);
         }
     }
     s = sqlite3_prepare_v2(c->db, "DELETE FROM files WHERE name=? AND version=?", -1, &q, NULL);
@@ -514,18 +503,18 @@ int cache_admit(struct cache *c, const char *name, const char *version,
     uint8_t signer[32];
     char signer_hex[65];
     if (util_ed25519_load_pem(pem, pem_len, signer) != 0)
-        return fail(err, errlen, CUSTODY_EINVAL,
-                    "the signing key is not an Ed25519 private key "
-                    "(PEM, PKCS#8)");
+        return util_fail(err, errlen, CUSTODY_EINVAL,
+                         "the signing key is not an Ed25519 private key "
+                         "(PEM, PKCS#8)");
     util_hex_encode(signer, 32, signer_hex);
     const char *p;
     if ((p = cache_name_problem(name)))
-        return fail(err, errlen, CUSTODY_EINVAL, "model name %s", p);
+        return util_fail(err, errlen, CUSTODY_EINVAL, "model name %s", p);
     if ((p = cache_version_problem(version)))
-        return fail(err, errlen, CUSTODY_EINVAL, "model version %s", p);
+        return util_fail(err, errlen, CUSTODY_EINVAL, "model version %s", p);
     if (n == 0 || n > MANIFEST_MAX_FILES)
-        return fail(err, errlen, CUSTODY_EINVAL, "a model has 1 to %u shard files, not %zu",
-                    MANIFEST_MAX_FILES, n);
+        return util_fail(err, errlen, CUSTODY_EINVAL, "a model has 1 to %u shard files, not %zu",
+                         MANIFEST_MAX_FILES, n);
     struct manifest_source *ms = util_calloc(n, sizeof *ms);
     uint8_t(*sha)[UTIL_SHA256_LEN] = util_calloc(n, sizeof *sha);
     int *obj = util_calloc(n, sizeof *obj);
@@ -546,7 +535,7 @@ int cache_admit(struct cache *c, const char *name, const char *version,
         rc == CUSTODY_ECORRUPT)
         rc = CUSTODY_EINVAL; /* the caller's file is no model shard: a bad request */
     if (!rc && (rc = manifest_sign(m, pem, pem_len, &env)) != 0)
-        fail(err, errlen, rc, "cannot sign the manifest: %s", custody_strerror(rc));
+        util_fail(err, errlen, rc, "cannot sign the manifest: %s", custody_strerror(rc));
     if (!rc) {
         manifest_digest(env.buf, env.len, digest);
         pthread_mutex_lock(&c->mu);
@@ -650,9 +639,9 @@ static int get_locked(struct cache *c, const char *name, const char *version,
         sqlite3_finalize(q);
         if (s != SQLITE_DONE) return db_err(c, err, errlen, s);
         if (version)
-            return fail(err, errlen, CUSTODY_ENOENT, "no model %s@%s (custody model ls)", name,
-                        version);
-        return fail(err, errlen, CUSTODY_ENOENT, "no model named %s (custody model ls)", name);
+            return util_fail(err, errlen, CUSTODY_ENOENT, "no model %s@%s (custody model ls)", name,
+                             version);
+        return util_fail(err, errlen, CUSTODY_ENOENT, "no model named %s (custody model ls)", name);
     }
     struct cache_model *m = util_calloc(1, sizeof *m);
     model_row(q, m, true);
@@ -670,7 +659,7 @@ int cache_get(struct cache *c, const char *name, const char *version, struct cac
               char *err, size_t errlen)
 {
     *out = NULL;
-    if (!name) return fail(err, errlen, CUSTODY_EINVAL, "no model name");
+    if (!name) return util_fail(err, errlen, CUSTODY_EINVAL, "no model name");
     pthread_mutex_lock(&c->mu);
     int rc = get_locked(c, name, version, out, err, errlen);
     pthread_mutex_unlock(&c->mu);
@@ -685,61 +674,63 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
     int rc = cache_get(c, name, version, &m, err, errlen);
     if (rc) return rc;
     if (!m->present) {
-        rc = fail(err, errlen, CUSTODY_EUNAVAIL,
-                  "model %s@%s was evicted from the cache (models.max_bytes); pull or add it again",
-                  m->name, m->version);
+        rc = util_fail(
+            err, errlen, CUSTODY_EUNAVAIL,
+            "model %s@%s was evicted from the cache (models.max_bytes); pull or add it again",
+            m->name, m->version);
         goto out;
     }
     char why[512] = "";
     rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub,
                          &m->manifest, why, sizeof why);
     if (rc) {
-        rc = fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
-                  "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
+        rc = util_fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
+                       "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
         goto out;
     }
     if (strcmp(manifest_name(m->manifest), m->name) != 0 ||
         strcmp(manifest_version(m->manifest), m->version) != 0) {
-        rc = fail(err, errlen, CUSTODY_ECORRUPT, "the manifest of %s@%s names %s@%s", m->name,
-                  m->version, manifest_name(m->manifest), manifest_version(m->manifest));
+        rc = util_fail(err, errlen, CUSTODY_ECORRUPT, "the manifest of %s@%s names %s@%s", m->name,
+                       m->version, manifest_name(m->manifest), manifest_version(m->manifest));
         goto out;
     }
     size_t nf;
     const struct manifest_file *mf = manifest_files(m->manifest, &nf);
     if (nf != m->nfiles) {
-        rc = fail(err, errlen, CUSTODY_ECORRUPT,
-                  "the registry lists %zu files of %s@%s, its "
-                  "manifest %zu",
-                  m->nfiles, m->name, m->version, nf);
+        rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
+                       "the registry lists %zu files of %s@%s, its "
+                       "manifest %zu",
+                       m->nfiles, m->name, m->version, nf);
         goto out;
     }
     for (size_t i = 0; i < nf; i++) {
         struct cache_file *f = &m->files[i];
         if (strcmp(f->name, mf[i].name) != 0 || strcmp(f->sha256, mf[i].sha256_hex) != 0 ||
             f->size != mf[i].size) {
-            rc = fail(err, errlen, CUSTODY_ECORRUPT,
-                      "the registry's record of shard '%s' of %s@%s differs from its manifest",
-                      f->name, m->name, m->version);
+            rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
+                           "the registry's record of shard '%s' of %s@%s differs from its manifest",
+                           f->name, m->name, m->version);
             goto out;
         }
         struct stat st;
         if (stat(f->path, &st) != 0) {
-            rc = fail(err, errlen, CUSTODY_ECORRUPT,
-                      "shard '%s' of %s@%s is missing from the cache (%s): custody model verify",
-                      f->name, m->name, m->version, strerror(errno));
+            rc = util_fail(
+                err, errlen, CUSTODY_ECORRUPT,
+                "shard '%s' of %s@%s is missing from the cache (%s): custody model verify", f->name,
+                m->name, m->version, strerror(errno));
             goto out;
         }
         struct cache_identity now;
         identity_of(&st, &now);
         if (!identity_eq(&now, &f->id)) {
-            rc = fail(err, errlen, CUSTODY_ECORRUPT,
-                      "shard '%s' of %s@%s changed after admission (%s differs): refused; "
-                      "custody model verify re-hashes it",
-                      f->name, m->name, m->version,
-                      now.ino != f->id.ino || now.dev != f->id.dev ? "inode"
-                      : now.size != f->id.size                     ? "size"
-                      : now.mtime_ns != f->id.mtime_ns             ? "mtime"
-                                                                   : "ctime");
+            rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
+                           "shard '%s' of %s@%s changed after admission (%s differs): refused; "
+                           "custody model verify re-hashes it",
+                           f->name, m->name, m->version,
+                           now.ino != f->id.ino || now.dev != f->id.dev ? "inode"
+                           : now.size != f->id.size                     ? "size"
+                           : now.mtime_ns != f->id.mtime_ns             ? "mtime"
+                                                                        : "ctime");
             goto out;
         }
     }
@@ -819,8 +810,8 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
     int rc = cache_get(c, name, version, &m, err, errlen);
     if (rc) return rc;
     if (!m->present) {
-        rc = fail(err, errlen, CUSTODY_EUNAVAIL, "model %s@%s was evicted: nothing to verify",
-                  m->name, m->version);
+        rc = util_fail(err, errlen, CUSTODY_EUNAVAIL, "model %s@%s was evicted: nothing to verify",
+                       m->name, m->version);
         cache_model_free(m);
         return rc;
     }
@@ -829,8 +820,8 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
     rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub, &mf, why,
                          sizeof why);
     if (rc) {
-        rc = fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
-                  "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
+        rc = util_fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
+                       "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
         cache_model_free(m);
         return rc;
     }
@@ -848,8 +839,8 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
             rc = put_object(c, hex, fd, err, errlen);
             pthread_mutex_unlock(&c->mu);
         } else if (hr && hr != CUSTODY_ENOENT) {
-            rc = fail(err, errlen, hr, "cannot read shard '%s' (%s): %s", f->name, f->path,
-                      custody_strerror(hr));
+            rc = util_fail(err, errlen, hr, "cannot read shard '%s' (%s): %s", f->name, f->path,
+                           custody_strerror(hr));
         } else {
             if (fd >= 0 && unlink(f->path) != 0)
                 log_warn("model cache: cannot unlink %s: %s", f->path, strerror(errno));
@@ -857,10 +848,10 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
             set_present(c, m->name, m->version, 0);
             sweep_objects(c);
             pthread_mutex_unlock(&c->mu);
-            rc = fail(err, errlen, CUSTODY_ECORRUPT,
-                      "shard '%s' of %s@%s does not match its signed manifest: sha256 %s, "
-                      "manifest says %s; the model is marked absent (add or pull it again)",
-                      f->name, m->name, m->version, hex, want ? want->sha256_hex : "?");
+            rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
+                           "shard '%s' of %s@%s does not match its signed manifest: sha256 %s, "
+                           "manifest says %s; the model is marked absent (add or pull it again)",
+                           f->name, m->name, m->version, hex, want ? want->sha256_hex : "?");
         }
         if (fd >= 0) close(fd);
     }
@@ -871,7 +862,7 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
 
 int cache_remove(struct cache *c, const char *name, const char *version, char *err, size_t errlen)
 {
-    if (!name || !version) return fail(err, errlen, CUSTODY_EINVAL, "name and version needed");
+    if (!name || !version) return util_fail(err, errlen, CUSTODY_EINVAL, "name and version needed");
     pthread_mutex_lock(&c->mu);
     int rc = exec(c, "BEGIN IMMEDIATE", err, errlen);
     sqlite3_stmt *q = NULL;
@@ -890,7 +881,8 @@ int cache_remove(struct cache *c, const char *name, const char *version, char *e
         if (s != SQLITE_DONE) rc = db_err(c, err, errlen, s);
         if (k == 0) changed = sqlite3_changes(c->db);
     }
-    if (!rc && !changed) rc = fail(err, errlen, CUSTODY_ENOENT, "no model %s@%s", name, version);
+    if (!rc && !changed)
+        rc = util_fail(err, errlen, CUSTODY_ENOENT, "no model %s@%s", name, version);
     if (!rc) sweep_objects(c);
     if (!rc) rc = exec(c, "COMMIT", err, errlen);
     if (rc) exec(c, "ROLLBACK", NULL, 0);
@@ -914,8 +906,8 @@ int cache_prewarm(struct cache *c, const char *name, const char *version, bool p
         struct stat sb;
         struct cache_identity id;
         if (fd < 0 || fstat(fd, &sb) != 0) {
-            rc = fail(err, errlen, CUSTODY_EIO, "cannot open %s: %s", m->files[i].path,
-                      strerror(errno));
+            rc = util_fail(err, errlen, CUSTODY_EIO, "cannot open %s: %s", m->files[i].path,
+                           strerror(errno));
             if (fd >= 0) close(fd);
             break;
         }
@@ -925,8 +917,9 @@ int cache_prewarm(struct cache *c, const char *name, const char *version, bool p
         pf[n].end = (uint64_t)sb.st_size;
         n++;
         if (!identity_eq(&id, &m->files[i].id))
-            rc = fail(err, errlen, CUSTODY_ECORRUPT, "shard '%s' of %s@%s changed after admission",
-                      m->files[i].name, m->name, m->version);
+            rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
+                           "shard '%s' of %s@%s changed after admission", m->files[i].name, m->name,
+                           m->version);
     }
     struct prewarm_stats ps;
     struct prewarm_pin *handle = NULL;
@@ -962,7 +955,7 @@ int cache_unpin(struct cache *c, const char *name, const char *version, char *er
     pthread_mutex_lock(&c->mu);
     struct cache_pin *p = pin_take(c, name, version);
     pthread_mutex_unlock(&c->mu);
-    if (!p) return fail(err, errlen, CUSTODY_ENOENT, "%s@%s is not pinned", name, version);
+    if (!p) return util_fail(err, errlen, CUSTODY_ENOENT, "%s@%s is not pinned", name, version);
     pin_free(p);
     return 0;
 }

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #endif
 #include "loader/prewarm.h"
+#include "loader/loader_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,25 +55,6 @@ struct prewarm_pin {
     uint64_t bytes;
 };
 
-static void pw_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void pw_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t pw_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static size_t pw_pagesize(void)
 {
     long p = sysconf(_SC_PAGESIZE);
@@ -98,20 +80,20 @@ static int pw_check_fd(int fd, uint64_t *size, char *err, size_t errlen)
 {
     struct stat st;
     if (fd < 0) {
-        pw_errf(err, errlen, "fd %d: not a file descriptor", fd);
+        loader_errf(err, errlen, "fd %d: not a file descriptor", fd);
         return CUSTODY_EINVAL;
     }
     if (fstat(fd, &st) != 0) {
-        pw_errf(err, errlen, "fd %d: %s", fd, strerror(errno));
+        loader_errf(err, errlen, "fd %d: %s", fd, strerror(errno));
         return CUSTODY_EINVAL;
     }
     if (!S_ISREG(st.st_mode)) {
-        pw_errf(err, errlen, "fd %d: not a regular file", fd);
+        loader_errf(err, errlen, "fd %d: not a regular file", fd);
         return CUSTODY_EINVAL;
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) {
-        pw_errf(err, errlen, "fd %d: not open for reading", fd);
+        loader_errf(err, errlen, "fd %d: not open for reading", fd);
         return CUSTODY_EINVAL;
     }
     *size = (uint64_t)st.st_size;
@@ -123,8 +105,8 @@ static int pw_region(uint64_t size, uint64_t begin, uint64_t *end, int fd, char 
 {
     uint64_t e = *end == 0 || *end > size ? size : *end;
     if (begin > e) {
-        pw_errf(err, errlen, "fd %d: region begins at %" PRIu64 " past its end %" PRIu64, fd, begin,
-                e);
+        loader_errf(err, errlen, "fd %d: region begins at %" PRIu64 " past its end %" PRIu64, fd,
+                    begin, e);
         return CUSTODY_ERANGE;
     }
     *end = e;
@@ -164,7 +146,7 @@ static void pw_progress(struct pw_progress *p, uint64_t done_in_file, int force)
     uint64_t done = p->base + done_in_file;
     if (done > p->total) done = p->total;
     if (done < p->last) done = p->last;
-    uint64_t now = pw_now_ns();
+    uint64_t now = loader_now_ns();
     if (!force && (now - p->last_ns < PW_PROGRESS_NS || done == p->last)) return;
     p->last = done;
     p->last_ns = now;
@@ -178,7 +160,7 @@ int prewarm_resident(int fd, uint64_t begin, uint64_t end, uint64_t *resident, u
 {
     uint64_t fsize = 0;
     if (!resident) {
-        pw_errf(err, errlen, "prewarm_resident: resident is NULL");
+        loader_errf(err, errlen, "prewarm_resident: resident is NULL");
         return CUSTODY_EINVAL;
     }
     *resident = 0;
@@ -195,20 +177,20 @@ int prewarm_resident(int fd, uint64_t begin, uint64_t end, uint64_t *resident, u
         size_t npages = (len + pg - 1) / pg;
         void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)w);
         if (p == MAP_FAILED) {
-            pw_errf(err, errlen, "fd %d: mmap for mincore: %s", fd, strerror(errno));
+            loader_errf(err, errlen, "fd %d: mmap for mincore: %s", fd, strerror(errno));
             free(vec);
             return CUSTODY_EIO;
         }
         if (!vec && !(vec = malloc((size_t)(PW_MINCORE_WIN / pg)))) {
             munmap(p, len);
-            pw_errf(err, errlen, "out of memory");
+            loader_errf(err, errlen, "out of memory");
             return CUSTODY_ENOMEM;
         }
         if (mincore(p, len, vec) != 0) {
             int e = errno;
             munmap(p, len);
             free(vec);
-            pw_errf(err, errlen, "fd %d: mincore: %s", fd, strerror(e));
+            loader_errf(err, errlen, "fd %d: mincore: %s", fd, strerror(e));
             return CUSTODY_EIO;
         }
         munmap(p, len);
@@ -355,7 +337,7 @@ static int pw_read_threads(struct pw_reader *r)
     if (n == 0) return 0;
     pthread_t *tids = calloc(n, sizeof *tids);
     if (!tids) {
-        pw_errf(r->err, r->errlen, "out of memory");
+        loader_errf(r->err, r->errlen, "out of memory");
         return CUSTODY_ENOMEM;
     }
     atomic_store(&r->next, r->begin);
@@ -371,7 +353,7 @@ static int pw_read_threads(struct pw_reader *r)
     if (started == 0) {
         pthread_mutex_unlock(&r->mu);
         free(tids);
-        pw_errf(r->err, r->errlen, "cannot start a reader thread");
+        loader_errf(r->err, r->errlen, "cannot start a reader thread");
         return CUSTODY_ENOMEM;
     }
     while (r->running > 0) {
@@ -437,7 +419,7 @@ static int pw_read_uring(struct pw_reader *r, int *unavailable)
         free(freel);
         free(iov);
         io_uring_queue_exit(&ring);
-        pw_errf(r->err, r->errlen, "out of memory for %zu bytes of read buffers", bytes);
+        loader_errf(r->err, r->errlen, "out of memory for %zu bytes of read buffers", bytes);
         return CUSTODY_ENOMEM;
     }
     for (unsigned i = 0; i < depth; i++) {
@@ -578,23 +560,23 @@ static int pw_cfg(const struct prewarm_opts *o, struct pw_cfg *c, char *err, siz
     struct prewarm_opts d = {0};
     if (!o) o = &d;
     if (o->target != PREWARM_PAGE_CACHE && o->target != PREWARM_PINNED) {
-        pw_errf(err, errlen, "unknown prewarm target %d", o->target);
+        loader_errf(err, errlen, "unknown prewarm target %d", o->target);
         return CUSTODY_EINVAL;
     }
     if (o->engine < PREWARM_ENGINE_AUTO || o->engine > PREWARM_ENGINE_THREADS) {
-        pw_errf(err, errlen, "unknown prewarm engine %d", o->engine);
+        loader_errf(err, errlen, "unknown prewarm engine %d", o->engine);
         return CUSTODY_EINVAL;
     }
     if (o->chunk > PW_MAX_CHUNK) {
-        pw_errf(err, errlen, "chunk %zu is over %zu bytes", o->chunk, PW_MAX_CHUNK);
+        loader_errf(err, errlen, "chunk %zu is over %zu bytes", o->chunk, PW_MAX_CHUNK);
         return CUSTODY_EINVAL;
     }
     if (o->depth > PW_MAX_DEPTH && o->depth != PREWARM_DEPTH_KERNEL) {
-        pw_errf(err, errlen, "depth %u is over %u", o->depth, PW_MAX_DEPTH);
+        loader_errf(err, errlen, "depth %u is over %u", o->depth, PW_MAX_DEPTH);
         return CUSTODY_EINVAL;
     }
     if (o->threads > PW_MAX_THREADS) {
-        pw_errf(err, errlen, "threads %u is over %u", o->threads, PW_MAX_THREADS);
+        loader_errf(err, errlen, "threads %u is over %u", o->threads, PW_MAX_THREADS);
         return CUSTODY_EINVAL;
     }
     c->target = o->target;
@@ -620,8 +602,8 @@ static int pw_populate(unsigned char *p, size_t len, int *touch, uint64_t off, c
         }
         if (errno != EINVAL) {
             int e = errno;
-            pw_errf(err, errlen, "populating offset %" PRIu64 ": %s%s", off, strerror(e),
-                    e == EFAULT ? " (file truncated while read?)" : "");
+            loader_errf(err, errlen, "populating offset %" PRIu64 ": %s%s", off, strerror(e),
+                        e == EFAULT ? " (file truncated while read?)" : "");
             return e == ENOMEM ? CUSTODY_ENOMEM : CUSTODY_EIO;
         }
         *touch = 1;
@@ -655,7 +637,7 @@ static int pw_warm_populate(int fd, uint64_t fsize, uint64_t begin, uint64_t end
         size_t wlen = (size_t)(wend - w);
         unsigned char *p = mmap(NULL, wlen, PROT_READ, MAP_SHARED, rfd, (off_t)w);
         if (p == MAP_FAILED) {
-            pw_errf(err, errlen, "fd %d: mmap: %s", fd, strerror(errno));
+            loader_errf(err, errlen, "fd %d: mmap: %s", fd, strerror(errno));
             rc = errno == ENOMEM ? CUSTODY_ENOMEM : CUSTODY_EIO;
             break;
         }
@@ -711,7 +693,7 @@ static int pw_pin_one(int fd, uint64_t begin, uint64_t end, struct pw_map *m, ch
     size_t len = (size_t)(end - a);
     void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)a);
     if (p == MAP_FAILED) {
-        pw_errf(err, errlen, "fd %d: mmap: %s", fd, strerror(errno));
+        loader_errf(err, errlen, "fd %d: mmap: %s", fd, strerror(errno));
         return errno == ENOMEM ? CUSTODY_ENOMEM : CUSTODY_EIO;
     }
     if (mlock(p, len) != 0) {
@@ -723,10 +705,10 @@ static int pw_pin_one(int fd, uint64_t begin, uint64_t end, struct pw_map *m, ch
             snprintf(lim, sizeof lim, "unlimited");
         else
             snprintf(lim, sizeof lim, "%llu bytes", (unsigned long long)rl.rlim_cur);
-        pw_errf(err, errlen,
-                "fd %d: mlock of %zu bytes: %s (RLIMIT_MEMLOCK is %s; raise it, e.g. "
-                "LimitMEMLOCK=infinity, or grant CAP_IPC_LOCK)",
-                fd, len, strerror(e), lim);
+        loader_errf(err, errlen,
+                    "fd %d: mlock of %zu bytes: %s (RLIMIT_MEMLOCK is %s; raise it, e.g. "
+                    "LimitMEMLOCK=infinity, or grant CAP_IPC_LOCK)",
+                    fd, len, strerror(e), lim);
         munmap(p, len);
         return e == EPERM ? CUSTODY_EPERM : CUSTODY_ENOMEM;
     }
@@ -759,27 +741,27 @@ int prewarm(const struct prewarm_file *files, size_t n, const struct prewarm_opt
 {
     struct pw_cfg c;
     struct prewarm_stats s = {0};
-    uint64_t t0 = pw_now_ns();
+    uint64_t t0 = loader_now_ns();
     if (pin) *pin = NULL;
     if (st) *st = s;
     if (err && errlen) err[0] = '\0';
     int rc = pw_cfg(o, &c, err, errlen);
     if (rc) return rc;
     if (!files && n) {
-        pw_errf(err, errlen, "prewarm: files is NULL");
+        loader_errf(err, errlen, "prewarm: files is NULL");
         return CUSTODY_EINVAL;
     }
     if (c.target == PREWARM_PINNED && !pin) {
-        pw_errf(err, errlen, "prewarm: the pinned target needs a pin handle");
+        loader_errf(err, errlen, "prewarm: the pinned target needs a pin handle");
         return CUSTODY_EINVAL;
     }
     if (n > SIZE_MAX / sizeof(uint64_t) / 3) {
-        pw_errf(err, errlen, "prewarm: too many files");
+        loader_errf(err, errlen, "prewarm: too many files");
         return CUSTODY_EINVAL;
     }
     uint64_t *reg = calloc(n ? 3 * n : 1, sizeof *reg); /* size, begin, end per file */
     if (!reg) {
-        pw_errf(err, errlen, "out of memory");
+        loader_errf(err, errlen, "out of memory");
         return CUSTODY_ENOMEM;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -798,7 +780,7 @@ int prewarm(const struct prewarm_file *files, size_t n, const struct prewarm_opt
     struct pw_progress pg = {.fn = o ? o->progress : NULL,
                              .arg = o ? o->progress_arg : NULL,
                              .total = s.bytes,
-                             .last_ns = pw_now_ns()};
+                             .last_ns = loader_now_ns()};
     s.engine = c.engine;
     for (size_t i = 0; i < n && rc == 0; i++) {
         uint64_t *f = reg + 3 * i;
@@ -819,7 +801,7 @@ int prewarm(const struct prewarm_file *files, size_t n, const struct prewarm_opt
             h = NULL;
         }
         if (!h) {
-            pw_errf(err, errlen, "out of memory");
+            loader_errf(err, errlen, "out of memory");
             rc = CUSTODY_ENOMEM;
         }
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -854,7 +836,7 @@ int prewarm(const struct prewarm_file *files, size_t n, const struct prewarm_opt
     }
     pg.base = 0;
     pw_progress(&pg, s.bytes, 1);
-    s.ns = pw_now_ns() - t0;
+    s.ns = loader_now_ns() - t0;
     if (st) *st = s;
     if (pin) *pin = h;
     return 0;
@@ -868,7 +850,7 @@ int prewarm_read_direct(int fd, uint64_t begin, uint64_t end, const struct prewa
 {
     struct pw_cfg c;
     struct prewarm_stats s = {0};
-    uint64_t t0 = pw_now_ns(), fsize = 0;
+    uint64_t t0 = loader_now_ns(), fsize = 0;
     if (st) *st = s;
     if (err && errlen) err[0] = '\0';
     int rc = pw_cfg(o, &c, err, errlen);
@@ -881,7 +863,7 @@ int prewarm_read_direct(int fd, uint64_t begin, uint64_t end, const struct prewa
     struct pw_progress pg = {.fn = o ? o->progress : NULL,
                              .arg = o ? o->progress_arg : NULL,
                              .total = begin < end ? (aend < fsize ? aend : fsize) - abegin : 0,
-                             .last_ns = pw_now_ns()};
+                             .last_ns = loader_now_ns()};
     struct pw_reader r = {
         .fd = dfd >= 0 ? dfd : fd,
         .direct = dfd >= 0,
@@ -906,7 +888,7 @@ int prewarm_read_direct(int fd, uint64_t begin, uint64_t end, const struct prewa
     s.bytes = pg.total;
     s.engine = ran;
     s.direct = r.direct;
-    s.ns = pw_now_ns() - t0;
+    s.ns = loader_now_ns() - t0;
     if (st) *st = s;
     return 0;
 }

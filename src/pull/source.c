@@ -9,19 +9,6 @@
 
 #include "pull/internal.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static const char *pick(const char *opt, bool no_env, const char *env1, const char *env2)
 {
     if (opt) return opt;
@@ -64,37 +51,40 @@ static bool path_ok(const char *p, size_t n)
 static int parse_authority(const char *s, const char **path, char *err, size_t errlen)
 {
     size_t n = strcspn(s, "/?#");
-    if (n == 0) return fail(err, errlen, CUSTODY_EINVAL, "%s: missing host", "url");
+    if (n == 0) return util_fail(err, errlen, CUSTODY_EINVAL, "%s: missing host", "url");
     if (n > PULL_HOST_MAX)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: host is longer than 255 bytes", "url");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: host is longer than 255 bytes",
+                         "url");
     if (memchr(s, '@', n))
-        return fail(err, errlen, CUSTODY_EINVAL,
-                    "%s: user information in the URL is refused (credentials come from options "
-                    "or the environment)",
-                    "url");
+        return util_fail(
+            err, errlen, CUSTODY_EINVAL,
+            "%s: user information in the URL is refused (credentials come from options "
+            "or the environment)",
+            "url");
     size_t i = 0;
     if (s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (!close || close == s + 1)
-            return fail(err, errlen, CUSTODY_EINVAL, "%s: bad IPv6 literal", "url");
+            return util_fail(err, errlen, CUSTODY_EINVAL, "%s: bad IPv6 literal", "url");
         for (const char *q = s + 1; q < close; q++)
             if (!(util_hexval(*q) >= 0 || *q == ':' || *q == '.'))
-                return fail(err, errlen, CUSTODY_EINVAL, "%s: bad IPv6 literal", "url");
+                return util_fail(err, errlen, CUSTODY_EINVAL, "%s: bad IPv6 literal", "url");
         i = (size_t)(close - s) + 1;
     } else {
         while (i < n && s[i] != ':') {
             if (!host_char(s[i]))
-                return fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in host", "url");
+                return util_fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in host",
+                                 "url");
             i++;
         }
-        if (i == 0) return fail(err, errlen, CUSTODY_EINVAL, "%s: missing host", "url");
+        if (i == 0) return util_fail(err, errlen, CUSTODY_EINVAL, "%s: missing host", "url");
     }
     if (i < n) {
         if (s[i] != ':')
-            return fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in host", "url");
+            return util_fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in host", "url");
         uint64_t port = 0;
         if (util_parse_u64(s + i + 1, n - i - 1, &port) != 0 || port == 0 || port > 65535)
-            return fail(err, errlen, CUSTODY_EINVAL, "%s: bad port (1-65535)", "url");
+            return util_fail(err, errlen, CUSTODY_EINVAL, "%s: bad port (1-65535)", "url");
     }
     *path = s + n;
     return (int)n;
@@ -114,14 +104,14 @@ static int parse_http(const char *url, struct pull_source *out, char *err, size_
     int an = parse_authority(url + skip, &path, err, errlen);
     if (an < 0) return an;
     if (*path == '?' || *path == '#' || strpbrk(path, "?#"))
-        return fail(err, errlen, CUSTODY_EINVAL,
-                    "%s: a query or fragment is refused (give the model's directory)", "url");
+        return util_fail(err, errlen, CUSTODY_EINVAL,
+                         "%s: a query or fragment is refused (give the model's directory)", "url");
     if (!path_ok(path, strlen(path)))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in path", "url");
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s: invalid character in path", "url");
     size_t len = strlen(url);
     bool slash = len > 0 && url[len - 1] == '/' && *path;
     if (len + (slash ? 0 : 1) > PULL_URL_MAX)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: longer than 2048 bytes", "url");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: longer than 2048 bytes", "url");
     memcpy(out->base, url, len);
     if (!slash) out->base[len++] = '/';
     out->base[len] = 0;
@@ -146,13 +136,13 @@ static int copy_cred(char *dst, size_t dstsz, const char *v, const char *what, c
 {
     if (!v) return 0;
     size_t n = strlen(v);
-    if (n >= dstsz) return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s is too long", what);
+    if (n >= dstsz) return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s is too long", what);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
-            return fail(err, errlen, CUSTODY_EINVAL,
-                        "%s holds a character outside printable "
-                        "ASCII",
-                        what);
+            return util_fail(err, errlen, CUSTODY_EINVAL,
+                             "%s holds a character outside printable "
+                             "ASCII",
+                             what);
     memcpy(dst, v, n + 1);
     return 0;
 }
@@ -164,10 +154,11 @@ static int parse_s3(const char *url, const struct pull_source_opts *o, struct pu
     const char *s = url + 5;
     size_t bn = strcspn(s, "/");
     if (!bucket_ok(s, bn))
-        return fail(err, errlen, CUSTODY_EINVAL,
-                    "%s: bad bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter "
-                    "or digit)",
-                    "s3 url");
+        return util_fail(
+            err, errlen, CUSTODY_EINVAL,
+            "%s: bad bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter "
+            "or digit)",
+            "s3 url");
     memcpy(out->bucket, s, bn);
     out->bucket[bn] = 0;
     const char *prefix = s + bn;
@@ -175,9 +166,9 @@ static int parse_s3(const char *url, const struct pull_source_opts *o, struct pu
         prefix++;
     size_t pn = strlen(prefix);
     if (pn + 1 > PULL_S3_KEY_MAX - 1)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: key prefix is too long", "s3 url");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: key prefix is too long", "s3 url");
     if (!util_utf8_valid(prefix, pn))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: key prefix is not UTF-8", "s3 url");
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s: key prefix is not UTF-8", "s3 url");
     memcpy(out->prefix, prefix, pn);
     if (pn && prefix[pn - 1] != '/') out->prefix[pn++] = '/';
     out->prefix[pn] = 0;
@@ -190,7 +181,7 @@ static int parse_s3(const char *url, const struct pull_source_opts *o, struct pu
         return rc;
     for (const char *p = out->region; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return fail(err, errlen, CUSTODY_EINVAL, "%s: bad region (a-z 0-9 -)", "s3");
+            return util_fail(err, errlen, CUSTODY_EINVAL, "%s: bad region (a-z 0-9 -)", "s3");
 
     const char *ep =
         pick(o ? o->endpoint : NULL, no_env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
@@ -200,38 +191,39 @@ static int parse_s3(const char *url, const struct pull_source_opts *o, struct pu
         ep = defep;
     }
     if (strlen(ep) > PULL_URL_MAX - 200)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: endpoint is too long", "s3");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: endpoint is too long", "s3");
     if (any_bad_char(ep))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: endpoint holds spaces or control characters",
-                    "s3");
+        return util_fail(err, errlen, CUSTODY_EINVAL,
+                         "%s: endpoint holds spaces or control characters", "s3");
     size_t skip;
     if (strncmp(ep, "http://", 7) == 0)
         skip = 7;
     else if (strncmp(ep, "https://", 8) == 0)
         skip = 8;
     else
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: endpoint must be http:// or https://", "s3");
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s: endpoint must be http:// or https://",
+                         "s3");
     const char *path = NULL;
     int an = parse_authority(ep + skip, &path, err, errlen);
     if (an < 0) return an;
     if (*path && strcmp(path, "/") != 0)
-        return fail(err, errlen, CUSTODY_EINVAL,
-                    "%s: endpoint must be scheme://host[:port] (no path)", "s3");
+        return util_fail(err, errlen, CUSTODY_EINVAL,
+                         "%s: endpoint must be scheme://host[:port] (no path)", "s3");
     memcpy(out->host, ep + skip, (size_t)an);
     out->host[an] = 0;
     for (char *p = out->host; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     if (util_snprintf(out->base, sizeof out->base, "%.*s%s/%s/", (int)skip, ep, out->host,
                       out->bucket) != 0)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: endpoint is too long", "s3");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: endpoint is too long", "s3");
 
     const char *ak = pick(o ? o->access_key : NULL, no_env, "AWS_ACCESS_KEY_ID", NULL);
     const char *sk = pick(o ? o->secret_key : NULL, no_env, "AWS_SECRET_ACCESS_KEY", NULL);
     const char *tok = pick(o ? o->session_token : NULL, no_env, "AWS_SESSION_TOKEN", NULL);
     if ((ak == NULL) != (sk == NULL))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s",
-                    ak ? "s3: an access key id without a secret access key"
-                       : "s3: a secret access key without an access key id");
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s",
+                         ak ? "s3: an access key id without a secret access key"
+                            : "s3: a secret access key without an access key id");
     if ((rc = copy_cred(out->access_key, sizeof out->access_key, ak, "access key id", err,
                         errlen)) != 0 ||
         (rc = copy_cred(out->secret_key, sizeof out->secret_key, sk, "secret access key", err,
@@ -245,12 +237,12 @@ static int parse_s3(const char *url, const struct pull_source_opts *o, struct pu
 int pull_source_parse(const char *url, const struct pull_source_opts *opts, struct pull_source *out,
                       char *err, size_t errlen)
 {
-    if (!url || !out) return fail(err, errlen, CUSTODY_EINVAL, "%s", "no url");
+    if (!url || !out) return util_fail(err, errlen, CUSTODY_EINVAL, "%s", "no url");
     memset(out, 0, sizeof *out);
     if (strlen(url) > PULL_URL_MAX)
-        return fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: longer than 2048 bytes", "url");
+        return util_fail(err, errlen, CUSTODY_ENAMETOOLONG, "%s: longer than 2048 bytes", "url");
     if (any_bad_char(url))
-        return fail(err, errlen, CUSTODY_EINVAL, "%s: spaces or control characters", "url");
+        return util_fail(err, errlen, CUSTODY_EINVAL, "%s: spaces or control characters", "url");
     int rc;
     if (strncmp(url, "http://", 7) == 0) {
         out->scheme = PULL_HTTP;
@@ -262,8 +254,8 @@ int pull_source_parse(const char *url, const struct pull_source_opts *opts, stru
         out->scheme = PULL_S3;
         rc = parse_s3(url, opts, out, err, errlen);
     } else {
-        rc = fail(err, errlen, CUSTODY_EINVAL, "%s: only http://, https:// and s3:// are supported",
-                  "url");
+        rc = util_fail(err, errlen, CUSTODY_EINVAL,
+                       "%s: only http://, https:// and s3:// are supported", "url");
     }
     if (rc) pull_source_clear(out);
     return rc;

@@ -216,6 +216,17 @@ size_t util_strlcpy(char *dst, const char *src, size_t dstsz)
     return n;
 }
 
+int util_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
 int util_snprintf(char *dst, size_t dstsz, const char *fmt, ...)
 {
     va_list ap;

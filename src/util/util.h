@@ -67,6 +67,10 @@ int sb_jcs_string(struct strbuf *sb, const char *s, size_t len);
 size_t util_strlcpy(char *dst, const char *src, size_t dstsz);
 /* snprintf that returns CUSTODY_ENAMETOOLONG on truncation, 0 otherwise. */
 int util_snprintf(char *dst, size_t dstsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes a one-line message into (err, errlen) (err may be NULL) and returns
+ * rc: `return util_fail(err, errlen, CUSTODY_EINVAL, "bad %s", x);`. */
+int util_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* strdup that never returns NULL for non-NULL input (aborts on OOM). */
 char *util_strdup(const char *s);
 char *util_strndup(const char *s, size_t n);
