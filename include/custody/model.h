@@ -109,10 +109,13 @@ int custody_model_remove(custody_client_t *c, const char *ref);
 /* Has custodyd make REF's shards resident in the page cache (to:
  * "page-cache") or resident and locked there until unpinned ("pinned");
  * blocks until done. The answer: {name, version, to, bytes, seconds,
- * resident_before, pinned}. custody_model_show's files carry "resident"
- * bytes meanwhile (progress). */
+ * resident_before, pinned}. custody_model_residency tells the progress
+ * meanwhile. */
 int custody_model_prewarm(custody_client_t *c, const char *ref, const char *to, char **json_out);
 int custody_model_unpin(custody_client_t *c, const char *ref);
+/* How much of REF is in the page cache: {name, version, ..., files: [{name,
+ * sha256, size, resident}]} (no tensors, no checks: cheap to poll). */
+int custody_model_residency(custody_client_t *c, const char *ref, char **json_out);
 
 #ifdef __cplusplus
 }

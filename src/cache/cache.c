@@ -666,33 +666,34 @@ int cache_get(struct cache *c, const char *name, const char *version, struct cac
     return rc;
 }
 
-int cache_open_model(struct cache *c, const char *name, const char *version,
-                     struct cache_model **out, char *err, size_t errlen)
+/* m's envelope checked under its signer (the node key for older records),
+ * its statement parsed into *mf. */
+static int verify_envelope(struct cache *c, const struct cache_model *m, struct manifest **mf,
+                           char *err, size_t errlen)
 {
-    *out = NULL;
-    struct cache_model *m = NULL;
-    int rc = cache_get(c, name, version, &m, err, errlen);
-    if (rc) return rc;
-    if (!m->present) {
-        rc = util_fail(
+    char why[512] = "";
+    int rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub, mf,
+                             why, sizeof why);
+    if (rc)
+        return util_fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
+                         "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
+    return 0;
+}
+
+int cache_check_model(struct cache *c, struct cache_model *m, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (!m->present)
+        return util_fail(
             err, errlen, CUSTODY_EUNAVAIL,
             "model %s@%s was evicted from the cache (models.max_bytes); pull or add it again",
             m->name, m->version);
-        goto out;
-    }
-    char why[512] = "";
-    rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub,
-                         &m->manifest, why, sizeof why);
-    if (rc) {
-        rc = util_fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
-                       "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
-        goto out;
-    }
+    if (!m->manifest && (rc = verify_envelope(c, m, &m->manifest, err, errlen)) != 0) return rc;
     if (strcmp(manifest_name(m->manifest), m->name) != 0 ||
         strcmp(manifest_version(m->manifest), m->version) != 0) {
         rc = util_fail(err, errlen, CUSTODY_ECORRUPT, "the manifest of %s@%s names %s@%s", m->name,
                        m->version, manifest_name(m->manifest), manifest_version(m->manifest));
-        goto out;
+        return rc;
     }
     size_t nf;
     const struct manifest_file *mf = manifest_files(m->manifest, &nf);
@@ -701,7 +702,7 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
                        "the registry lists %zu files of %s@%s, its "
                        "manifest %zu",
                        m->nfiles, m->name, m->version, nf);
-        goto out;
+        return rc;
     }
     for (size_t i = 0; i < nf; i++) {
         struct cache_file *f = &m->files[i];
@@ -710,7 +711,7 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
             rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
                            "the registry's record of shard '%s' of %s@%s differs from its manifest",
                            f->name, m->name, m->version);
-            goto out;
+            return rc;
         }
         struct stat st;
         if (stat(f->path, &st) != 0) {
@@ -718,7 +719,7 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
                 err, errlen, CUSTODY_ECORRUPT,
                 "shard '%s' of %s@%s is missing from the cache (%s): custody model verify", f->name,
                 m->name, m->version, strerror(errno));
-            goto out;
+            return rc;
         }
         struct cache_identity now;
         identity_of(&st, &now);
@@ -731,7 +732,7 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
                            : now.size != f->id.size                     ? "size"
                            : now.mtime_ns != f->id.mtime_ns             ? "mtime"
                                                                         : "ctime");
-            goto out;
+            return rc;
         }
     }
     pthread_mutex_lock(&c->mu);
@@ -745,7 +746,16 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
     }
     sqlite3_finalize(q);
     pthread_mutex_unlock(&c->mu);
-out:
+    return 0;
+}
+
+int cache_open_model(struct cache *c, const char *name, const char *version,
+                     struct cache_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct cache_model *m = NULL;
+    int rc = cache_get(c, name, version, &m, err, errlen);
+    if (!rc) rc = cache_check_model(c, m, err, errlen);
     if (rc) {
         cache_model_free(m);
         return rc;
@@ -815,13 +825,8 @@ int cache_verify(struct cache *c, const char *name, const char *version, char *e
         cache_model_free(m);
         return rc;
     }
-    char why[512] = "";
     struct manifest *mf = NULL;
-    rc = manifest_verify(m->envelope, m->envelope_len, m->has_signer ? m->signer : c->pub, &mf, why,
-                         sizeof why);
-    if (rc) {
-        rc = util_fail(err, errlen, rc == CUSTODY_EBADSIG ? CUSTODY_EBADSIG : CUSTODY_ECORRUPT,
-                       "the manifest of %s@%s does not verify: %s", m->name, m->version, why);
+    if ((rc = verify_envelope(c, m, &mf, err, errlen)) != 0) {
         cache_model_free(m);
         return rc;
     }

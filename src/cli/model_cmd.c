@@ -441,11 +441,11 @@ static void *prewarm_thread(void *arg)
     return NULL;
 }
 
-/* Resident and total bytes of REF's shards (from model show). */
+/* Resident and total bytes of REF's shards. */
 static int residency(custody_client_t *c, const char *ref, uint64_t *res, uint64_t *total)
 {
     char *answer = NULL;
-    int rc = custody_model_show(c, ref, &answer);
+    int rc = custody_model_residency(c, ref, &answer);
     if (rc) return rc;
     json_t *o = json_loads(answer, 0, NULL);
     free(answer);

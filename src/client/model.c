@@ -102,6 +102,20 @@ int custody_model_prewarm(custody_client_t *c, const char *ref, const char *to, 
     return rc;
 }
 
+int custody_model_residency(custody_client_t *c, const char *ref, char **json_out)
+{
+    if (!c) return CUSTODY_EINVAL;
+    custody__clear_error(c);
+    struct strbuf p = STRBUF_INIT;
+    int rc = ref_path(c, &p, ref, NULL);
+    if (!rc) {
+        sb_puts(&p, "?resident=1");
+        rc = custody__json_call(c, "GET", p.buf, NULL, json_out);
+    }
+    sb_free(&p);
+    return rc;
+}
+
 int custody_model_unpin(custody_client_t *c, const char *ref)
 {
     return ref_call(c, "DELETE", ref, "prewarm", NULL);

@@ -168,7 +168,7 @@ void gw_tokens(struct gateway *gw, struct http_req *req, const struct gw_identit
                const char *rest, size_t len);
 /* policy_api.c: /v1/policy, /v1/policy/reload, /v1/policy/explain */
 void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-               const char *rest, size_t len);
+               const char *rest, size_t len, const char *query, size_t query_len);
 void gw_policy(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                const char *rest, size_t len);
 /* admin.c */

@@ -5,7 +5,9 @@
  *                                          policy lets them model.show)
  *   POST   /v1/models                      admit {"name","version","paths":[...],
  *                                          "replace"?} (operator; model.register)
- *   GET    /v1/models/NAME@VERSION         one model: files, tensors, digest
+ *   GET    /v1/models/NAME@VERSION         one model: files, tensors, digest;
+ *                                          ?resident=1: only each file's bytes in
+ *                                          the page cache (prewarm's progress)
  *   DELETE /v1/models/NAME@VERSION         forget it (operator; model.remove)
  *   POST   /v1/models/NAME@VERSION/verify  re-hash its shards (operator; model.verify)
  *   POST   /v1/models/NAME@VERSION/load    decide model.load; answer the load
@@ -105,9 +107,15 @@ static json_t *tensors_json(const struct manifest_file *f)
     return arr;
 }
 
-/* The model as JSON; with plan, each file's object path and identity (a
- * load), with tensors when the manifest is at hand. */
-static json_t *model_json(const struct cache_model *m, bool plan)
+/* What model_json adds to each file. */
+enum model_view {
+    VIEW_SHOW,     /* tensors, when the manifest is at hand */
+    VIEW_PLAN,     /* and the object's path and identity (a load) */
+    VIEW_RESIDENT, /* only how much is in the page cache (prewarm's progress) */
+};
+
+/* The model as JSON, files as view says. */
+static json_t *model_json(const struct cache_model *m, enum model_view view)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:b}", "name", m->name, "version",
                           m->version, "digest", m->digest, "bytes", (json_int_t)m->bytes, "created",
@@ -130,15 +138,14 @@ static json_t *model_json(const struct cache_model *m, bool plan)
             json_object_set_new(fj, "format", json_string(manifest_format_name(mf->format)));
             json_object_set_new(fj, "tensors", tensors_json(mf));
         }
-        if (!plan && m->present) {
-            /* how much of it is in the page cache now (custody model prewarm's progress) */
+        if (view == VIEW_RESIDENT && m->present) {
             int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             uint64_t res = 0, size = 0;
             if (fd >= 0 && prewarm_resident(fd, 0, f->size, &res, &size, NULL, 0) == 0)
                 json_object_set_new(fj, "resident", json_integer((json_int_t)res));
             if (fd >= 0) close(fd);
         }
-        if (plan) {
+        if (view == VIEW_PLAN) {
             json_object_set_new(fj, "path", json_string(f->path));
             json_object_set_new(
                 fj, "identity",
@@ -248,7 +255,7 @@ static void mjob_done(void *arg)
         log_info("models: admitted %s@%s (%zu files, %llu bytes, manifest %s)", j->out->name,
                  j->out->version, j->out->nfiles, (unsigned long long)j->out->bytes,
                  j->out->digest);
-        gw_json(req, 201, model_json(j->out, false));
+        gw_json(req, 201, model_json(j->out, VIEW_SHOW));
     } else if (j->kind == MJOB_PREWARM) {
         char note[160];
         snprintf(note, sizeof note, "%s: %llu bytes in %.3f s (%llu resident before)",
@@ -375,7 +382,7 @@ static void list_models(struct gateway *gw, struct http_req *req, const struct g
         char entity[2 * CACHE_NAME_MAX + 2];
         snprintf(entity, sizeof entity, "%s@%s", list[i].name, list[i].version);
         if (!may_show(gw, req, id, entity)) continue;
-        json_array_append_new(arr, model_json(&list[i], false));
+        json_array_append_new(arr, model_json(&list[i], VIEW_SHOW));
         shown++;
     }
     cache_list_free(list, n);
@@ -457,8 +464,9 @@ static struct cache_model *lookup_and_decide(struct gateway *gw, struct http_req
 }
 
 static void show_or_load(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-                         const struct model_ref *r, bool load)
+                         const struct model_ref *r, enum model_view view)
 {
+    bool load = view == VIEW_PLAN;
     const char *action = load ? "model.load" : "model.show";
     gw_audit_action(req, action, NULL, NULL);
     gw_audit_model(req, r->name, r->version[0] ? r->version : NULL, NULL, 0);
@@ -466,34 +474,24 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     char err[1024] = "", entity[2 * CACHE_NAME_MAX + 2];
     struct cache_model *m = lookup_and_decide(gw, req, id, r, action, entity);
     if (!m) return;
-    int rc = 0;
-    struct cache_model *v = NULL;
-    if (load) {
-        rc = cache_open_model(gw->models, m->name, m->version, &v, err, sizeof err);
-    } else {
-        /* with its tensors when it would load; else what the registry says and why not */
-        if (cache_open_model(gw->models, m->name, m->version, &v, err, sizeof err) == 0) {
-            err[0] = '\0';
-        } else {
-            v = m;
-            m = NULL;
-            gw_audit_note(req, err);
-        }
-    }
-    cache_model_free(m);
-    if (rc) {
+    /* the model as fetched for the decision, checked once: a load refuses what fails, a
+     * show answers with the registry's record and why it would not load */
+    int rc = view == VIEW_RESIDENT ? 0 : cache_check_model(gw->models, m, err, sizeof err);
+    if (rc && load) {
         if (rc == CUSTODY_ECORRUPT || rc == CUSTODY_EBADSIG)
             log_warn("models: load of %s refused: %s", entity, err);
+        cache_model_free(m);
         gw_error(req, rc, "%s", err);
         return;
     }
+    if (rc) gw_audit_note(req, err);
     if (load) {
-        gw_audit_model(req, v->name, v->version, digest_hex(v), v->bytes);
+        gw_audit_model(req, m->name, m->version, digest_hex(m), m->bytes);
         gw_audit_note(req, "manifest signature and shard identities checked");
     }
-    json_t *doc = model_json(v, load);
-    if (!load && err[0]) json_object_set_new(doc, "problem", json_string(err));
-    cache_model_free(v);
+    json_t *doc = model_json(m, view);
+    if (rc) json_object_set_new(doc, "problem", json_string(err));
+    cache_model_free(m);
     gw_json(req, 200, doc);
 }
 
@@ -587,7 +585,7 @@ static int versioned_admin(struct gateway *gw, struct http_req *req, const struc
 }
 
 void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-               const char *rest, size_t len)
+               const char *rest, size_t len, const char *query, size_t query_len)
 {
     if (!gw->models) {
         gw_audit_action(req, "model.list", NULL, NULL);
@@ -645,7 +643,7 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
             return;
         }
         if (is_load) {
-            show_or_load(gw, req, id, &r, true);
+            show_or_load(gw, req, id, &r, VIEW_PLAN);
             return;
         }
         if (versioned_admin(gw, req, id, &r, "model.verify") != 0) return;
@@ -674,5 +672,7 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
         gw_error(req, CUSTODY_EMETHOD, "method not allowed");
         return;
     }
-    show_or_load(gw, req, id, &r, false);
+    size_t vl;
+    const char *v = gw_query_get(query, query_len, "resident", &vl);
+    show_or_load(gw, req, id, &r, v && vl == 1 && v[0] == '1' ? VIEW_RESIDENT : VIEW_SHOW);
 }

@@ -355,7 +355,7 @@ void gateway_handle(struct http_req *req, void *arg)
     } else if (prefix(t.path, t.path_len, "/v1/models", &rest) &&
                (t.path_len == rest || t.path[rest] == '/')) {
         size_t r = t.path_len > rest ? rest + 1 : rest;
-        gw_models(gw, req, id, t.path + r, t.path_len - r);
+        gw_models(gw, req, id, t.path + r, t.path_len - r, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/fs/", &rest)) {
         gw_fs(gw, req, id, t.path + rest, t.path_len - rest, t.query, t.query_len);
     } else if (prefix(t.path, t.path_len, "/v1/versions/", &rest)) {

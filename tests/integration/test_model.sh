@@ -142,11 +142,18 @@ python3 "${MK[@]}" "$D/w.safetensors" --tensors 4 --elems 262144 --seed 9 # 4 Mi
 WOBJ="$STATE/models/objects/$(sha256sum "$D/w.safetensors" | cut -c1-2)/$(sha256sum "$D/w.safetensors" | cut -d' ' -f1)"
 python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$WOBJ"
 "${C[@]}" model prewarm warm@1 --json >"$WORK/pw.json" 2>/dev/null || fail "prewarm"
+# residency is asked for (?resident=1, what prewarm's progress polls); a plain show has none
+curl -sf --unix-socket "$STATE/custodyd.sock" "http://localhost/v1/models/warm@1?resident=1" |
+  python3 -c '
+import json, sys
+f = json.load(sys.stdin)["files"][0]
+assert f["resident"] == f["size"] and "tensors" not in f, f
+' || fail "not resident after prewarm"
 "${C[@]}" model show warm@1 --json | python3 -c '
 import json, sys
 f = json.load(sys.stdin)["files"][0]
-assert f["resident"] == f["size"], f
-' || fail "not resident after prewarm"
+assert "resident" not in f and f["tensors"], f
+' || fail "a plain show"
 "${C[@]}" model prewarm warm --to pinned >"$WORK/pin.out" 2>/dev/null || fail "prewarm --to pinned"
 grep -q 'pinned 4.0 MiB' "$WORK/pin.out" || fail "pin: $(cat "$WORK/pin.out")"
 # (AddressSanitizer makes mlock a no-op: the locked-memory checks need a plain build)
