@@ -217,7 +217,7 @@ static int cmd_model_pull(struct cli *cli, int argc, char **argv)
         po.progress = pull_bar_progress;
         po.progress_arg = &bar;
     }
-    uint64_t done = 0, fetched = 0, resumed = 0, t0 = util_monotonic_ns();
+    uint64_t done = 0, fetched = 0, t0 = util_monotonic_ns();
     for (size_t i = 0; i < n && !rc; i++) {
         struct pull_file pf = {.name = files[i].name, .size = files[i].size};
         memcpy(pf.sha256, files[i].sha256, UTIL_SHA256_LEN);
@@ -225,7 +225,6 @@ static int cmd_model_pull(struct cli *cli, int argc, char **argv)
         bar.base = done;
         rc = pull_file(&src, &pf, dirfd, &po, &st, err, sizeof err);
         fetched += st.fetched;
-        resumed += st.resumed;
         done += files[i].size;
     }
     sigaction(SIGINT, &old_int, NULL);
@@ -271,7 +270,6 @@ static int cmd_model_pull(struct cli *cli, int argc, char **argv)
            ref, n, hb, done ? 100.0 * (double)fetched / (double)done : 100.0, secs,
            secs > 0 ? (double)fetched / secs / 1e9 : 0.0,
            json_string_value(json_object_get(o, "digest")));
-    (void)resumed;
     json_decref(o);
     rmdir(dir.buf);
 out:

@@ -56,7 +56,7 @@ int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity
             return CUSTODY_EREVOKED;
         }
     }
-    char *token = gw_request_token(req);
+    char *token = a->no_token ? NULL : gw_request_token(req);
     struct authz_request rq = {
         .who = &who,
         .action = a->action,
@@ -68,8 +68,10 @@ int gw_decide(struct gateway *gw, struct http_req *req, const struct gw_identity
         .has_range = a->has_range,
         .range_first = a->range_first,
         .range_last = a->range_last,
+        .entity_type = a->entity_type,
+        .entity_id = a->entity_id,
         .token = token,
-        .token_required = id->kind == GW_ID_AGENT,
+        .token_required = id->kind == GW_ID_AGENT && !a->no_token,
     };
     int rc = authz_decide(gw->az, &rq, res);
     free(token);

@@ -53,6 +53,8 @@ struct gw_authz {
     const char *root2, *path2; /* a move's destination */
     bool has_range;           /* the bytes a read will send, inclusive */
     uint64_t range_first, range_last;
+    const char *entity_type, *entity_id; /* or another resource: Model::"NAME@VERSION" */
+    bool no_token; /* decided by policy alone: no capability taken or required */
 };
 int gw_authorize(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                  const struct gw_authz *a);

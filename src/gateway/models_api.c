@@ -402,38 +402,18 @@ static void list_models(struct gateway *gw, struct http_req *req, const struct g
     gw_json(req, 200, doc);
 }
 
-/* Decides action on the model: the operator's and agents' requests alike
- * go through policy (the operator has no token to show). */
+/* Decides action on Model::"NAME@VERSION" through the gateway's gate
+ * (gw_authorize), for the operator and agents alike. */
 static int decide(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
                   const char *action, const char *entity)
 {
-    if (id->kind == GW_ID_OPERATOR) return gw_admin_authorize(gw, req, action, "Model", entity);
-    struct authz_subject who = gw_subject(req);
-    who.agent = authz_agent_find(gw->ids, id->agent);
-    struct authz_result res;
-    memset(&res, 0, sizeof res);
-    int err;
-    if (!who.agent) {
-        err = CUSTODY_EREVOKED;
-        snprintf(res.reason, sizeof res.reason, "agent \"%s\" no longer exists", id->agent);
-    } else {
-        /* a load carries a capability for model:/NAME@VERSION, like any data-plane call;
-         * the registry calls (show, prewarm, verify) are decided by policy alone */
-        bool load = strcmp(action, "model.load") == 0;
-        char *token = load ? gw_request_token(req) : NULL;
-        struct authz_request rq = {.who = &who,
-                                   .action = action,
-                                   .entity_type = "Model",
-                                   .entity_id = entity,
-                                   .token = token,
-                                   .token_required = load};
-        int rc = authz_decide(gw->az, &rq, &res);
-        free(token);
-        err = rc ? rc : res.allow ? 0 : res.err ? res.err : CUSTODY_EDENIED;
-    }
-    gw_audit_decision(req, &res);
-    if (err) gw_error(req, err, "%s", res.reason[0] ? res.reason : custody_strerror(err));
-    return err;
+    /* a load carries a capability for model:/NAME@VERSION, like any data-plane call; the
+     * registry calls (show, prewarm, verify, remove) are decided by policy alone */
+    struct gw_authz az = {.action = action,
+                          .entity_type = "Model",
+                          .entity_id = entity,
+                          .no_token = strcmp(action, "model.load") != 0};
+    return gw_authorize(gw, req, id, &az);
 }
 
 /* The model REF names (its newest version when none is given), recorded in
