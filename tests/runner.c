@@ -110,7 +110,13 @@ int main(int argc, char **argv)
         int st = 0;
         waitpid(pid, &st, 0);
         bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        printf("%s %s\n", ok ? "ok  " : "FAIL", g_tests[i].name);
+        if (ok)
+            printf("ok   %s\n", g_tests[i].name);
+        else if (WIFSIGNALED(st))
+            printf("FAIL %s (signal %d)\n", g_tests[i].name, WTERMSIG(st));
+        else
+            printf("FAIL %s (exit %d)\n", g_tests[i].name, WEXITSTATUS(st));
+        fflush(stdout);
         ok ? passed++ : failed++;
     }
     printf("%zu passed, %zu failed\n", passed, failed);

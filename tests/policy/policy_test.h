@@ -45,6 +45,7 @@ struct pt_world {
 static inline void pt_world_init(struct pt_world *w)
 {
     struct strbuf err = STRBUF_INIT;
+    *w = (struct pt_world){0};
     w->es = policy_entities_new();
     if (policy_entities_load_json(w->es, PT_ENTITIES, strlen(PT_ENTITIES), 0, &err) != 0)
         TEST_FAIL_("entities: %s", err.buf);
