@@ -19,9 +19,11 @@
  * Model::"NAME@VERSION": custodyd decides it by policy, checks the model's
  * signed manifest and the identity of each cached shard, records one signed
  * model.load event (model id, version, bytes, manifest digest), and answers
- * the load plan. libcustody then opens the shards and checks on each open
- * descriptor that it is the very file custodyd checked (device, inode, size,
- * mtime, ctime): bytes swapped in between are refused (CUSTODY_ECORRUPT).
+ * the load plan with the descriptors of the shards it opened and checked
+ * (handed over as SCM_RIGHTS on the Unix socket, so the caller needs no
+ * access to custodyd's cache). libcustody checks on each descriptor that it
+ * is the very file custodyd checked (device, inode, size, mtime, ctime):
+ * bytes swapped in between are refused (CUSTODY_ECORRUPT).
  * The loader (src/loader) only ever reads those descriptors.
  *
  * Functions return 0 or a negative CUSTODY_E* code; the client's

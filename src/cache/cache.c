@@ -680,9 +680,19 @@ static int verify_envelope(struct cache *c, const struct cache_model *m, struct 
     return 0;
 }
 
-int cache_check_model(struct cache *c, struct cache_model *m, char *err, size_t errlen)
+static void close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; fds && i < n; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+        fds[i] = -1;
+    }
+}
+
+int cache_check_model(struct cache *c, struct cache_model *m, int *fds, char *err, size_t errlen)
 {
     int rc = 0;
+    for (size_t i = 0; fds && i < m->nfiles; i++)
+        fds[i] = -1;
     if (!m->present)
         return util_fail(
             err, errlen, CUSTODY_EUNAVAIL,
@@ -711,19 +721,23 @@ int cache_check_model(struct cache *c, struct cache_model *m, char *err, size_t 
             rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
                            "the registry's record of shard '%s' of %s@%s differs from its manifest",
                            f->name, m->name, m->version);
+            close_all(fds, m->nfiles);
             return rc;
         }
         struct stat st;
-        if (stat(f->path, &st) != 0) {
+        int src = fds ? (fds[i] = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) : 0;
+        if (src < 0 || (fds ? fstat(fds[i], &st) : stat(f->path, &st)) != 0) {
             rc = util_fail(
                 err, errlen, CUSTODY_ECORRUPT,
                 "shard '%s' of %s@%s is missing from the cache (%s): custody model verify", f->name,
                 m->name, m->version, strerror(errno));
+            close_all(fds, m->nfiles);
             return rc;
         }
         struct cache_identity now;
         identity_of(&st, &now);
         if (!identity_eq(&now, &f->id)) {
+            close_all(fds, m->nfiles);
             rc = util_fail(err, errlen, CUSTODY_ECORRUPT,
                            "shard '%s' of %s@%s changed after admission (%s differs): refused; "
                            "custody model verify re-hashes it",
@@ -755,7 +769,7 @@ int cache_open_model(struct cache *c, const char *name, const char *version,
     *out = NULL;
     struct cache_model *m = NULL;
     int rc = cache_get(c, name, version, &m, err, errlen);
-    if (!rc) rc = cache_check_model(c, m, err, errlen);
+    if (!rc) rc = cache_check_model(c, m, NULL, err, errlen);
     if (rc) {
         cache_model_free(m);
         return rc;

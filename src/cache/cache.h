@@ -119,8 +119,10 @@ int cache_get(struct cache *c, const char *name, const char *version, struct cac
 int cache_open_model(struct cache *c, const char *name, const char *version,
                      struct cache_model **out, char *err, size_t errlen);
 /* The checks of cache_open_model on a model cache_get already returned
- * (fills m->manifest; marks it used). */
-int cache_check_model(struct cache *c, struct cache_model *m, char *err, size_t errlen);
+ * (fills m->manifest; marks it used). With fds (m->nfiles entries), each object is
+ * also opened (read-only) and its identity checked on that descriptor, so what a
+ * caller hands on is what was checked; on failure none is left open. */
+int cache_check_model(struct cache *c, struct cache_model *m, int *fds, char *err, size_t errlen);
 
 /* Every model (files and envelopes not filled), by name then version. */
 int cache_list(struct cache *c, struct cache_model **out, size_t *n, char *err, size_t errlen);

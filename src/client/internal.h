@@ -115,4 +115,8 @@ int custody__request_capable(custody_client_t *c, const char *method, const char
                              const char *action, const char *resource, const char *body,
                              size_t body_len, const char *content_type, struct strbuf *out);
 
+/* handover.c: redeems a ticket of custodyd's (GET /v1/handover/TICKET) for exactly n
+ * descriptors, into fds[0..n) (all -1 on failure, with the client's error set). */
+int custody__handover(custody_client_t *c, const char *ticket, int *fds, size_t n);
+
 #endif

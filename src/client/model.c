@@ -154,7 +154,8 @@ static uint64_t jint(json_t *o, const char *k, bool *ok)
     return (uint64_t)json_integer_value(v);
 }
 
-/* Opens one shard and checks it is the file custodyd vouched for. */
+/* Opens one shard (unless custodyd handed its descriptor over) and checks it is the file
+ * custodyd vouched for. */
 static int open_shard(custody_model_t *m, size_t i, json_t *f)
 {
     const char *path = json_string_value(json_object_get(f, "path"));
@@ -163,7 +164,7 @@ static int open_shard(custody_model_t *m, size_t i, json_t *f)
     uint64_t dev = jint(id, "dev", &ok), ino = jint(id, "ino", &ok), size = jint(id, "size", &ok);
     json_t *mt = json_object_get(id, "mtime_ns"), *ct = json_object_get(id, "ctime_ns");
     if (!ok || !json_is_integer(mt) || !json_is_integer(ct)) return custody__bad_answer(m->c);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = m->fds[i] >= 0 ? m->fds[i] : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return custody__set_error(m->c, custody_err_from_errno(errno), CUSTODY_ERRSRC_LOCAL,
                                   "cannot open shard '%s' of %s@%s (%s): %s", m->file_names[i],
@@ -221,6 +222,15 @@ static int plan(custody_model_t *m, json_t *doc)
     m->sizes = util_calloc(m->nfiles, sizeof *m->sizes);
     for (size_t i = 0; i < m->nfiles; i++)
         m->fds[i] = -1;
+    /* the objects as custodyd opened and checked them, when it handed them over */
+    json_t *ticket = json_object_get(doc, "handover");
+    if (ticket) {
+        const char *tv = json_string_value(ticket);
+        if (!tv || strlen(tv) != 32 || strspn(tv, "0123456789abcdef") != 32)
+            return custody__bad_answer(m->c);
+        int rc = custody__handover(m->c, tv, m->fds, m->nfiles);
+        if (rc) return rc;
+    }
     size_t nt = 0, i, k;
     json_t *f, *t;
     json_array_foreach(files, i, f)
@@ -298,6 +308,7 @@ int custody_model_open(custody_client_t *c, const char *ref, custody_model_t **o
     }
     if (!rc) rc = ref_path(c, &p, exact.buf ? exact.buf : ref, "load");
     if (!rc) {
+        sb_puts(&p, "?handover=1"); /* the shards' descriptors, from custodyd */
         sb_printf(&cap, "model:/%s", exact.buf);
         rc =
             custody__request_capable(c, "POST", p.buf, "model.load", cap.buf, NULL, 0, NULL, &resp);

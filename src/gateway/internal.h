@@ -20,6 +20,8 @@ struct gateway {
     struct authz_ids *ids; /* agents, revocations, session nonces */
     struct authz *az;      /* decisions: policies, tokens */
     struct cache *models;  /* the model cache (may be NULL) */
+    struct gw_handover *handovers; /* handover.c: descriptors waiting for a loader */
+    size_t nhandovers;
 };
 
 /* auth.c: who is behind a request (kept per connection). */
@@ -155,6 +157,16 @@ json_t *gw_audit_stats_json(const struct ledger_stats *st);
 void gw_audit_public(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
 /* witness_api.c: POST /witness/add-checkpoint (c2sp.org/tlog-witness) */
 void gw_witness(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
+
+/* handover.c: descriptors of a decided load, waiting for the loader under a ticket */
+#define GW_TICKET_HEX_LEN 32
+/* Keeps fds[0..n) (owned from now on, on success) for the peer of req; the ticket to redeem
+ * them with. CUSTODY_EUNSUPPORTED when req's connection cannot receive descriptors. */
+int gw_handover_put(struct gateway *gw, const struct http_req *req, int *fds, size_t n,
+                    char ticket[GW_TICKET_HEX_LEN + 1]);
+/* GET /v1/handover/TICKET */
+void gw_handover(struct gateway *gw, struct http_req *req, const char *rest, size_t len);
+void gw_handover_free_all(struct gateway *gw);
 
 /* fs.c */
 void gw_fs(struct gateway *gw, struct http_req *req, const struct gw_identity *id,

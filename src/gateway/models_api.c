@@ -12,7 +12,10 @@
  *   POST   /v1/models/NAME@VERSION/verify  re-hash its shards (operator; model.verify)
  *   POST   /v1/models/NAME@VERSION/load    decide model.load; answer the load
  *                                          plan: object paths, their identities,
- *                                          tensors (libcustody's loader reads them)
+ *                                          tensors (libcustody's loader reads them);
+ *                                          ?handover=1 (Unix socket): also the ticket
+ *                                          for the checked objects' descriptors
+ *                                          (handover.c: GET /v1/handover/TICKET)
  *
  * NAME may hold '/', never '@'; VERSION neither; "NAME" alone (no '@') means
  * its newest present version. The resource is Model::"NAME@VERSION". Every
@@ -443,8 +446,10 @@ static struct cache_model *lookup_and_decide(struct gateway *gw, struct http_req
     return m;
 }
 
+/* A load asked with ?handover=1 on the Unix socket also opens the checked objects and
+ * leaves their descriptors under a ticket (handover.c) that the answer carries. */
 static void show_or_load(struct gateway *gw, struct http_req *req, const struct gw_identity *id,
-                         const struct model_ref *r, enum model_view view)
+                         const struct model_ref *r, enum model_view view, bool handover)
 {
     bool load = view == VIEW_PLAN;
     const char *action = load ? "model.load" : "model.show";
@@ -456,14 +461,24 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     if (!m) return;
     /* the model as fetched for the decision, checked once: a load refuses what fails, a
      * show answers with the registry's record and why it would not load */
-    int rc = view == VIEW_RESIDENT ? 0 : cache_check_model(gw->models, m, err, sizeof err);
+    handover = handover && load && http_req_can_pass_fds(req);
+    int *fds = handover ? util_calloc(m->nfiles ? m->nfiles : 1, sizeof *fds) : NULL;
+    int rc = view == VIEW_RESIDENT ? 0 : cache_check_model(gw->models, m, fds, err, sizeof err);
     if (rc && load) {
         if (rc == CUSTODY_ECORRUPT || rc == CUSTODY_EBADSIG)
             log_warn("models: load of %s refused: %s", entity, err);
         cache_model_free(m);
+        free(fds);
         gw_error(req, rc, "%s", err);
         return;
     }
+    char ticket[GW_TICKET_HEX_LEN + 1] = "";
+    if (handover && gw_handover_put(gw, req, fds, m->nfiles, ticket) != 0) {
+        for (size_t i = 0; i < m->nfiles; i++)
+            close(fds[i]);
+        ticket[0] = 0;
+    }
+    free(fds);
     if (rc) gw_audit_note(req, err);
     if (load) {
         gw_audit_model(req, m->name, m->version, digest_hex(m), m->bytes);
@@ -471,6 +486,7 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     }
     json_t *doc = model_json(m, view);
     if (rc) json_object_set_new(doc, "problem", json_string(err));
+    if (ticket[0]) json_object_set_new(doc, "handover", json_string(ticket));
     cache_model_free(m);
     gw_json(req, 200, doc);
 }
@@ -623,7 +639,9 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
             return;
         }
         if (is_load) {
-            show_or_load(gw, req, id, &r, VIEW_PLAN);
+            size_t hl;
+            const char *h = gw_query_get(query, query_len, "handover", &hl);
+            show_or_load(gw, req, id, &r, VIEW_PLAN, h && hl == 1 && h[0] == '1');
             return;
         }
         if (versioned_admin(gw, req, id, &r, "model.verify") != 0) return;
@@ -654,5 +672,5 @@ void gw_models(struct gateway *gw, struct http_req *req, const struct gw_identit
     }
     size_t vl;
     const char *v = gw_query_get(query, query_len, "resident", &vl);
-    show_or_load(gw, req, id, &r, v && vl == 1 && v[0] == '1' ? VIEW_RESIDENT : VIEW_SHOW);
+    show_or_load(gw, req, id, &r, v && vl == 1 && v[0] == '1' ? VIEW_RESIDENT : VIEW_SHOW, false);
 }

@@ -27,6 +27,7 @@ void gateway_free(struct gateway *gw)
 {
     if (!gw)
         return;
+    gw_handover_free_all(gw);
     config_unref(gw->cfg);
     free(gw);
 }
@@ -321,6 +322,11 @@ void gateway_handle(struct http_req *req, void *arg)
     }
     if (t.path_len == 10 && memcmp(t.path, "/v1/health", 10) == 0) {
         gw_health(gw, req);
+        return;
+    }
+    if (prefix(t.path, t.path_len, "/v1/handover/", &rest)) {
+        /* the ticket is the authority (a load's, decided and recorded) */
+        gw_handover(gw, req, t.path + rest, t.path_len - rest);
         return;
     }
     const struct gw_identity *id;

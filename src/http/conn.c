@@ -618,6 +618,11 @@ void h1_respond(struct http_req_priv *r)
     else if (r->pub.version == 10)
         sb_puts(&h, "connection: keep-alive\r\n");
     sb_puts(&h, "\r\n");
+    if (r->npass_fds) { /* with the head's first bytes */
+        io_pass_fds(c, r->pass_fds, r->npass_fds);
+        r->pass_fds = NULL;
+        r->npass_fds = 0;
+    }
     evbuffer_add(out, h.buf, h.len);
     sb_free(&h);
     if (r->body_mem && r->body_out_left)

@@ -171,6 +171,20 @@ void http_resp_send(struct http_req *req, int status, const void *body, size_t l
  * of fd (closed when done). */
 void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off, uint64_t len);
 
+/* Descriptor handover (Unix sockets, HTTP/1.x, no TLS): the descriptors travel as
+ * SCM_RIGHTS with the response's first bytes (HTTP_PASS_FDS_PER_BYTE per byte), so a
+ * client reading with recvmsg gets them with the answer, and one reading with plain read
+ * gets none (the kernel closes them). */
+#define HTTP_PASS_FDS_MAX 1024
+#define HTTP_PASS_FDS_PER_BYTE 250
+/* True when http_resp_send_fds can answer req. */
+bool http_req_can_pass_fds(const struct http_req *req);
+/* Like http_resp_send, handing over fds[0..n) (n <= HTTP_PASS_FDS_MAX). Takes ownership of
+ * the descriptors: closed once sent, or with the connection. CUSTODY_EUNSUPPORTED or
+ * CUSTODY_EINVAL when it cannot (nothing sent; the descriptors stay the caller's). */
+int http_resp_send_fds(struct http_req *req, int status, const void *body, size_t len,
+                       const int *fds, size_t n);
+
 /* Answers with custody's JSON error document
  * {"error":{"code","message","status"}} (status and code from the error
  * table in custody.h) and an x-custody-error header, so HEAD answers carry

@@ -57,6 +57,15 @@ enum conn_state {
     CONN_LINGER,  /* answered before the body was read: discard input briefly, then close */
 };
 
+/* Descriptors that travel with byte `at` of the connection's output and the bytes after it
+ * (HTTP_PASS_FDS_PER_BYTE each). */
+struct fd_pass {
+    struct fd_pass *next;
+    uint64_t at;
+    int *fds;
+    size_t n, sent;
+};
+
 struct http_conn {
     struct http_server *srv;
     struct http_conn *prev, *next;
@@ -88,6 +97,8 @@ struct http_conn {
     bool rev_added, rev_timeout;
     bool read_timeout, write_timeout; /* io_timeout_ms applies */
     bool eof, io_failed;
+    uint64_t out_sent;           /* bytes of c->out written so far (plain sockets) */
+    struct fd_pass *pass, *pass_tail; /* descriptors to hand over, in stream order */
 
     /* HTTP/1.x: the current request */
     struct http_req_priv *cur;
@@ -136,6 +147,8 @@ struct http_req_priv {
     int body_fd;                        /* HTTP/2: body read with pread into DATA frames */
     uint64_t body_off;                  /* HTTP/2: next byte of body_fd to send */
     uint64_t body_out_left;
+    int *pass_fds; /* http_resp_send_fds: handed to the connection by h1_respond */
+    size_t npass_fds;
 };
 
 /* conn.c */
@@ -164,6 +177,8 @@ void io_update_read(struct http_conn *c);
 void io_timeouts(struct http_conn *c, bool reading, bool writing);
 void io_tls_pump(struct http_conn *c);
 size_t io_out_pending(const struct http_conn *c);
+/* Hands fds[0..n) (owned from now on) over with the next byte queued on c->out. */
+void io_pass_fds(struct http_conn *c, int *fds, size_t n);
 
 /* h2.c */
 int h2_start(struct http_conn *c);

@@ -12,10 +12,14 @@
  * records leaves in one write(), and responses are written the moment they
  * are queued; EV_WRITE is armed only when the socket is full. Plain sockets
  * send file segments with sendfile (c->out drains to the fd).
+ *
+ * Descriptors handed over (http_resp_send_fds) ride on single bytes of c->out sent with
+ * sendmsg; c->out_sent counts the bytes written so each goes with its byte.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -56,8 +60,35 @@ int io_init(struct http_conn *c, SSL_CTX *ctx)
     return 0;
 }
 
+static void pass_free(struct fd_pass *p)
+{
+    for (size_t i = p->sent; i < p->n; i++)
+        close(p->fds[i]);
+    free(p->fds);
+    free(p);
+}
+
+void io_pass_fds(struct http_conn *c, int *fds, size_t n)
+{
+    struct fd_pass *p = util_calloc(1, sizeof *p);
+    p->at = c->out_sent + evbuffer_get_length(c->out);
+    p->fds = fds;
+    p->n = n;
+    if (c->pass_tail)
+        c->pass_tail->next = p;
+    else
+        c->pass = p;
+    c->pass_tail = p;
+}
+
 void io_free(struct http_conn *c)
 {
+    while (c->pass) {
+        struct fd_pass *p = c->pass;
+        c->pass = p->next;
+        pass_free(p);
+    }
+    c->pass_tail = NULL;
     if (c->ssl && c->tls_ready && !c->io_failed) {
         /* best effort close_notify; never block for it */
         SSL_shutdown(c->ssl);
@@ -258,12 +289,75 @@ static void io_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- writing ---- */
 
+/* Sends the byte at the head of c->out with the next HTTP_PASS_FDS_PER_BYTE descriptors of
+ * c->pass (which starts there). 1: sent; 0: the socket is full; -1: failed. */
+static int send_pass_byte(struct http_conn *c)
+{
+    struct fd_pass *p = c->pass;
+    unsigned char *byte = evbuffer_pullup(c->out, 1);
+    size_t k = UTIL_MIN(p->n - p->sent, (size_t)HTTP_PASS_FDS_PER_BYTE);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * HTTP_PASS_FDS_PER_BYTE)];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {.iov_base = byte, .iov_len = 1};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * k)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * k);
+    memcpy(CMSG_DATA(cm), p->fds + p->sent, sizeof(int) * k);
+    ssize_t w;
+    do
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        log_debug("http: %s: handing descriptors over failed: %s", c->peer.addr, strerror(errno));
+        c->io_failed = true;
+        return -1;
+    }
+    evbuffer_drain(c->out, 1);
+    c->out_sent++;
+    for (size_t i = 0; i < k; i++) /* the peer holds them now */
+        close(p->fds[p->sent + i]);
+    p->sent += k;
+    p->at++;
+    if (p->sent == p->n) {
+        c->pass = p->next;
+        if (!c->pass)
+            c->pass_tail = NULL;
+        pass_free(p);
+    }
+    return 1;
+}
+
 /* Writes buf to the socket until it is empty or the socket is full. Returns
  * false on a write error (c->io_failed set). */
 static bool write_socket(struct http_conn *c, struct evbuffer *buf)
 {
+    bool plain = buf == c->out;
     while (evbuffer_get_length(buf) > 0) {
-        int n = evbuffer_write(buf, c->fd);
+        int n;
+        if (plain && c->pass && c->pass->at == c->out_sent) {
+            int r = send_pass_byte(c);
+            if (r < 0)
+                return false;
+            if (r == 0)
+                return true;
+            continue;
+        }
+        if (plain && c->pass)
+            n = evbuffer_write_atmost(buf, c->fd, (ev_ssize_t)(c->pass->at - c->out_sent));
+        else
+            n = evbuffer_write(buf, c->fd);
+        if (n > 0 && plain)
+            c->out_sent += (uint64_t)n;
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -34,6 +34,9 @@ static void req_free(struct http_req_priv *r)
         evbuffer_file_segment_free(r->seg);
     if (r->body_fd >= 0)
         close(r->body_fd);
+    for (size_t i = 0; i < r->npass_fds; i++) /* never handed to the connection */
+        close(r->pass_fds[i]);
+    free(r->pass_fds);
     free(r);
     conn_unref(c);
 }
@@ -209,6 +212,29 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
         return;
     }
     resp_dispatch(r);
+}
+
+bool http_req_can_pass_fds(const struct http_req *req)
+{
+    return req->version != 20 && !req->conn->tls && req->peer->has_cred;
+}
+
+int http_resp_send_fds(struct http_req *req, int status, const void *body, size_t len,
+                       const int *fds, size_t n)
+{
+    struct http_req_priv *r = (struct http_req_priv *)req;
+    if (!http_req_can_pass_fds(req))
+        return CUSTODY_EUNSUPPORTED;
+    /* each chunk of descriptors needs a byte of its own; the head alone has dozens */
+    if (n > HTTP_PASS_FDS_MAX || req->method == HTTP_HEAD || r->responded)
+        return CUSTODY_EINVAL;
+    if (n) {
+        r->pass_fds = util_calloc(n, sizeof *fds);
+        memcpy(r->pass_fds, fds, n * sizeof *fds);
+        r->npass_fds = n;
+    }
+    http_resp_send(req, status, body, len);
+    return 0;
 }
 
 void http_error_json(struct strbuf *sb, int err, const char *message)

@@ -136,6 +136,72 @@ grep -q 'capability token' "$WORK/wrongtok.err" || fail "wrong token: $(cat "$WO
 "${C[@]}" model rm tiny@2 >/dev/null || fail "rm tiny@2"
 has_event '"model_id": "tiny"' --action model.register || fail "no model.register event"
 
+# ---- handover: the shards' descriptors come from custodyd (SCM_RIGHTS) ----
+SOCK="$STATE/custodyd.sock"
+hget() { curl -s -o "$WORK/h.out" -w '%{http_code}' --unix-socket "$SOCK" "http://localhost$1"; }
+fds_of_daemon() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+FDS0=$(fds_of_daemon)
+curl -sf -X POST --unix-socket "$SOCK" "http://localhost/v1/models/tiny@1/load?handover=1" \
+  >"$WORK/plan.json" || fail "load with handover"
+TICKET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["handover"])' "$WORK/plan.json") ||
+  fail "no handover ticket in the load answer: $(cat "$WORK/plan.json")"
+[ "$(fds_of_daemon)" = $((FDS0 + 2)) ] || fail "custodyd should hold 2 descriptors for the ticket"
+# curl reads with recv(): the descriptors are dropped by the kernel, the count still says 2
+[ "$(hget "/v1/handover/$TICKET")" = 200 ] || fail "redeem: $(cat "$WORK/h.out")"
+grep -q '"fds":2' "$WORK/h.out" || fail "redeem answer: $(cat "$WORK/h.out")"
+[ "$(fds_of_daemon)" = "$FDS0" ] || fail "custodyd kept descriptors after the handover"
+[ "$(hget "/v1/handover/$TICKET")" = 404 ] || fail "a ticket was redeemed twice"
+[ "$(hget /v1/handover/nothex)" = 400 ] || fail "a malformed ticket: $(cat "$WORK/h.out")"
+[ "$(hget /v1/handover/00000000000000000000000000000000)" = 404 ] || fail "an unknown ticket"
+curl -s --unix-socket "$SOCK" -X POST "http://localhost/v1/models/tiny@1/load" |
+  grep -q handover && fail "a ticket without ?handover=1"
+has_event 'no such handover ticket' --action model.handover ||
+  fail "no event for a refused handover"
+if [ "$(id -u)" = 0 ]; then
+  # another uid cannot redeem the operator's ticket (told the same as an unknown one)
+  curl -sf -X POST --unix-socket "$SOCK" "http://localhost/v1/models/tiny@1/load?handover=1" \
+    >"$WORK/plan.json" || fail "load with handover (2)"
+  TICKET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["handover"])' "$WORK/plan.json")
+  # (for this one request, uid 65534 may reach the socket)
+  MODES=$(stat -c %a "$WORK" "$STATE" "$SOCK" | tr '\n' ' ')
+  chmod o+x "$WORK" "$STATE" && chmod 0666 "$SOCK"
+  code=$(setpriv --reuid 65534 --regid 65534 --clear-groups curl -s -o /dev/null -w '%{http_code}' \
+    --unix-socket "$SOCK" "http://localhost/v1/handover/$TICKET" || true)
+  read -r mw ms mk <<<"$MODES"
+  chmod "$mw" "$WORK" && chmod "$ms" "$STATE" && chmod "$mk" "$SOCK"
+  [ "$code" = 404 ] || fail "uid 65534 redeemed the operator's ticket ($code)"
+  [ "$(hget "/v1/handover/$TICKET")" = 200 ] || fail "the owner's redeem after a stranger's try"
+  # a loader that cannot open the cache's objects still loads: what it maps came from
+  # custodyd. Without capabilities, root is held to the directory's mode 000 like anyone.
+  OMODE=$(stat -c %a "$STATE/models/objects")
+  chmod 000 "$STATE/models/objects"
+  NOCAP=(setpriv --bounding-set -all --inh-caps -all)
+  OBJ=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"][0]["path"])' "$WORK/plan.json")
+  "${NOCAP[@]}" cat "$OBJ" >/dev/null 2>&1 && { chmod "$OMODE" "$STATE/models/objects"; fail "the object was readable: the test proves nothing"; }
+  "${NOCAP[@]}" "${C[@]}" --agent demo model load tiny@1 --json >"$WORK/nocap.json" 2>"$WORK/nocap.err" ||
+    { chmod "$OMODE" "$STATE/models/objects"; fail "a loader without access to the cache: $(cat "$WORK/nocap.err")"; }
+  grep -q '"tensors": *5' "$WORK/nocap.json" || { chmod "$OMODE" "$STATE/models/objects"; fail "load through the handover: $(cat "$WORK/nocap.json")"; }
+  chmod "$OMODE" "$STATE/models/objects"
+  # 300 shards: more descriptors than one message carries (250 per byte)
+  mkdir -p "$D/many"
+  python3 - "$D/many" <<'PYEOF'
+import json, struct, sys
+for i in range(300):
+    data = struct.pack("<4f", i, i + 1, i + 2, i + 3)
+    h = json.dumps({"t%d" % i: {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    with open("%s/s%03d.safetensors" % (sys.argv[1], i), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+PYEOF
+  "${C[@]}" model add many --version 1 "$D/many" >/dev/null || fail "add a 300-shard model"
+  chmod 000 "$STATE/models/objects"
+  "${NOCAP[@]}" "${C[@]}" --agent demo model load many@1 --json >"$WORK/many.json" 2>"$WORK/many.err" ||
+    { chmod "$OMODE" "$STATE/models/objects"; fail "300 shards through the handover: $(cat "$WORK/many.err")"; }
+  chmod "$OMODE" "$STATE/models/objects"
+  grep -q '"tensors": *300' "$WORK/many.json" || fail "300-shard load: $(cat "$WORK/many.json")"
+  "${C[@]}" model rm many@1 >/dev/null || fail "rm many@1"
+  [ "$(fds_of_daemon)" = "$FDS0" ] || fail "custodyd kept descriptors after the loads"
+fi
+
 # ---- pre-warming: page cache, pinned, unpin ----
 python3 "${MK[@]}" "$D/w.safetensors" --tensors 4 --elems 262144 --seed 9 # 4 MiB
 "${C[@]}" model add warm --version 1 "$D/w.safetensors" >/dev/null || fail "add warm"

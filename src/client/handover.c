@@ -1,0 +1,160 @@
+/*
+ * handover.c — receiving descriptors custodyd hands over (a model load's checked shard
+ * objects; src/gateway/handover.c has the other side).
+ *
+ * libcurl reads with recv(), which drops SCM_RIGHTS, so the ticket is redeemed on a
+ * connection of our own: one HTTP/1.1 request with "connection: close", the answer read
+ * with recvmsg until custodyd closes, every descriptor that comes with it collected.
+ * Nothing here trusts the answer: sizes are bounded, a truncated control message or a
+ * count that is not the one asked for closes everything received.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client/internal.h"
+
+#define ANSWER_MAX (64u << 10)
+#define FDS_PER_MSG 253 /* the kernel's SCM_MAX_FD */
+#define TIMEOUT_MS 10000
+
+struct got {
+    int *fds;
+    size_t n, cap;
+};
+
+static void got_close(struct got *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        close(g->fds[i]);
+    free(g->fds);
+    *g = (struct got){0};
+}
+
+static int dial(custody_client_t *c, const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return custody__set_error(c, CUSTODY_ENAMETOOLONG, CUSTODY_ERRSRC_ARGUMENT,
+                                  "socket path too long for a handover: %s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return custody__set_error(c, CUSTODY_ECONNECT, CUSTODY_ERRSRC_TRANSPORT,
+                                  "cannot reach custodyd at %s for the handover: %s", path,
+                                  strerror(e));
+    }
+    return fd;
+}
+
+static int wait_for(int fd, short ev)
+{
+    struct pollfd p = {.fd = fd, .events = ev};
+    int r;
+    do
+        r = poll(&p, 1, TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+/* Reads the whole answer (until custodyd closes), collecting descriptors. */
+static int read_answer(custody_client_t *c, int fd, struct strbuf *ans, struct got *g)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
+    } ctl;
+    char data[4096];
+    for (;;) {
+        if (wait_for(fd, POLLIN) <= 0)
+            return custody__set_error(c, CUSTODY_ETIMEDOUT, CUSTODY_ERRSRC_TRANSPORT,
+                                      "custodyd did not finish the handover in time");
+        struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl};
+        ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0)
+            return custody__set_error(c, CUSTODY_EIO, CUSTODY_ERRSRC_TRANSPORT,
+                                      "handover: reading custodyd's answer: %s", strerror(errno));
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int nfd;
+                memcpy(&nfd, CMSG_DATA(cm) + i * sizeof(int), sizeof nfd);
+                if (g->n == g->cap) {
+                    g->cap = g->cap ? 2 * g->cap : 16;
+                    g->fds = util_realloc(g->fds, g->cap * sizeof *g->fds);
+                }
+                g->fds[g->n++] = nfd; /* kept first, so that it is closed on any failure */
+            }
+        }
+        if (mh.msg_flags & MSG_CTRUNC)
+            return custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
+                                      "handover: more descriptors than could be received");
+        if (r == 0) return 0;
+        if (ans->len + (size_t)r > ANSWER_MAX) return custody__bad_answer(c);
+        sb_append(ans, data, (size_t)r);
+    }
+}
+
+int custody__handover(custody_client_t *c, const char *ticket, int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fds[i] = -1;
+    int fd = dial(c, custody_client_socket(c));
+    if (fd < 0) return fd;
+    struct strbuf req = STRBUF_INIT, ans = STRBUF_INIT;
+    struct got g = {0};
+    sb_printf(&req,
+              "GET /v1/handover/%s HTTP/1.1\r\nhost: localhost\r\nuser-agent: libcustody/%s\r\n"
+              "connection: close\r\n\r\n",
+              ticket, CUSTODY_VERSION_STRING);
+    int rc = 0;
+    if (wait_for(fd, POLLOUT) <= 0 || util_write_all(fd, req.buf, req.len) != 0)
+        rc = custody__set_error(c, CUSTODY_EIO, CUSTODY_ERRSRC_TRANSPORT,
+                                "handover: sending the request failed: %s", strerror(errno));
+    if (!rc) rc = read_answer(c, fd, &ans, &g);
+    close(fd);
+    int status = 0;
+    const char *body = NULL;
+    if (!rc) {
+        const char *eoh = ans.buf ? strstr(ans.buf, "\r\n\r\n") : NULL;
+        if (!eoh || sscanf(ans.buf, "HTTP/1.1 %3d ", &status) != 1)
+            rc = custody__bad_answer(c);
+        else
+            body = eoh + 4;
+    }
+    if (!rc && status != 200) {
+        int err;
+        char *msg = NULL;
+        custody__decode_error(body, ans.len - (size_t)(body - ans.buf), status, &err, &msg);
+        rc = custody__set_error(c, err, CUSTODY_ERRSRC_SERVER, "%s", msg);
+        free(msg);
+    }
+    if (!rc) {
+        json_t *d = json_loadb(body, ans.len - (size_t)(body - ans.buf), 0, NULL);
+        json_t *k = json_object_get(d, "fds");
+        if (!json_is_integer(k) || (uint64_t)json_integer_value(k) != n || g.n != n)
+            rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
+                                    "handover: %zu descriptors received, %zu expected", g.n, n);
+        json_decref(d);
+    }
+    if (!rc) {
+        memcpy(fds, g.fds, n * sizeof *fds);
+        g.n = 0;
+    }
+    got_close(&g);
+    sb_free(&req);
+    sb_free(&ans);
+    return rc;
+}
