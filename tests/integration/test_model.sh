@@ -162,14 +162,25 @@ if [ "$(id -u)" = 0 ]; then
   curl -sf -X POST --unix-socket "$SOCK" "http://localhost/v1/models/tiny@1/load?handover=1" \
     >"$WORK/plan.json" || fail "load with handover (2)"
   TICKET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["handover"])' "$WORK/plan.json")
-  # (for this one request, uid 65534 may reach the socket)
+  # (for these requests, uid 65534 may reach the socket; the cache stays closed to it)
   MODES=$(stat -c %a "$WORK" "$STATE" "$SOCK" | tr '\n' ' ')
   chmod o+x "$WORK" "$STATE" && chmod 0666 "$SOCK"
-  code=$(setpriv --reuid 65534 --regid 65534 --clear-groups curl -s -o /dev/null -w '%{http_code}' \
+  NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+  code=$("${NOBODY[@]}" curl -s -o /dev/null -w '%{http_code}' \
     --unix-socket "$SOCK" "http://localhost/v1/handover/$TICKET" || true)
+  # the demo agent, run by uid 65534 with its own copy of the key, loads the model
+  mkdir -p "$WORK/nobody" && cp "$STATE/agents/demo.pem" "$WORK/nobody/demo.pem"
+  chown -R 65534:65534 "$WORK/nobody" && chmod 0700 "$WORK/nobody"
+  OBJ1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"][0]["path"])' "$WORK/plan.json")
+  "${NOBODY[@]}" cat "$OBJ1" >/dev/null 2>&1 && nobody_reads=1
+  "${NOBODY[@]}" "$BIN/custody" --socket "$SOCK" --agent demo --key "$WORK/nobody/demo.pem" \
+    model load tiny@1 --json >"$WORK/nobody.json" 2>"$WORK/nobody.err" && nobody_rc=0 || nobody_rc=$?
   read -r mw ms mk <<<"$MODES"
   chmod "$mw" "$WORK" && chmod "$ms" "$STATE" && chmod "$mk" "$SOCK"
   [ "$code" = 404 ] || fail "uid 65534 redeemed the operator's ticket ($code)"
+  [ -z "${nobody_reads:-}" ] || fail "uid 65534 can read the cache: the next check proves nothing"
+  [ "$nobody_rc" = 0 ] || fail "the demo agent as uid 65534: $(cat "$WORK/nobody.err")"
+  grep -q '"tensors": *5' "$WORK/nobody.json" || fail "uid 65534's load: $(cat "$WORK/nobody.json")"
   [ "$(hget "/v1/handover/$TICKET")" = 200 ] || fail "the owner's redeem after a stranger's try"
   # a loader that cannot open the cache's objects still loads: what it maps came from
   # custodyd. Without capabilities, root is held to the directory's mode 000 like anyone.
