@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <jansson.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -68,8 +69,39 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A directory: the shards its model.safetensors.index.json names, or else
- * every *.safetensors and *.gguf file in it (sorted). */
+/* Refuses an index that lies about its shards (model_index_check): every
+ * tensor where the weight_map says, and nothing more or less. */
+static int check_index(const char *index, const char *dir, const struct model_index *idx)
+{
+    struct model_header *h = util_calloc(idx->nshards ? idx->nshards : 1, sizeof *h);
+    const struct model_header **hp = util_calloc(idx->nshards ? idx->nshards : 1, sizeof *hp);
+    char why[512];
+    int rc = 0;
+    size_t parsed = 0;
+    for (; parsed < idx->nshards && !rc; parsed++) {
+        char *path = util_path_join(dir, idx->shards[parsed]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            rc = cli_local_error(CUSTODY_ENOENT, "%s names shard %s: %s", index, path,
+                                 strerror(errno));
+        else if (model_parse_fd(fd, &h[parsed], why, sizeof why) != 0)
+            rc = cli_local_error(CUSTODY_EINVAL, "%s: %s", path, why);
+        if (fd >= 0) close(fd);
+        free(path);
+        hp[parsed] = &h[parsed];
+    }
+    if (!rc && model_index_check(idx, hp, why, sizeof why) != 0)
+        rc = cli_local_error(CUSTODY_EINVAL, "%s: %s", index, why);
+    for (size_t i = 0; i < parsed; i++)
+        model_header_free(&h[i]);
+    free(hp);
+    free(h);
+    return rc;
+}
+
+/* A directory: the shards its model.safetensors.index.json names (checked
+ * against their headers), or else every *.safetensors and *.gguf file in it
+ * (sorted). */
 static int add_dir(struct paths *p, const char *dir)
 {
     char *index = util_path_join(dir, "model.safetensors.index.json");
@@ -84,6 +116,7 @@ static int add_dir(struct paths *p, const char *dir)
         if (rc) {
             rc = cli_local_error(CUSTODY_EINVAL, "%s: %s", index, why);
         } else {
+            rc = check_index(index, dir, &idx);
             for (size_t i = 0; i < idx.nshards && !rc; i++)
                 rc = add_path(p, util_path_join(dir, idx.shards[i]));
             model_index_free(&idx);

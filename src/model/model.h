@@ -265,6 +265,14 @@ int model_parse_safetensors_index(const char *json, size_t len, struct model_ind
 void model_index_free(struct model_index *idx);
 /* The shard index of tensor, or -1. Binary search. */
 int64_t model_index_find(const struct model_index *idx, const char *tensor);
+/*
+ * Checks that the index tells the truth about the shards: headers[i] is the
+ * parsed header of idx->shards[i]; every tensor of a shard must be mapped to
+ * that shard, and every tensor the map names must be in the shard it names.
+ * 0, or MODEL_EFORMAT with the first disagreement in err.
+ */
+int model_index_check(const struct model_index *idx, const struct model_header *const *headers,
+                      char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -382,6 +382,49 @@ int64_t model_index_find(const struct model_index *idx, const char *tensor)
     return e ? (int64_t)e->shard : -1;
 }
 
+int model_index_check(const struct model_index *idx, const struct model_header *const *headers,
+                      char *err, size_t errlen)
+{
+    size_t seen = 0;
+    for (size_t i = 0; i < idx->nshards; i++) {
+        struct model_shown s = model_show(idx->shards[i]);
+        for (size_t k = 0; k < headers[i]->ntensors; k++) {
+            const char *name = headers[i]->tensors[k].name;
+            int64_t at = model_index_find(idx, name);
+            if (at == (int64_t)i) continue;
+            struct model_shown t = model_show(name);
+            if (at < 0)
+                model_seterr(err, errlen,
+                             "tensor '%s' of shard '%s' is not in the index's weight_map", t.s,
+                             s.s);
+            else
+                model_seterr(err, errlen,
+                             "the index's weight_map puts tensor '%s' in '%s', but it is in '%s'",
+                             t.s, model_show(idx->shards[at]).s, s.s);
+            return MODEL_EFORMAT;
+        }
+        seen += headers[i]->ntensors;
+    }
+    /* every shard tensor is mapped to its own shard; with names unique in the map, the map
+     * names more tensors only when some of them are in no shard */
+    if (seen != idx->nentries) {
+        for (size_t e = 0; e < idx->nentries; e++) {
+            const struct model_index_entry *en = &idx->entries[e];
+            if (model_header_find(headers[en->shard], en->tensor)) continue;
+            model_seterr(err, errlen,
+                         "the index's weight_map puts tensor '%s' in '%s', which has no such "
+                         "tensor",
+                         model_show(en->tensor).s, model_show(idx->shards[en->shard]).s);
+            return MODEL_EFORMAT;
+        }
+        /* (a tensor in two shards: counted twice, caught above as the wrong shard) */
+        model_seterr(err, errlen, "the index maps %zu tensors, its shards hold %zu", idx->nentries,
+                     seen);
+        return MODEL_EFORMAT;
+    }
+    return 0;
+}
+
 struct ix_parse {
     struct model_json j;
     struct model_index *idx;

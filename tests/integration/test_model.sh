@@ -48,14 +48,41 @@ DIGEST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest
 
 # a directory: the shards of its index, or its *.safetensors files
 mkdir -p "$D/sharded" "$D/plain"
-cp "$D/a.safetensors" "$D/sharded/model-00001-of-00002.safetensors"
-cp "$D/b.safetensors" "$D/sharded/model-00002-of-00002.safetensors"
+python3 - "$D/sharded" <<'PYEOF'
+import json, struct, sys
+def shard(path, names):
+    h, off = {}, 0
+    for n in names:
+        h[n] = {"dtype": "F32", "shape": [2], "data_offsets": [off, off + 8]}
+        off += 8
+    hb = json.dumps(h).encode()
+    open(path, "wb").write(struct.pack("<Q", len(hb)) + hb + bytes(off))
+shard(sys.argv[1] + "/model-00001-of-00002.safetensors", ["model.embed.weight"])
+shard(sys.argv[1] + "/model-00002-of-00002.safetensors", ["lm_head.weight", "model.norm.weight"])
+PYEOF
 cp "$D/a.safetensors" "$D/sharded/stray.safetensors" # not in the index: left out
-cat >"$D/sharded/model.safetensors.index.json" <<'JSON'
-{"metadata": {"total_size": 13788}, "weight_map": {
- "layer.0.weight": "model-00001-of-00002.safetensors",
- "layer.1.weight": "model-00002-of-00002.safetensors"}}
-JSON
+index() { # index TENSOR=SHARD-NUMBER...
+  python3 -c '
+import json, sys
+m = {a.split("=")[0]: "model-0000%s-of-00002.safetensors" % a.split("=")[1] for a in sys.argv[1:]}
+print(json.dumps({"metadata": {"total_size": 24}, "weight_map": m}))' "$@" >"$D/sharded/model.safetensors.index.json"
+}
+# an index that lies about its shards is refused, and nothing of it enters the cache
+before=$(objects)
+index model.embed.weight=1 lm_head.weight=1 model.norm.weight=2
+"${C[@]}" model add sharded --version 1 "$D/sharded" 2>"$WORK/ix.err" >/dev/null && fail "a lying index was accepted"
+grep -q "puts tensor 'lm_head.weight' in 'model-00001-of-00002.safetensors', but it is in 'model-00002" \
+  "$WORK/ix.err" || fail "wrong shard: $(cat "$WORK/ix.err")"
+index model.embed.weight=1 model.norm.weight=2
+"${C[@]}" model add sharded --version 1 "$D/sharded" 2>"$WORK/ix.err" >/dev/null && fail "an index missing a tensor was accepted"
+grep -q "tensor 'lm_head.weight' of shard 'model-00002-of-00002.safetensors' is not in the index" \
+  "$WORK/ix.err" || fail "missing tensor: $(cat "$WORK/ix.err")"
+index model.embed.weight=1 lm_head.weight=2 model.norm.weight=2 ghost=1
+"${C[@]}" model add sharded --version 1 "$D/sharded" 2>"$WORK/ix.err" >/dev/null && fail "an index naming a ghost was accepted"
+grep -q "puts tensor 'ghost' in 'model-00001-of-00002.safetensors', which has no such tensor" \
+  "$WORK/ix.err" || fail "ghost tensor: $(cat "$WORK/ix.err")"
+[ "$(objects)" = "$before" ] || fail "a refused index left objects in the cache"
+index model.embed.weight=1 lm_head.weight=2 model.norm.weight=2
 "${C[@]}" model add sharded --version 1 "$D/sharded" >/dev/null || fail "add a directory with an index"
 "${C[@]}" model show sharded@1 --json | python3 -c '
 import json, sys

@@ -3,6 +3,8 @@
 #include "model/internal.h"
 #include "test.h"
 
+#include <stdlib.h>
+
 static void ix_expect(const char *json, int rc, const char *want)
 {
     struct model_index idx;
@@ -184,4 +186,48 @@ TEST(model_index_many_shards)
     }
     model_index_free(&idx);
     free(json);
+}
+
+/* A header holding tensors with these names (nothing else is looked at). */
+static struct model_header hdr_of(const char *const *names, size_t n)
+{
+    struct model_header h = {.ntensors = n};
+    h.tensors = calloc(n ? n : 1, sizeof *h.tensors);
+    ASSERT(h.tensors);
+    for (size_t i = 0; i < n; i++)
+        h.tensors[i].name = (char *)names[i];
+    return h;
+}
+
+static void check_expect(const char *const *a, size_t na, const char *const *b, size_t nb,
+                         const char *want)
+{
+    const char *json = "{\"weight_map\": {\"x\": \"a.safetensors\", \"y\": \"a.safetensors\","
+                       " \"z\": \"b.safetensors\"}}";
+    struct model_index idx;
+    char err[512] = "";
+    ASSERT_OK(model_parse_safetensors_index(json, strlen(json), &idx, err, sizeof err));
+    struct model_header ha = hdr_of(a, na), hb = hdr_of(b, nb);
+    const struct model_header *hs[2] = {&ha, &hb};
+    int rc = model_index_check(&idx, hs, err, sizeof err);
+    if (!want) {
+        if (rc) TEST_FAIL_("refused a truthful index: %s", err);
+    } else {
+        ASSERT_EQ(MODEL_EFORMAT, rc);
+        ASSERT_STR_CONTAINS(err, want);
+    }
+    free(ha.tensors);
+    free(hb.tensors);
+    model_index_free(&idx);
+}
+
+TEST(model_index_check_against_headers)
+{
+    const char *xy[] = {"y", "x"}, *z[] = {"z"}, *x[] = {"x"}, *xyw[] = {"x", "y", "w"};
+    const char *zx[] = {"z", "x"}, *yz[] = {"y", "z"};
+    check_expect(xy, 2, z, 1, NULL); /* the header's order does not matter */
+    check_expect(xyw, 3, z, 1, "tensor 'w' of shard 'a.safetensors' is not in the index");
+    check_expect(x, 1, zx, 2, "puts tensor 'x' in 'a.safetensors', but it is in 'b.safetensors'");
+    check_expect(x, 1, z, 1, "puts tensor 'y' in 'a.safetensors', which has no such tensor");
+    check_expect(yz, 2, z, 1, "puts tensor 'z' in 'b.safetensors', but it is in 'a.safetensors'");
 }
