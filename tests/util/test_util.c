@@ -1,5 +1,7 @@
 #include "test.h"
+
 #include <errno.h>
+#include <time.h>
 
 #include "util/util.h"
 
@@ -113,4 +115,21 @@ TEST(util_dates)
     ASSERT_STR_EQ("Thu, 01 Jan 1970 00:00:00 GMT", d);
     util_rfc3339_ns(1500000000123456789ull, r);
     ASSERT_STR_EQ("2017-07-14T02:40:00.123456789Z", r);
+    util_rfc3339_ns(0, r);
+    ASSERT_STR_EQ("1970-01-01T00:00:00.000000000Z", r);
+    util_rfc3339_ns(951782400000000001ull, r); /* a leap day of a century divisible by 400 */
+    ASSERT_STR_EQ("2000-02-29T00:00:00.000000001Z", r);
+    util_rfc3339_ns(UINT64_MAX, r);
+    ASSERT_STR_EQ("2554-07-21T23:34:33.709551615Z", r);
+    /* against gmtime_r, every few hours over the whole range */
+    for (uint64_t s = 0; s < UINT64_MAX / 1000000000ull; s += 12345 + s / 1000) {
+        time_t t = (time_t)s;
+        struct tm tm;
+        ASSERT(gmtime_r(&t, &tm));
+        char want[96];
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.000000042Z", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        util_rfc3339_ns(s * 1000000000ull + 42, r);
+        ASSERT_STR_EQ(want, r);
+    }
 }
