@@ -9,10 +9,19 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/custody-it-XXXXXX")
 STATE=$WORK/state
 DAEMON_PID=""
 
+# alive PID: the process runs. A detached daemon that exited is reparented to
+# PID 1 and stays a zombie until PID 1 reaps it (seconds on some machines):
+# kill -0 still succeeds on it, so that is not taken as alive.
+alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 cleanup() {
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do alive "$DAEMON_PID" || break; sleep 0.1; done
     kill -KILL "$DAEMON_PID" 2>/dev/null || true
   fi
   # unmount anything a test mounted under WORK

@@ -124,8 +124,8 @@ pid=$(cat "$STATE/custodyd.pid") || fail "no pidfile after --detach"
 DAEMON_PID=$pid
 curl -sf --unix-socket "$STATE/custodyd.sock" http://localhost/v1/health >/dev/null || fail "detached custodyd not answering"
 kill -TERM "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "detached custodyd did not stop"
+for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+alive "$pid" && fail "detached custodyd did not stop"
 DAEMON_PID=""
 [ ! -e "$STATE/custodyd.pid" ] || fail "pidfile left behind"
 echo "test_http: ok"

@@ -85,7 +85,7 @@ stop_autostarted() {
   for p in $(autostarted_pids); do
     [ "$p" = "$DAEMON_PID" ] && continue
     kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
   done
 }
