@@ -173,7 +173,7 @@ struct ledger {
     bool no_index;
     struct ledger_index *ix;
     pthread_mutex_t ixmu;
-    bool ix_stop;
+    atomic_bool ix_stop; /* read by the indexer between bundles, set under ckmu */
 
     struct tlog_tile_cache *cache;
     pthread_t th_commit, th_tile, th_index;
