@@ -13,9 +13,10 @@
  * agent is confined), and what it maps is exactly what custodyd checked.
  *
  * A ticket is 128 random bits, redeemable once, by a peer of the same uid as the loader
- * that asked, within HANDOVER_TTL_S seconds; at most HANDOVER_MAX wait at once (the oldest
- * goes first). Redeeming is delivery of a load already decided and recorded: it adds no
- * event of its own; a refused redemption is recorded (action model.handover).
+ * that asked, within HANDOVER_TTL_S seconds; at most HANDOVER_MAX wait at once, and at most
+ * HANDOVER_PER_UID of one uid (the oldest goes first), so that one user's unredeemed loads
+ * cannot push another's tickets out. Redeeming is delivery of a load already decided and recorded:
+ * it adds no event of its own; a refused redemption is recorded (action model.handover).
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -27,6 +28,7 @@
 
 #define HANDOVER_TTL_S 30
 #define HANDOVER_MAX 64
+#define HANDOVER_PER_UID 16
 
 struct gw_handover {
     struct gw_handover *next;
@@ -70,6 +72,25 @@ static void prune(struct gateway *gw, size_t keep)
     }
 }
 
+/* Drops uid's oldest tickets while it has keep or more. */
+static void prune_uid(struct gateway *gw, uid_t uid, size_t keep)
+{
+    for (;;) {
+        size_t count = 0;
+        struct gw_handover **oldest = NULL;
+        for (struct gw_handover **pp = &gw->handovers; *pp; pp = &(*pp)->next)
+            if ((*pp)->uid == uid) {
+                count++;
+                oldest = pp; /* newest first: the last one seen is the oldest */
+            }
+        if (count < keep || !oldest) return;
+        struct gw_handover *h = *oldest;
+        *oldest = h->next;
+        handover_free(h);
+        gw->nhandovers--;
+    }
+}
+
 int gw_handover_put(struct gateway *gw, const struct http_req *req, int *fds, size_t n,
                     char ticket[GW_TICKET_HEX_LEN + 1])
 {
@@ -80,6 +101,7 @@ int gw_handover_put(struct gateway *gw, const struct http_req *req, int *fds, si
         return CUSTODY_EINTERNAL;
     }
     prune(gw, HANDOVER_MAX - 1);
+    prune_uid(gw, req->peer->uid, HANDOVER_PER_UID);
     h->uid = req->peer->uid;
     h->expires_ns = util_monotonic_ns() + HANDOVER_TTL_S * 1000000000ull;
     h->fds = util_calloc(n ? n : 1, sizeof *fds);

@@ -182,6 +182,16 @@ grep -q '"fds":2' "$WORK/h.out" || fail "redeem answer: $(cat "$WORK/h.out")"
 [ "$(hget /v1/handover/00000000000000000000000000000000)" = 404 ] || fail "an unknown ticket"
 curl -s --unix-socket "$SOCK" -X POST "http://localhost/v1/models/tiny@1/load" |
   grep -q handover && fail "a ticket without ?handover=1"
+# at most 16 tickets wait per uid: the 17th pushes out this uid's oldest, not another's
+for i in $(seq 17); do
+  curl -sf -X POST --unix-socket "$SOCK" "http://localhost/v1/models/tiny@1/load?handover=1" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["handover"])'
+done >"$WORK/tickets.txt" || fail "17 loads with handover"
+[ "$(hget "/v1/handover/$(sed -n 1p "$WORK/tickets.txt")")" = 404 ] || fail "the oldest of 17 tickets was kept"
+for i in $(seq 2 17); do
+  [ "$(hget "/v1/handover/$(sed -n "${i}p" "$WORK/tickets.txt")")" = 200 ] || fail "ticket $i of 17 was lost"
+done
+[ "$(fds_of_daemon)" = "$FDS0" ] || fail "custodyd kept descriptors of pushed-out tickets"
 has_event 'no such handover ticket' --action model.handover ||
   fail "no event for a refused handover"
 if [ "$(id -u)" = 0 ]; then
