@@ -107,6 +107,37 @@ static int read_answer(custody_client_t *c, int fd, struct strbuf *ans, struct g
     }
 }
 
+int custody__handover_answer(const char *ans, size_t len, int *status, const char **body,
+                             size_t *body_len)
+{
+    static const char pre[] = "HTTP/1.1 ";
+    const size_t pl = sizeof pre - 1;
+    const char *eoh = ans ? memmem(ans, len, "\r\n\r\n", 4) : NULL;
+    if (!eoh || len < pl + 4 || memcmp(ans, pre, pl) != 0) return CUSTODY_EPROTO;
+    const char *d = ans + pl;
+    if (d[0] < '1' || d[0] > '5' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9' ||
+        (d[3] != ' ' && d[3] != '\r'))
+        return CUSTODY_EPROTO;
+    *status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    *body = eoh + 4;
+    *body_len = len - (size_t)(*body - ans);
+    return 0;
+}
+
+int custody__handover_count(const char *body, size_t len, size_t *n)
+{
+    json_t *d = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *k = json_object_get(d, "fds");
+    int rc = CUSTODY_EPROTO;
+    if (json_is_integer(k) && json_integer_value(k) >= 0 &&
+        json_integer_value(k) <= CUSTODY__HANDOVER_MAX) {
+        *n = (size_t)json_integer_value(k);
+        rc = 0;
+    }
+    json_decref(d);
+    return rc;
+}
+
 int custody__handover(custody_client_t *c, const char *ticket, int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -127,28 +158,19 @@ int custody__handover(custody_client_t *c, const char *ticket, int *fds, size_t 
     close(fd);
     int status = 0;
     const char *body = NULL;
-    if (!rc) {
-        const char *eoh = ans.buf ? strstr(ans.buf, "\r\n\r\n") : NULL;
-        if (!eoh || sscanf(ans.buf, "HTTP/1.1 %3d ", &status) != 1)
-            rc = custody__bad_answer(c);
-        else
-            body = eoh + 4;
-    }
+    size_t blen = 0, said = 0;
+    if (!rc && custody__handover_answer(ans.buf, ans.len, &status, &body, &blen) != 0)
+        rc = custody__bad_answer(c);
     if (!rc && status != 200) {
         int err;
         char *msg = NULL;
-        custody__decode_error(body, ans.len - (size_t)(body - ans.buf), status, &err, &msg);
+        custody__decode_error(body, blen, status, &err, &msg);
         rc = custody__set_error(c, err, CUSTODY_ERRSRC_SERVER, "%s", msg);
         free(msg);
     }
-    if (!rc) {
-        json_t *d = json_loadb(body, ans.len - (size_t)(body - ans.buf), 0, NULL);
-        json_t *k = json_object_get(d, "fds");
-        if (!json_is_integer(k) || (uint64_t)json_integer_value(k) != n || g.n != n)
-            rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
-                                    "handover: %zu descriptors received, %zu expected", g.n, n);
-        json_decref(d);
-    }
+    if (!rc && (custody__handover_count(body, blen, &said) != 0 || said != n || g.n != n))
+        rc = custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
+                                "handover: %zu descriptors received, %zu expected", g.n, n);
     if (!rc) {
         memcpy(fds, g.fds, n * sizeof *fds);
         g.n = 0;

@@ -118,5 +118,11 @@ int custody__request_capable(custody_client_t *c, const char *method, const char
 /* handover.c: redeems a ticket of custodyd's (GET /v1/handover/TICKET) for exactly n
  * descriptors, into fds[0..n) (all -1 on failure, with the client's error set). */
 int custody__handover(custody_client_t *c, const char *ticket, int *fds, size_t n);
+/* The parsers of it (fuzz/fuzz_client.c): the answer's status line and body, from all the
+ * bytes read (not NUL-terminated), and the body's {"fds": N}; CUSTODY_EPROTO when malformed. */
+#define CUSTODY__HANDOVER_MAX 1024
+int custody__handover_answer(const char *ans, size_t len, int *status, const char **body,
+                             size_t *body_len);
+int custody__handover_count(const char *body, size_t len, size_t *n);
 
 #endif
