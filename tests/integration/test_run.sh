@@ -150,4 +150,37 @@ fi
 
 [ "$(views_left)" = 0 ] || fail "view processes left running"
 "${C[@]}" audit verify >/dev/null || fail "audit verify after custody run"
-echo "ok: custody run (view only, covers, Landlock, versioned writes, policy refusals)"
+
+# --- a user, not root: custody run takes the user-namespace path. As root, this runs
+# uid 65534's own custodyd and custody run; /dev/fuse is opened to users (0666, as on
+# most desktops) only while it does. A non-root run of this test tests it as itself.
+if [ "$(id -u)" = 0 ] && unshare -U true 2>/dev/null && id -u 65534 >/dev/null 2>&1; then
+  U="$WORK/user"
+  mkdir -p "$U" && chown 65534:65534 "$U" && chmod 0755 "$WORK"
+  FUSE_MODE=$(stat -c %a /dev/fuse)
+  trap 'chmod "$FUSE_MODE" /dev/fuse; pkill -f -- "--state $U/state" || true; cleanup' EXIT
+  chmod 0666 /dev/fuse
+  AS=(setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$U")
+  UC=("${AS[@]}" "$BIN/custody" --state "$U/state")
+  "${UC[@]}" init >/dev/null || fail "init as uid 65534"
+  sed -i -E 's/^([[:space:]]+port:) 8443$/\1 0/' "$U/state/config.yaml"
+  "${AS[@]}" "$BIN/custodyd" --state "$U/state" >"$WORK/user-daemon.log" 2>&1 &
+  for _ in $(seq 100); do "${UC[@]}" status >/dev/null 2>&1 && break; sleep 0.05; done
+  mkdir -p "$U/data" && echo "the user's secret" >"$U/data/f" && chown -R 65534:65534 "$U/data"
+  "${UC[@]}" root add mine "$U/data" >/dev/null || fail "root add as uid 65534"
+  out=$(cd "$U" && "${UC[@]}" run --root mine -- bash -c 'cat data/f; id -u') ||
+    fail "custody run as uid 65534: $out"
+  [ "$(echo $out)" = "the user's secret 65534" ] || fail "custody run as uid 65534 gave: $out"
+  (cd "$U" && "${UC[@]}" run --root mine -- cat state/keys/node.ed25519) >/dev/null 2>&1 &&
+    fail "uid 65534's sandbox could read its state directory"
+  seen=""
+  for _ in $(seq 40); do # under a signed checkpoint within 500 ms
+    "${UC[@]}" audit search --json --resource mine:/f --action read --decision allow |
+      grep '"mine:/f"' >/dev/null && { seen=1; break; }
+    sleep 0.25
+  done
+  [ -n "$seen" ] || fail "uid 65534's read through custody run is not in its ledger"
+  chmod "$FUSE_MODE" /dev/fuse
+  pkill -f -- "--state $U/state" || true
+fi
+echo "ok: custody run (view only, covers, Landlock, versioned writes, policy refusals, as a user)"
