@@ -171,6 +171,7 @@ if [ "$(id -u)" = 0 ] && unshare -U true 2>/dev/null && id -u 65534 >/dev/null 2
   out=$(cd "$U" && "${UC[@]}" run --root mine -- bash -c 'cat data/f; id -u') ||
     fail "custody run as uid 65534: $out"
   [ "$(echo $out)" = "the user's secret 65534" ] || fail "custody run as uid 65534 gave: $out"
+  "${AS[@]}" cat "$U/state/keys/node.ed25519" >/dev/null || fail "uid 65534 cannot read its own key"
   (cd "$U" && "${UC[@]}" run --root mine -- cat state/keys/node.ed25519) >/dev/null 2>&1 &&
     fail "uid 65534's sandbox could read its state directory"
   seen=""
