@@ -15,8 +15,10 @@
  * A ticket is 128 random bits, redeemable once, by a peer of the same uid as the loader
  * that asked, within HANDOVER_TTL_S seconds; at most HANDOVER_MAX wait at once, and at most
  * HANDOVER_PER_UID of one uid (the oldest goes first), so that one user's unredeemed loads
- * cannot push another's tickets out. Redeeming is delivery of a load already decided and recorded:
- * it adds no event of its own; a refused redemption is recorded (action model.handover).
+ * cannot push another's tickets out, and at most HANDOVER_MAX_FDS descriptors in all (the
+ * oldest tickets go first), so that unredeemed loads cannot exhaust custodyd's own. Redeeming is
+ * delivery of a load already decided and recorded: it adds no event of its own; a refused
+ * redemption is recorded (action model.handover).
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -29,6 +31,7 @@
 #define HANDOVER_TTL_S 30
 #define HANDOVER_MAX 64
 #define HANDOVER_PER_UID 16
+#define HANDOVER_MAX_FDS 4096 /* descriptors held for all tickets together */
 
 struct gw_handover {
     struct gw_handover *next;
@@ -72,6 +75,14 @@ static void prune(struct gateway *gw, size_t keep)
     }
 }
 
+static size_t held_fds(const struct gateway *gw)
+{
+    size_t k = 0;
+    for (const struct gw_handover *h = gw->handovers; h; h = h->next)
+        k += h->n;
+    return k;
+}
+
 /* Drops uid's oldest tickets while it has keep or more. */
 static void prune_uid(struct gateway *gw, uid_t uid, size_t keep)
 {
@@ -102,6 +113,8 @@ int gw_handover_put(struct gateway *gw, const struct http_req *req, int *fds, si
     }
     prune(gw, HANDOVER_MAX - 1);
     prune_uid(gw, req->peer->uid, HANDOVER_PER_UID);
+    while (gw->handovers && held_fds(gw) + n > HANDOVER_MAX_FDS)
+        prune(gw, gw->nhandovers - 1);
     h->uid = req->peer->uid;
     h->expires_ns = util_monotonic_ns() + HANDOVER_TTL_S * 1000000000ull;
     h->fds = util_calloc(n ? n : 1, sizeof *fds);

@@ -246,6 +246,16 @@ PYEOF
     { chmod "$OMODE" "$STATE/models/objects"; fail "300 shards through the handover: $(cat "$WORK/many.err")"; }
   chmod "$OMODE" "$STATE/models/objects"
   grep -q '"tensors": *300' "$WORK/many.json" || fail "300-shard load: $(cat "$WORK/many.json")"
+  # tickets hold 4,096 descriptors at most: the 14th load of 300 shards pushes out the first
+  for i in $(seq 14); do
+    curl -sf -X POST --unix-socket "$SOCK" "http://localhost/v1/models/many@1/load?handover=1" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["handover"])'
+  done >"$WORK/many-tickets.txt" || fail "14 loads of many@1 with handover"
+  held=$(( $(fds_of_daemon) - FDS0 ))
+  [ "$held" -le 4096 ] && [ "$held" -ge 3900 ] || fail "custodyd holds $held descriptors for tickets"
+  [ "$(hget "/v1/handover/$(sed -n 1p "$WORK/many-tickets.txt")")" = 404 ] || fail "the oldest ticket outlived the cap"
+  for i in $(seq 2 14); do hget "/v1/handover/$(sed -n "${i}p" "$WORK/many-tickets.txt")" >/dev/null; done
+  [ "$(fds_of_daemon)" = "$FDS0" ] || fail "custodyd kept descriptors after the redemptions"
   "${C[@]}" model rm many@1 >/dev/null || fail "rm many@1"
   [ "$(fds_of_daemon)" = "$FDS0" ] || fail "custodyd kept descriptors after the loads"
 fi
