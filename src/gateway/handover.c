@@ -9,16 +9,15 @@
  *     GET /v1/handover/TICKET
  *
  * and receives the descriptors as SCM_RIGHTS with the answer {"fds": N} (http.h). So an
- * agent loads a model it may not read on disk (custodyd runs as its own user, or the
- * agent is confined), and what it maps is exactly what custodyd checked.
+ * agent loads a model whose files it cannot read (custodyd runs as another user), and what
+ * it maps is exactly what custodyd checked.
  *
  * A ticket is 128 random bits, redeemable once, by a peer of the same uid as the loader
- * that asked, within HANDOVER_TTL_S seconds; at most HANDOVER_MAX wait at once, and at most
- * HANDOVER_PER_UID of one uid (the oldest goes first), so that one user's unredeemed loads
- * cannot push another's tickets out, and at most HANDOVER_MAX_FDS descriptors in all (the
- * oldest tickets go first), so that unredeemed loads cannot exhaust custodyd's own. Redeeming is
- * delivery of a load already decided and recorded: it adds no event of its own; a refused
- * redemption is recorded (action model.handover).
+ * that asked, within HANDOVER_TTL_S seconds. Unredeemed tickets are bounded three ways,
+ * the oldest going first: HANDOVER_MAX in all; HANDOVER_PER_UID of one uid, so one user's
+ * loads cannot push out another's; HANDOVER_MAX_FDS descriptors in all, so they cannot
+ * exhaust custodyd's own. Redeeming delivers a load already decided and recorded, so it
+ * adds no event of its own; a refused redemption is recorded (action model.handover).
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -130,12 +129,6 @@ int gw_handover_put(struct gateway *gw, const struct http_req *req, int *fds, si
 void gw_handover_free_all(struct gateway *gw)
 {
     prune(gw, 0);
-    while (gw->handovers) { /* not expired yet */
-        struct gw_handover *h = gw->handovers;
-        gw->handovers = h->next;
-        handover_free(h);
-    }
-    gw->nhandovers = 0;
 }
 
 static void refuse(struct http_req *req, int err, const char *msg)
