@@ -98,7 +98,7 @@ static int read_answer(custody_client_t *c, int fd, struct strbuf *ans, struct g
                 g->fds[g->n++] = nfd; /* kept first, so that it is closed on any failure */
             }
         }
-        if (mh.msg_flags & MSG_CTRUNC)
+        if ((mh.msg_flags & MSG_CTRUNC) || g->n > CUSTODY__HANDOVER_MAX)
             return custody__set_error(c, CUSTODY_EPROTO, CUSTODY_ERRSRC_TRANSPORT,
                                       "handover: more descriptors than could be received");
         if (r == 0) return 0;
