@@ -21,8 +21,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,19 +41,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_interrupted = 1;
-}
-
-static int load_pub(const char *path, uint8_t pub[32])
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp) return CUSTODY_ENOENT;
-    EVP_PKEY *k = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-    fclose(fp);
-    size_t len = 32;
-    int ok = k && EVP_PKEY_id(k) == EVP_PKEY_ED25519 &&
-             EVP_PKEY_get_raw_public_key(k, pub, &len) == 1 && len == 32;
-    EVP_PKEY_free(k);
-    return ok ? 0 : CUSTODY_EINVAL;
 }
 
 /* Records a refused pull in the ledger (best effort: the error is printed anyway). */
@@ -155,7 +140,7 @@ static int cmd_model_pull(struct cli *cli, int argc, char **argv)
     }
     uint8_t pubs[PULL_KEYS_MAX][32];
     for (size_t k = 0; k < nkeys; k++)
-        if (load_pub(keys[k], pubs[k]) != 0) {
+        if (util_ed25519_load_public_file(keys[k], pubs[k]) != 0) {
             rc = cli_local_error(CUSTODY_EINVAL, "%s: not an Ed25519 public key (PEM)", keys[k]);
             free(node_pub);
             return rc;

@@ -4,6 +4,7 @@
  * custodyd and libcustody need.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -56,6 +57,22 @@ int util_ed25519_load_pem(const char *pem, size_t len, uint8_t pub[32])
     EVP_PKEY *pk = load_pem(pem, len);
     if (!pk) return CUSTODY_EINVAL;
     int rc = raw_public(pk, pub);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+int util_ed25519_load_public_file(const char *path, uint8_t pub[32])
+{
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = util_read_file(path, 16384, &pem, &len);
+    if (rc) return rc;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    free(pem);
+    rc = pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519 ? raw_public(pk, pub)
+                                                               : CUSTODY_EINVAL;
     EVP_PKEY_free(pk);
     return rc;
 }

@@ -141,6 +141,9 @@ int util_write_all(int fd, const void *buf, size_t len);
 int util_ed25519_keygen(uint8_t pub[32], struct strbuf *private_pem);
 /* The raw public key of a PKCS#8 PEM private key (CUSTODY_EINVAL if not Ed25519). */
 int util_ed25519_load_pem(const char *pem, size_t len, uint8_t pub[32]);
+/* The raw key of a PEM Ed25519 public key file (SubjectPublicKeyInfo, at most 16 KiB):
+ * CUSTODY_EINVAL when it is anything else, or the file's read error. */
+int util_ed25519_load_public_file(const char *path, uint8_t pub[32]);
 /* "ed25519:" + lower-case hex SHA-256 of the raw public key. */
 void util_ed25519_fingerprint(const uint8_t pub[32], char out[UTIL_ED25519_FP_LEN + 1]);
 /* Signature of msg with a PKCS#8 PEM private key. */

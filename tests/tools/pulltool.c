@@ -47,19 +47,6 @@ static int usage(void)
     return 2;
 }
 
-static int load_pub(const char *path, uint8_t pub[32])
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    EVP_PKEY *k = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-    fclose(fp);
-    size_t len = 32;
-    int ok = k && EVP_PKEY_id(k) == EVP_PKEY_ED25519 &&
-             EVP_PKEY_get_raw_public_key(k, pub, &len) == 1 && len == 32;
-    EVP_PKEY_free(k);
-    return ok ? 0 : -1;
-}
-
 static int cmd_keygen(int argc, char **argv)
 {
     if (argc != 4) return usage();
@@ -201,7 +188,7 @@ int main(int argc, char **argv)
     rc = CUSTODY_EINVAL;
     for (size_t k = 0; k < nkeys; k++) {
         uint8_t pub[32];
-        if (load_pub(keys[k], pub) != 0) {
+        if (util_ed25519_load_public_file(keys[k], pub) != 0) {
             fprintf(stderr, "pulltool: %s: not an Ed25519 public key (PEM)\n", keys[k]);
             free(env);
             pull_source_clear(&src);

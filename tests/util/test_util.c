@@ -5,6 +5,9 @@
 
 #include "util/util.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 TEST(util_utf8)
 {
     ASSERT(util_utf8_valid("hello", 5));
@@ -132,4 +135,40 @@ TEST(util_dates)
         util_rfc3339_ns(s * 1000000000ull + 42, r);
         ASSERT_STR_EQ(want, r);
     }
+}
+
+TEST(util_ed25519_public_key_files)
+{
+    uint8_t pub[32], got[32];
+    struct strbuf priv = STRBUF_INIT;
+    ASSERT_OK(util_ed25519_keygen(pub, &priv));
+    const char *dir = test_tmpdir();
+    /* the public half as PEM, written by OpenSSL */
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    BIO *b = BIO_new(BIO_s_mem());
+    ASSERT(k && b && PEM_write_bio_PUBKEY(b, k) == 1);
+    char *pem;
+    long n = BIO_get_mem_data(b, &pem);
+    struct strbuf text = STRBUF_INIT;
+    sb_append(&text, pem, (size_t)n);
+    BIO_free(b);
+    EVP_PKEY_free(k);
+    test_write_file(dir, "pub.pem", text.buf);
+    test_write_file(dir, "priv.pem", priv.buf);
+    test_write_file(dir, "junk.pem", "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n");
+    char *p = util_path_join(dir, "pub.pem");
+    ASSERT_OK(util_ed25519_load_public_file(p, got));
+    ASSERT_MEM_EQ(pub, got, 32);
+    free(p);
+    p = util_path_join(dir, "priv.pem"); /* a private key is not a public key file */
+    ASSERT_EQ(CUSTODY_EINVAL, util_ed25519_load_public_file(p, got));
+    free(p);
+    p = util_path_join(dir, "junk.pem");
+    ASSERT_EQ(CUSTODY_EINVAL, util_ed25519_load_public_file(p, got));
+    free(p);
+    p = util_path_join(dir, "missing.pem");
+    ASSERT_EQ(CUSTODY_ENOENT, util_ed25519_load_public_file(p, got));
+    free(p);
+    sb_free(&text);
+    sb_free(&priv);
 }
