@@ -461,7 +461,8 @@ static void show_or_load(struct gateway *gw, struct http_req *req, const struct 
     if (!m) return;
     /* the model as fetched for the decision, checked once: a load refuses what fails, a
      * show answers with the registry's record and why it would not load */
-    handover = handover && load && http_req_can_pass_fds(req);
+    /* (more shards than one handover carries: the loader opens the paths itself) */
+    handover = handover && load && m->nfiles <= HTTP_PASS_FDS_MAX && http_req_can_pass_fds(req);
     int *fds = handover ? util_calloc(m->nfiles ? m->nfiles : 1, sizeof *fds) : NULL;
     int rc = view == VIEW_RESIDENT ? 0 : cache_check_model(gw->models, m, fds, err, sizeof err);
     if (rc && load) {
