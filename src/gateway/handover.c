@@ -169,7 +169,6 @@ void gw_handover(struct gateway *gw, struct http_req *req, const char *rest, siz
     char body[64];
     int bl = snprintf(body, sizeof body, "{\"fds\":%zu}\n", h->n);
     gw_call_abandon(req); /* delivery of a load already recorded */
-    req->audit = NULL;
     http_resp_header(req, "content-type", "application/json");
     http_resp_header(req, "cache-control", "no-store");
     if (http_resp_send_fds(req, 200, body, (size_t)bl, h->fds, h->n) == 0) {
