@@ -31,7 +31,7 @@ LIB=$BIN/../lib/libcustody.so
 # an AddressSanitizer build of libcustody needs its runtime loaded first (python is not
 # instrumented: its own allocations are not leak-checked)
 preload=""
-if ldd "$LIB" | grep -q libasan; then
+if ldd "$LIB" | grep libasan >/dev/null; then # (not -q: pipefail and SIGPIPE)
   preload=$(ldd "$LIB" | awk '/libasan/ {print $3}')
   export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 fi
