@@ -42,13 +42,27 @@ struct token_cache {
     struct token_cache_stats st;
 };
 
-/* FNV-1a over the string, seeded, then a splitmix64 finaliser. */
+/* A seeded multiply-xorshift over 8-byte words (the tail zero-padded, the
+ * length mixed in), then a splitmix64 finaliser. It only picks a set: the
+ * random seed keeps others from aiming at one, and a hit still compares
+ * the whole string. Word-wise because it runs on every request (a
+ * byte-wise FNV-1a over a 558-byte token was ~0.7 us of a 1.25 us check). */
 static uint64_t slot_hash(uint64_t seed, const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h = seed ^ ((uint64_t)n * k);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
     }
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ull;

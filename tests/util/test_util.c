@@ -21,6 +21,32 @@ TEST(util_utf8)
     ASSERT(!util_utf8_valid("a\xe2\x82", 3));
 }
 
+TEST(util_ct_equal_every_length_and_byte)
+{
+    /* word-wise with a byte tail: every length around the word size, every
+     * position of a difference, misaligned starts */
+    unsigned char a[80], b[80];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = b[i] = (unsigned char)(i * 37 + 11);
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; n + off <= 72; n++) {
+            ASSERT(util_ct_equal(a + off, b + off, n));
+            for (size_t k = 0; k < n; k++) {
+                b[off + k] ^= 0x80;
+                ASSERT(!util_ct_equal(a + off, b + off, n));
+                b[off + k] ^= 0x80;
+                b[off + k] ^= 0x01;
+                ASSERT(!util_ct_equal(a + off, b + off, n));
+                b[off + k] ^= 0x01;
+            }
+        }
+    }
+    /* a difference just outside the compared bytes does not count */
+    b[16] ^= 0xff;
+    ASSERT(util_ct_equal(a, b, 16));
+    ASSERT(!util_ct_equal(a, b, 17));
+}
+
 TEST(util_utf8_encode)
 {
     static const struct {
