@@ -357,7 +357,9 @@ static void on_durable(void *arg, int rc, uint64_t index)
     if (rc) {
         refuse_unaudited(c, rc);
     } else {
-        http_resp_headerf(c->req, "x-custody-audit-index", "%llu", (unsigned long long)index);
+        char ix[21];
+        util_u64_text(index, ix);
+        http_resp_header(c->req, "x-custody-audit-index", ix);
         send_parked(c);
     }
     call_free(c);

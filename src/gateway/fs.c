@@ -169,7 +169,11 @@ static void serve_file(struct http_req *req, int fd, const struct store_handle *
 {
     const struct stat *st = &h->st;
     char etag[UTIL_SHA256_HEX_LEN + 3];
-    snprintf(etag, sizeof etag, "\"%s\"", hex);
+    etag[0] = '"';
+    size_t hl = util_strlcpy(etag + 1, hex, sizeof etag - 2);
+    hl = UTIL_MIN(hl, sizeof etag - 3);
+    etag[hl + 1] = '"';
+    etag[hl + 2] = '\0';
     const struct http_header *inm = http_req_header(req, "if-none-match");
     if (inm && etag_list_matches(inm, hex, true)) {
         close(fd);

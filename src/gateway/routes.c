@@ -92,7 +92,13 @@ void gw_json(struct http_req *req, int status, json_t *doc)
 
 void gw_resource_id(char *buf, size_t len, const char *root, const char *path)
 {
-    snprintf(buf, len, "%s:%s", root, path);
+    if (!len)
+        return;
+    size_t o = util_strlcpy(buf, root, len); /* "root:path", cut to fit as snprintf would */
+    if (o + 1 < len) {
+        buf[o] = ':';
+        util_strlcpy(buf + o + 1, path, len - o - 1);
+    }
 }
 
 const char *gw_type_name(enum store_type t)

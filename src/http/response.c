@@ -151,8 +151,8 @@ void http_resp_send(struct http_req *req, int status, const void *body, size_t l
         evbuffer_add(r->body_mem, body, len);
     r->body_out_left = no_body ? 0 : len;
     if (status != 204 && status != 304 && status >= 200) {
-        char cl[24];
-        snprintf(cl, sizeof cl, "%zu", len);
+        char cl[21];
+        util_u64_text(len, cl);
         http_resp_header(req, "content-length", cl);
     }
     resp_dispatch(r);
@@ -165,8 +165,8 @@ void http_resp_send_file(struct http_req *req, int status, int fd, uint64_t off,
         close(fd);
         return;
     }
-    char cl[24];
-    snprintf(cl, sizeof cl, "%llu", (unsigned long long)len);
+    char cl[21];
+    util_u64_text(len, cl);
     http_resp_header(req, "content-length", cl);
     if (req->method == HTTP_HEAD || len == 0) {
         close(fd);

@@ -79,6 +79,9 @@ void *util_realloc(void *p, size_t sz); /* aborts on OOM */
 /* Parse a decimal unsigned 64-bit number spanning all of [s, s+len).
  * Rejects empty, signs, spaces and overflow. */
 int util_parse_u64(const char *s, size_t len, uint64_t *out);
+/* v in decimal into out (NUL-terminated); returns the digits written. For
+ * per-request paths, where snprintf shows in profiles. */
+size_t util_u64_text(uint64_t v, char out[21]);
 /* Case-insensitive ASCII compare of n bytes. */
 bool util_ascii_ieq(const char *a, const char *b, size_t n);
 /* Constant-time comparison (for MACs and secrets). */

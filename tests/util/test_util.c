@@ -81,6 +81,19 @@ TEST(util_parse_u64)
     ASSERT_EQ(CUSTODY_EINVAL, util_parse_u64("1 ", 2, &v));
 }
 
+TEST(util_u64_text_matches_printf)
+{
+    const uint64_t v[] = {0, 1, 9, 10, 99, 100, 4096, 1000000007ull, UINT32_MAX,
+                          (uint64_t)UINT32_MAX + 1, 9007199254740991ull, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char got[21], want[32];
+        size_t n = util_u64_text(v[i], got);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v[i]);
+        ASSERT_STR_EQ(want, got);
+        ASSERT_EQ(strlen(want), n);
+    }
+}
+
 TEST(util_sha256_hex)
 {
     uint8_t d[32];
