@@ -58,6 +58,9 @@ int custody__mode_parse(const char *s, int *mode);
 void custody__decode_error(const char *body, size_t len, long status, int *err, char **msg);
 int custody__decode_listing(const char *body, size_t len, custody_dirent_t **out, size_t *n,
                             int *truncated);
+/* The same with jansson: the reference the one-pass reader is tested against. */
+int custody__decode_listing_ref(const char *body, size_t len, custody_dirent_t **out, size_t *n,
+                                int *truncated);
 int custody__decode_versions(const char *body, size_t len, custody_version_t **out, size_t *n);
 int custody__decode_write_result(const char *body, size_t len, custody_write_result_t *res);
 int custody__decode_root(const char *body, size_t len, custody_root_t *out);

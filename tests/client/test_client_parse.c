@@ -362,6 +362,125 @@ TEST(client_decode_listing)
     }
 }
 
+/* Both listing readers on one body: the same answer, entry for entry. */
+static void listing_agree(const char *body, size_t len)
+{
+    custody_dirent_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int ta = -1, tb = -1;
+    int ra = custody__decode_listing(body, len, &a, &na, &ta);
+    int rb = custody__decode_listing_ref(body, len, &b, &nb, &tb);
+    if (ra != rb) TEST_FAIL_("readers disagree (%d vs jansson %d) on %.80s", ra, rb, body);
+    if (!ra) {
+        ASSERT_EQ(nb, na);
+        ASSERT_EQ(tb, ta);
+        for (size_t i = 0; i < na; i++) {
+            ASSERT_STR_EQ(b[i].name, a[i].name);
+            ASSERT_EQ(b[i].type, a[i].type);
+            ASSERT_EQ(b[i].size, a[i].size);
+            ASSERT_STR_EQ(b[i].mtime, a[i].mtime);
+            ASSERT_STR_EQ(b[i].atime, a[i].atime);
+            ASSERT_STR_EQ(b[i].btime, a[i].btime);
+            ASSERT_EQ(b[i].mode, a[i].mode);
+            ASSERT_EQ(b[i].target_type, a[i].target_type);
+            ASSERT_EQ(b[i].target_size, a[i].target_size);
+        }
+        custody_dirents_free(a, na);
+        custody_dirents_free(b, nb);
+    }
+}
+
+TEST(client_decode_listing_one_pass_matches_jansson)
+{
+    static const char *const cases[] = {
+        /* accepted */
+        "{\"entries\":[]}",
+        " \t\r\n{ \"entries\" : [ ] , \"truncated\" : true } \n",
+        "{\"x\":{\"y\":[1,-0,2.5,1e3,-1E-2,true,false,null,\"s\",{}]},\"entries\":[{\"type\":"
+        "\"file\",\"name\":\"a\",\"size\":9223372036854775807}]}",
+        "{\"entries\":[{\"name\":\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\\b\\f\\r\",\"type\":"
+        "\"dir\",\"mtime\":7,\"atime\":null,\"btime\":[\"x\"],\"size\":-0}]}",
+        "{\"entries\":[{\"n\\u0061me\":\"a\",\"type\":\"file\",\"target\":{\"size\":3,\"type\":"
+        "\"symlink\",\"extra\":1}}]}",
+        "{\"entries\":[{\"name\":\"caf\xc3\xa9\",\"type\":\"other\"}],\"resource\":\"r\"}",
+        /* keys around the longest one kept (32 bytes), plain and escaped */
+        "{\"entries\":[],\"a234567890123456789012345678901\":1,"
+        "\"a2345678901234567890123456789012\":2,\"a23456789012345678901234567890123\":3,"
+        "\"a234567890123456789012345678901234\":4,\"\\u0062234567890123456789012345678901234\":5}",
+        /* refused by both */
+        "{\"entries\":[],}",
+        "{\"entries\":[1,]}",
+        "{\"entries\":[]} x",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"size\":9223372036854775808}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"size\":1.0}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"size\":01}]}",
+        "{\"entries\":[{\"name\":\"a\\u0000b\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\\ud800\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\\udc00\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\\ud800\\u0041\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\\x\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\tb\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"\xc3\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"\xed\xa0\x80\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\",\"name\":\"b\",\"type\":\"file\"}]}",
+        "{\"entries\":[{\"name\":\"a\",\"type\":\"file\",\"target\":{\"type\":1,\"type\":\"f\","
+        "\"size\":1}}]}",
+        "{\"entries\":[],\"truncated\":null}",
+        "{\"entries\":[],\"truncated\":tru}",
+        "{\"entries\":[],\"x\":-}",
+        "{\"entries\":[],\"x\":1.}",
+        "{\"entries\":[],\"x\":1e}",
+        "{\"entries\":[],\"x\":.5}",
+        "{\"entries\" [] }",
+        "\xef\xbb\xbf{\"entries\":[]}",
+        "{\"entries\":[]}{}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        listing_agree(cases[i], strlen(cases[i]));
+
+    /* nesting in a member nobody reads, around jansson's limit of 2048 levels
+     * (a scalar counts as one), empty and with a value inside */
+    struct strbuf sb = STRBUF_INIT;
+    for (int depth = 2045; depth <= 2050; depth++)
+        for (int scalar = 0; scalar < 2; scalar++) {
+            sb_reset(&sb);
+            sb_puts(&sb, "{\"entries\":[],\"x\":");
+            for (int k = 1; k < depth; k++) /* the top object is level 1 */
+                sb_puts(&sb, "[");
+            if (scalar) sb_puts(&sb, "0");
+            for (int k = 1; k < depth; k++)
+                sb_puts(&sb, "]");
+            sb_puts(&sb, "}");
+            listing_agree(sb.buf, sb.len);
+        }
+    sb_free(&sb);
+
+    /* the documented differences, in members it does not use */
+    const char *dup = "{\"entries\":[],\"x\":{\"k\":1,\"k\":2}}";
+    const char *huge = "{\"entries\":[],\"x\":1e999}";
+    custody_dirent_t *d = NULL;
+    size_t n = 0;
+    int tr = 0;
+    ASSERT_EQ(CUSTODY_EPROTO, custody__decode_listing_ref(dup, strlen(dup), &d, &n, &tr));
+    ASSERT_OK(custody__decode_listing(dup, strlen(dup), &d, &n, &tr));
+    custody_dirents_free(d, n);
+    ASSERT_EQ(CUSTODY_EPROTO, custody__decode_listing_ref(huge, strlen(huge), &d, &n, &tr));
+    ASSERT_OK(custody__decode_listing(huge, strlen(huge), &d, &n, &tr));
+    custody_dirents_free(d, n);
+    /* a raw NUL: jansson skips it after a number, the one-pass reader refuses it */
+    const char nul[] = "{\"entries\":[],\"x\":1\0}";
+    d = NULL;
+    ASSERT_EQ(CUSTODY_EPROTO, custody__decode_listing(nul, sizeof nul - 1, &d, &n, &tr));
+    ASSERT_NULL(d);
+
+    /* what escapes decode to */
+    const char *esc = "{\"entries\":[{\"name\":\"\\u00e9\\ud83d\\ude00/\\\"\",\"type\":\"file\"}]}";
+    ASSERT_OK(custody__decode_listing(esc, strlen(esc), &d, &n, &tr));
+    ASSERT_EQ(1, n);
+    ASSERT_STR_EQ("\xc3\xa9\xf0\x9f\x98\x80/\"", d[0].name);
+    custody_dirents_free(d, n);
+}
+
 TEST(client_decode_versions)
 {
     const char *sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
