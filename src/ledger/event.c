@@ -153,25 +153,11 @@ static const char *pseudonymize(const char *value, bool hash, const struct ledge
 /* Canonical writing (RFC 8785)                                         */
 /* ------------------------------------------------------------------ */
 
-/* Decimal digits of v into buf (no printf: it shows in profiles). */
-static size_t u64_digits(uint64_t v, char buf[20])
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* latency in microseconds as milliseconds, ECMAScript style: up to three
  * decimals, no trailing zeros, no trailing '.' (1500 -> "1.5"). */
 static void format_ms(uint64_t us, char out[32])
 {
-    size_t o = u64_digits(us / 1000, out);
+    size_t o = util_u64_text(us / 1000, out); /* no printf: it shows in profiles */
     unsigned frac = (unsigned)(us % 1000);
     if (frac) {
         char f[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
@@ -229,10 +215,10 @@ static void jw_int(struct jw *w, const char *key, long long v)
 {
     jw_key(w, key);
     if (w->rc) return;
-    char d[21];
+    char d[22];
     size_t n = 0;
     if (v < 0) d[n++] = '-';
-    n += u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, d + n);
+    n += util_u64_text(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, d + n);
     w->rc = sb_append(w->sb, d, n);
 }
 
