@@ -503,9 +503,11 @@ static json_t *tool_list(struct mcp *m, json_t *args, bool sizes)
     struct strbuf out = STRBUF_INIT;
     sb_puts(&out, "");
     if (!sizes) {
-        for (size_t i = 0; i < n; i++)
-            sb_printf(&out, "%s%s %s", i ? "\n" : "",
-                      d[i].type == CUSTODY_TYPE_DIR ? "[DIR]" : "[FILE]", d[i].name);
+        for (size_t i = 0; i < n; i++) { /* no printf: 100 entries made 100 vsnprintf calls */
+            if (i) sb_puts(&out, "\n");
+            sb_puts(&out, d[i].type == CUSTODY_TYPE_DIR ? "[DIR] " : "[FILE] ");
+            sb_puts(&out, d[i].name);
+        }
     } else {
         const char *sort = json_string_value(json_object_get(args, "sortBy"));
         bool by_size = sort && strcmp(sort, "size") == 0;
