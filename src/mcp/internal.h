@@ -60,6 +60,8 @@ struct mcp {
 int mcp_read_line(struct mcp *m, const char **line, size_t *len);
 /* Writes one message (compact JSON + "\n") and releases it. */
 int mcp_send(struct mcp *m, json_t *msg);
+/* msg as compact JSON appended to sb: json_dumps's bytes, faster. */
+int mcp_json_write(json_t *v, struct strbuf *sb, int depth);
 json_t *mcp_error_msg(json_t *id, int code, const char *message, json_t *data);
 
 /* ---- paths.c ---- */
