@@ -20,7 +20,9 @@
  *     only in pairs;
  *   - integers within int64;
  *   - nesting at most 2048 deep.
- * fuzz/fuzz_client.c holds both readers to this on every input.
+ * fuzz/fuzz_client.c holds both readers to this on every input. A member
+ * of the wrong kind ends the reading at once: the answer is malformed
+ * whatever follows, so nothing more is read or allocated.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +332,21 @@ static int str_member(struct rd *r, char **out)
     return 0;
 }
 
+/* A "size": an integer >= 0 (a real, a negative number or another kind of
+ * value is malformed, as in the jansson reader). */
+static int size_member(struct rd *r, uint64_t *out)
+{
+    char c = peek(r);
+    if (c != '-' && (c < '0' || c > '9')) return CUSTODY_EPROTO;
+    bool is_int;
+    int64_t v = 0;
+    int rc = number(r, &is_int, &v);
+    if (rc) return rc;
+    if (!is_int || v < 0) return CUSTODY_EPROTO;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 /* ---- the target of a symlink: {"type": "...", "size": N} ---- */
 
 struct target {
@@ -347,21 +364,10 @@ static int target_member(struct rd *r, const char *k, void *arg)
         if (t->seen & 1u << i) return CUSTODY_EPROTO; /* duplicate */
         t->seen |= 1u << i;
         if (i == 0) {
-            if (peek(r) != '"') return 1; /* not a string: no type (t->type stays NULL) */
+            if (peek(r) != '"') return CUSTODY_EPROTO; /* a type that is not a string */
             return str_member(r, &t->type);
         }
-        /* "size": checked after the object (a non-integer fails then) */
-        if (peek(r) == '-' || (peek(r) >= '0' && peek(r) <= '9')) {
-            bool is_int;
-            int64_t v = 0;
-            int rc = number(r, &is_int, &v);
-            if (rc) return rc;
-            if (!is_int || v < 0) t->seen |= 4; /* a size that is not one */
-            t->size = v > 0 ? (uint64_t)v : 0;
-            return 0;
-        }
-        t->seen |= 4;
-        return 1;
+        return size_member(r, &t->size);
     }
     return 1;
 }
@@ -376,7 +382,6 @@ struct entry {
     custody_dirent_t *d;
     char *type, *mode;
     unsigned seen;
-    int bad; /* a member of the wrong kind, found once the text is known to be JSON */
 };
 
 /* A string member kept when it is a string, skipped (and left "") otherwise. */
@@ -399,25 +404,10 @@ static int entry_member(struct rd *r, const char *k, void *arg)
     switch (i) {
     case E_NAME:
     case E_TYPE:
-        if (peek(r) != '"') { /* wrong kind: decided after the whole text */
-            e->bad = 1;
-            return 1;
-        }
+        if (peek(r) != '"') return CUSTODY_EPROTO; /* not a string */
         return str_member(r, i == E_NAME ? &d->name : &e->type);
-    case E_SIZE: {
-        char c = peek(r);
-        if (c != '-' && (c < '0' || c > '9')) {
-            e->bad = 1;
-            return 1;
-        }
-        bool is_int;
-        int64_t v = 0;
-        int rc = number(r, &is_int, &v);
-        if (rc) return rc;
-        if (!is_int || v < 0) e->bad = 1;
-        d->size = v > 0 ? (uint64_t)v : 0;
-        return 0;
-    }
+    case E_SIZE:
+        return size_member(r, &d->size);
     case E_MTIME:
         return opt_str(r, &d->mtime);
     case E_ATIME:
@@ -425,21 +415,15 @@ static int entry_member(struct rd *r, const char *k, void *arg)
     case E_BTIME:
         return opt_str(r, &d->btime);
     case E_MODE:
-        if (peek(r) != '"') {
-            e->bad = 1;
-            return 1;
-        }
+        if (peek(r) != '"') return CUSTODY_EPROTO;
         return str_member(r, &e->mode);
     default: { /* E_TARGET */
         char c = peek(r);
         if (c == 'n') return literal(r, "null");
-        if (c != '{') {
-            e->bad = 1;
-            return 1;
-        }
+        if (c != '{') return CUSTODY_EPROTO;
         struct target t = {0};
         int rc = object(r, target_member, &t);
-        if (!rc && (!t.type || !(t.seen & 2) || (t.seen & 4))) e->bad = 1;
+        if (!rc && (!t.type || !(t.seen & 2))) rc = CUSTODY_EPROTO; /* type and size, both */
         if (!rc && t.type) d->target_type = custody__type_parse(t.type);
         if (!rc) d->target_size = t.size;
         free(t.type);
@@ -451,16 +435,12 @@ static int entry_member(struct rd *r, const char *k, void *arg)
 struct listing {
     custody_dirent_t *d;
     size_t n, cap;
-    int bad;
 };
 
 static int entry(struct rd *r, void *arg)
 {
     struct listing *l = arg;
-    if (peek(r) != '{') { /* an element that is not an object */
-        l->bad = 1;
-        return value(r);
-    }
+    if (peek(r) != '{') return CUSTODY_EPROTO; /* an element that is not an object */
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->d = util_realloc(l->d, l->cap * sizeof *l->d);
@@ -469,12 +449,11 @@ static int entry(struct rd *r, void *arg)
     memset(d, 0, sizeof *d);
     struct entry e = {.d = d};
     int rc = object(r, entry_member, &e);
+    if (!rc && (!d->name || !d->name[0] || !e.type)) rc = CUSTODY_EPROTO;
     if (!rc) {
-        if (!d->name || !d->name[0] || !e.type) e.bad = 1;
         d->type = custody__type_parse(e.type);
         d->mode = -1;
-        if (e.mode && custody__mode_parse(e.mode, &d->mode)) e.bad = 1;
-        if (e.bad) l->bad = 1;
+        if (e.mode && custody__mode_parse(e.mode, &d->mode)) rc = CUSTODY_EPROTO;
     }
     if (!d->mtime) d->mtime = util_strdup("");
     if (!d->atime) d->atime = util_strdup("");
@@ -487,7 +466,7 @@ static int entry(struct rd *r, void *arg)
 struct top {
     struct listing *l;
     unsigned seen;
-    int truncated, bad;
+    int truncated;
 };
 
 static int top_member(struct rd *r, const char *k, void *arg)
@@ -496,10 +475,7 @@ static int top_member(struct rd *r, const char *k, void *arg)
     if (strcmp(k, "entries") == 0) {
         if (t->seen & 1) return CUSTODY_EPROTO;
         t->seen |= 1;
-        if (peek(r) != '[') {
-            t->bad = 1;
-            return 1;
-        }
+        if (peek(r) != '[') return CUSTODY_EPROTO;
         return array(r, entry, t->l);
     }
     if (strcmp(k, "truncated") == 0) {
@@ -510,8 +486,7 @@ static int top_member(struct rd *r, const char *k, void *arg)
             t->truncated = c == 't';
             return literal(r, c == 't' ? "true" : "false");
         }
-        t->bad = 1;
-        return 1;
+        return CUSTODY_EPROTO; /* not a boolean */
     }
     return 1;
 }
@@ -528,7 +503,7 @@ int custody__decode_listing(const char *body, size_t len, custody_dirent_t **out
         ws(&r);
         if (r.p != r.end) rc = CUSTODY_EPROTO; /* something after the object */
     }
-    if (!rc && (t.bad || l.bad || !(t.seen & 1))) rc = CUSTODY_EPROTO;
+    if (!rc && !(t.seen & 1)) rc = CUSTODY_EPROTO; /* no entries */
     if (rc) {
         custody_dirents_free(l.d, l.n);
         return rc;

@@ -33,7 +33,9 @@ TEST(mcp_json_write_matches_json_dumps)
     json_object_set_new(msg, "r", json_real(0.1));
     json_object_set_new(msg, "big", json_integer(INT64_MAX));
     same_as_jansson(msg);
-    same_as_jansson(json_string(""));
+    json_t *empty = json_string("");
+    same_as_jansson(empty);
+    json_decref(empty);
     json_decref(msg);
     json_decref(text);
 
