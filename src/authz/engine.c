@@ -269,14 +269,6 @@ static void set_reason(struct authz_result *res, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Appends s to res->reason, cut to fit. */
-static void reason_cat(struct authz_result *res, const char *s)
-{
-    size_t o = strnlen(res->reason, sizeof res->reason);
-    if (o + 1 < sizeof res->reason)
-        util_strlcpy(res->reason + o, s, sizeof res->reason - o);
-}
-
 static void uid_text(char *buf, size_t len, const struct policy_uid *u)
 {
     snprintf(buf, len, "%.*s::\"%.*s\"", (int)u->type_len, u->type,
@@ -549,12 +541,11 @@ int authz_decide(struct authz *az, const struct authz_request *req, struct authz
     if (rc == 0) {
         res->allow = true;
         /* every allowed request says this: no printf */
-        res->reason[0] = '\0';
-        reason_cat(res, "permitted by policy ");
-        reason_cat(res, res->policies);
+        util_strlcpy(res->reason, "permitted by policy ", sizeof res->reason);
+        util_strlcat(res->reason, res->policies, sizeof res->reason);
         if (res->delegated_by[0]) {
-            reason_cat(res, "; token handed over by agent ");
-            reason_cat(res, res->delegated_by);
+            util_strlcat(res->reason, "; token handed over by agent ", sizeof res->reason);
+            util_strlcat(res->reason, res->delegated_by, sizeof res->reason);
         }
     }
     goto out;

@@ -214,10 +214,8 @@ void gw_audit_note_prefix(struct http_req *req, const char *text)
     util_strlcpy(old, c->reason, sizeof old);
     util_strlcpy(c->reason, text, sizeof c->reason);
     if (old[0]) {
-        size_t n = strlen(c->reason);
-        util_strlcpy(c->reason + n, "; ", sizeof c->reason - n);
-        n = strlen(c->reason);
-        util_strlcpy(c->reason + n, old, sizeof c->reason - n);
+        util_strlcat(c->reason, "; ", sizeof c->reason);
+        util_strlcat(c->reason, old, sizeof c->reason);
     }
 }
 

@@ -94,11 +94,9 @@ void gw_resource_id(char *buf, size_t len, const char *root, const char *path)
 {
     if (!len)
         return;
-    size_t o = util_strlcpy(buf, root, len); /* "root:path", cut to fit as snprintf would */
-    if (o + 1 < len) {
-        buf[o] = ':';
-        util_strlcpy(buf + o + 1, path, len - o - 1);
-    }
+    util_strlcpy(buf, root, len); /* "root:path", cut to fit as snprintf would */
+    util_strlcat(buf, ":", len);
+    util_strlcat(buf, path, len);
 }
 
 const char *gw_type_name(enum store_type t)

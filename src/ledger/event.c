@@ -216,10 +216,7 @@ static void jw_int(struct jw *w, const char *key, long long v)
     jw_key(w, key);
     if (w->rc) return;
     char d[22];
-    size_t n = 0;
-    if (v < 0) d[n++] = '-';
-    n += util_u64_text(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, d + n);
-    w->rc = sb_append(w->sb, d, n);
+    w->rc = sb_append(w->sb, d, util_i64_text((int64_t)v, d));
 }
 
 /* A member whose value may be null. */

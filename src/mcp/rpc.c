@@ -109,12 +109,8 @@ int mcp_json_write(json_t *v, struct strbuf *sb, int depth)
     case JSON_STRING:
         return sb_jcs_string(sb, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
-        json_int_t n = json_integer_value(v);
         char d[22];
-        size_t o = 0;
-        if (n < 0) d[o++] = '-';
-        o += util_u64_text(n < 0 ? 0 - (uint64_t)n : (uint64_t)n, d + o);
-        return sb_append(sb, d, o);
+        return sb_append(sb, d, util_i64_text((int64_t)json_integer_value(v), d));
     }
     case JSON_TRUE:
         return sb_puts(sb, "true");

@@ -216,6 +216,13 @@ size_t util_strlcpy(char *dst, const char *src, size_t dstsz)
     return n;
 }
 
+size_t util_strlcat(char *dst, const char *src, size_t dstsz)
+{
+    size_t used = strnlen(dst, dstsz);
+    if (used == dstsz) return dstsz + strlen(src); /* no NUL within dstsz: nothing to add to */
+    return used + util_strlcpy(dst + used, src, dstsz - used);
+}
+
 int util_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -269,6 +276,13 @@ size_t util_u64_text(uint64_t v, char out[21])
         out[i] = tmp[n - 1 - i];
     out[n] = '\0';
     return n;
+}
+
+size_t util_i64_text(int64_t v, char out[22])
+{
+    if (v >= 0) return util_u64_text((uint64_t)v, out);
+    out[0] = '-';
+    return 1 + util_u64_text(0 - (uint64_t)v, out + 1);
 }
 
 bool util_ascii_ieq(const char *a, const char *b, size_t n)

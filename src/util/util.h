@@ -65,6 +65,9 @@ int sb_jcs_string(struct strbuf *sb, const char *s, size_t len);
 /* Copies at most dstsz-1 bytes and NUL-terminates; returns strlen(src)
  * (truncation happened when the result >= dstsz). */
 size_t util_strlcpy(char *dst, const char *src, size_t dstsz);
+/* Appends src to the string in dst, cut to fit dstsz with its NUL; returns
+ * the length it tried to make (truncation when >= dstsz), as strlcat(3). */
+size_t util_strlcat(char *dst, const char *src, size_t dstsz);
 /* snprintf that returns CUSTODY_ENAMETOOLONG on truncation, 0 otherwise. */
 int util_snprintf(char *dst, size_t dstsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Writes a one-line message into (err, errlen) (err may be NULL) and returns
@@ -82,6 +85,8 @@ int util_parse_u64(const char *s, size_t len, uint64_t *out);
 /* v in decimal into out (NUL-terminated); returns the digits written. For
  * per-request paths, where snprintf shows in profiles. */
 size_t util_u64_text(uint64_t v, char out[21]);
+/* The same for a signed value ('-' first when negative). */
+size_t util_i64_text(int64_t v, char out[22]);
 /* Case-insensitive ASCII compare of n bytes. */
 bool util_ascii_ieq(const char *a, const char *b, size_t n);
 /* Constant-time comparison (for MACs and secrets). */

@@ -94,6 +94,34 @@ TEST(util_u64_text_matches_printf)
     }
 }
 
+TEST(util_i64_text_matches_printf)
+{
+    const int64_t v[] = {0, 1, -1, 9, -10, 4096, -9007199254740991ll, INT64_MAX, INT64_MIN,
+                         INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char got[22], want[32];
+        size_t n = util_i64_text(v[i], got);
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        ASSERT_STR_EQ(want, got);
+        ASSERT_EQ(strlen(want), n);
+    }
+}
+
+TEST(util_strlcat_appends_and_cuts)
+{
+    char b[8] = "ab";
+    ASSERT_EQ(4, util_strlcat(b, "cd", sizeof b));
+    ASSERT_STR_EQ("abcd", b);
+    ASSERT_EQ(9, util_strlcat(b, "efghi", sizeof b)); /* cut: 7 bytes and the NUL */
+    ASSERT_STR_EQ("abcdefg", b);
+    ASSERT_EQ(8, util_strlcat(b, "x", sizeof b)); /* full: unchanged */
+    ASSERT_STR_EQ("abcdefg", b);
+    ASSERT_EQ(7, util_strlcat(b, "", sizeof b));
+    char full[4] = {'w', 'x', 'y', 'z'}; /* no NUL within the size: left alone */
+    ASSERT_EQ(5, util_strlcat(full, "q", sizeof full));
+    ASSERT_EQ('z', full[3]);
+}
+
 TEST(util_sha256_hex)
 {
     uint8_t d[32];
